@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// The `ppn` command. Each group of subcommands lives in its own module and registers itself here.
+import 'reflect-metadata';
+import { Command, CommanderError } from 'commander';
+import { UsageError } from './usage-error.js';
+
+const program = new Command('ppn')
+  .description('Sovereign Mesh: run a node of the mesh, and the tools around it')
+  .showHelpAfterError()
+  .exitOverride();
+
+const modules: Array<{ register(program: Command): void }> = [
+];
+for (const m of modules) m.register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version are not errors; every other usage mistake exits 2.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof UsageError) {
+    console.error(`ppn: ${err.message}`);
+    process.exitCode = 2;
+  } else {
+    console.error(`ppn: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
+}
