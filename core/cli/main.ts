@@ -3,6 +3,7 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './usage-error.js';
+import * as pipelineCommands from './pipeline.js';
 
 const program = new Command('ppn')
   .description('Sovereign Mesh: run a node of the mesh, and the tools around it')
@@ -10,6 +11,7 @@ const program = new Command('ppn')
   .exitOverride();
 
 const modules: Array<{ register(program: Command): void }> = [
+  pipelineCommands,
 ];
 for (const m of modules) m.register(program);
 

@@ -1,0 +1,165 @@
+// `ppn run | validate | schema | status | reload`: running a node's pipeline and looking after it.
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { nodeServices } from '../node/services.js';
+import { projectRoot } from '../project-root.js';
+import { CONTROL_FILE, startControlServer, type ControlFile } from '../runtime/control-server.js';
+import { PipelineInvalidError, startHost, type HostStatus, type ReloadResult } from '../runtime/host.js';
+import { combinedSchema } from '../runtime/pipeline-file.js';
+import { builtinStageTypes, createPluginLoader } from '../runtime/plugins.js';
+import { formatValidationError, validatePipelineFile } from '../runtime/validate.js';
+import { watchFiles } from '../runtime/watch.js';
+import { UsageError } from './usage-error.js';
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('Run a node from its pipeline file; reloads on file change, SIGHUP or `ppn reload`')
+    .argument('[file]', 'pipeline file')
+    .option('--role <name>', 'run pipelines/<name>.json of this checkout')
+    .option('--no-watch', 'do not reload when the file or a plugin module changes')
+    .option('--stop-timeout <ms>', 'how long a graceful stop may take', '10000')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .action(async (file: string | undefined, opts: { role?: string; watch: boolean; stopTimeout: string; logLevel: string }) => {
+      const path = pipelinePath(file, opts.role);
+      const logger = pino({ level: opts.logLevel });
+      let host;
+      try {
+        host = await startHost({ file: path, services: nodeServices(), logger });
+      } catch (err) {
+        if (err instanceof PipelineInvalidError) {
+          for (const e of err.errors) console.error(formatValidationError(e));
+          console.error(`${err.errors.length} problem(s); nothing was started`);
+          process.exit(2);
+        }
+        throw err;
+      }
+      const control = await startControlServer(host, host.status().config.node.statusPort ?? 0);
+      logger.info({ control: `http://127.0.0.1:${control.port}` }, 'control endpoint on loopback');
+      const reload = (why: string) =>
+        host.reload().then((r) => logger.info({ why, ok: r.ok, added: r.added, changed: r.changed, removed: r.removed }, 'reload finished'));
+      const unwatch = opts.watch ? watchFiles(() => host.watchedFiles(), (f) => reload(`changed: ${f}`)) : () => {};
+      process.on('SIGHUP', () => reload('SIGHUP'));
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) process.exit(1);
+        stopping = true;
+        logger.info({ signal }, 'stopping');
+        unwatch();
+        await host.stop(Date.now() + Number(opts.stopTimeout));
+        await control.close();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+
+  program
+    .command('validate')
+    .description('Check pipeline files: every problem with file:line:column, JSON pointer and stage id')
+    .argument('<files...>', 'pipeline files')
+    .action(async (files: string[]) => {
+      const deps = { loader: createPluginLoader(), services: nodeServices() };
+      let problems = 0;
+      for (const f of files) {
+        const result = await validatePipelineFile(f, deps);
+        if (result.ok) console.log(`${resolve(f)}: valid (${Object.keys(result.valid.pipeline.stages).length} stages)`);
+        else {
+          problems += result.errors.length;
+          for (const e of result.errors) console.error(formatValidationError(e));
+        }
+      }
+      if (problems) {
+        console.error(`${problems} problem(s)`);
+        process.exitCode = 2;
+      }
+    });
+
+  program
+    .command('schema')
+    .description('Print the JSON Schema of pipeline files, with every built-in stage type (for editors)')
+    .action(async () => {
+      const loader = createPluginLoader();
+      const schemas: Record<string, Record<string, unknown>> = {};
+      for (const type of builtinStageTypes()) schemas[type] = (await loader.load(type, undefined, process.cwd())).definition.configSchema;
+      console.log(JSON.stringify(combinedSchema(schemas), null, 2));
+    });
+
+  program
+    .command('status')
+    .description("Show a running node's stages, their state and counters, reloads and active config")
+    .argument('[file]', 'the pipeline file the node runs')
+    .option('--instance <dir>', 'the running node\'s instance directory')
+    .option('--json', 'print the whole status as JSON')
+    .action(async (file: string | undefined, opts: { instance?: string; json?: boolean }) => {
+      const status = (await callControl(file, opts.instance, 'GET', '/status')) as HostStatus;
+      if (opts.json) return console.log(JSON.stringify(status, null, 2));
+      console.log(`${status.node} (${status.role}) — ${status.file}`);
+      console.log(`started ${status.startedAt}; in flight ${status.inflight}; reloads ${status.reloads.count} (failed ${status.reloads.failed})`);
+      if (status.reloads.lastError) console.log(`last reload error:\n  ${status.reloads.lastError.replace(/\n/g, '\n  ')}`);
+      for (const [id, s] of Object.entries(status.stages)) {
+        const counters = Object.entries(s.counters).map(([k, v]) => `${k}=${v}`).join(' ');
+        console.log(`  ${id.padEnd(20)} ${s.type.padEnd(18)} ${s.state.padEnd(8)} gen ${s.generation}  ${counters}`);
+      }
+      const drops = Object.entries(status.drops);
+      if (drops.length) console.log(`drops: ${drops.map(([r, n]) => `${r}=${n}`).join(' ')}`);
+    });
+
+  program
+    .command('reload')
+    .description('Ask a running node to reload its pipeline file now')
+    .argument('[file]', 'the pipeline file the node runs')
+    .option('--instance <dir>', 'the running node\'s instance directory')
+    .action(async (file: string | undefined, opts: { instance?: string }) => {
+      const r = (await callControl(file, opts.instance, 'POST', '/reload')) as ReloadResult;
+      if (r.ok) console.log(`reloaded: added [${r.added}] changed [${r.changed}] removed [${r.removed}]`);
+      else {
+        console.error(`reload rejected; the node runs as before:\n${r.errors.join('\n')}`);
+        process.exitCode = 1;
+      }
+    });
+}
+
+function pipelinePath(file: string | undefined, role: string | undefined): string {
+  if (file && role) throw new UsageError('give a pipeline file or --role, not both');
+  if (role) {
+    if (!/^[a-z][a-z0-9-]*$/.test(role)) throw new UsageError(`invalid role name '${role}'`);
+    return join(projectRoot(), 'pipelines', `${role}.json`);
+  }
+  if (!file) throw new UsageError('give a pipeline file or --role NAME');
+  return file;
+}
+
+/** The instance directory of the node a pipeline file describes, as the host computes it. */
+function instanceDirOf(file: string): string {
+  let pipeline: { node?: { name?: string; instance?: string } };
+  try {
+    pipeline = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const node = pipeline.node ?? {};
+  return resolve(dirname(resolve(file)), node.instance ?? `instance/${node.name}`);
+}
+
+async function callControl(file: string | undefined, instance: string | undefined, method: string, path: string): Promise<unknown> {
+  if (!file && !instance) throw new UsageError('give the pipeline file or --instance DIR of the running node');
+  const dir = instance ? resolve(instance) : instanceDirOf(file!);
+  let control: ControlFile;
+  try {
+    control = JSON.parse(readFileSync(join(dir, CONTROL_FILE), 'utf8'));
+  } catch {
+    throw new Error(`no running node found: ${join(dir, CONTROL_FILE)} is missing (is the node started?)`);
+  }
+  let res: Response;
+  try {
+    res = await fetch(control.url + path, { method, headers: { authorization: `Bearer ${control.token}` } });
+  } catch {
+    throw new Error(`node at ${control.url} (pid ${control.pid}) does not answer; it may have stopped`);
+  }
+  const body = await res.json();
+  if (res.status === 401) throw new Error('the node refused the control token (is it a different run?)');
+  return body;
+}

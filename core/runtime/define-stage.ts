@@ -1,0 +1,73 @@
+// The plugin contract. A stage type is a plain object made by defineStage(); the host creates one
+// instance per stage id, connects it to its inputs and can swap it for a new instance at any time.
+import type { Observable } from 'rxjs';
+import type { DependencyContainer } from 'tsyringe';
+import type { Logger } from 'pino';
+import type { Envelope, SettleListener } from './envelope.js';
+import type { StageMetrics } from './metrics.js';
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface StageContext {
+  readonly stageId: string;
+  readonly logger: Logger;
+  readonly metrics: StageMetrics;
+  /** Holds only the services the definition declared in `services`. */
+  readonly services: DependencyContainer;
+  /** Folder of the pipeline file, for resolving paths in config. */
+  readonly baseDir: string;
+  /** A new envelope, tracked by the host until it is settled. */
+  envelope<B>(kind: string, body: B, meta?: Record<string, unknown>, onSettle?: SettleListener): Envelope<B>;
+}
+
+export interface Stage {
+  /**
+   * Wires the stage: `input$` carries what its inputs emit (empty for sources). The returned
+   * stream is what it passes on; a stage that drops an envelope settles it with the reason.
+   */
+  connect(input$: Observable<Envelope>): Observable<Envelope>;
+  /** Releases what the stage holds (sockets, timers) by `deadline` (ms since the epoch). */
+  close(deadline: number): Promise<void>;
+  /** Extra figures for `ppn status` (queue sizes, peers, …). */
+  status?(): Record<string, unknown>;
+}
+
+export type StageKind = 'source' | 'transform' | 'sink';
+
+export interface StageDefinition<C = any> {
+  readonly type: string;
+  readonly kind: StageKind;
+  readonly description: string;
+  readonly configSchema: JsonSchema;
+  /** Service tokens this stage may resolve from ctx.services; nothing else is there. */
+  readonly services?: readonly string[];
+  /**
+   * Exclusive resources the stage holds, e.g. `udp:127.0.0.1:8090`. A replacement that claims one
+   * of the same is started only after the old instance is closed.
+   */
+  ports?(config: C): string[];
+  create(ctx: StageContext, config: C): Stage | Promise<Stage>;
+}
+
+export function defineStage<C>(definition: StageDefinition<C>): StageDefinition<C> {
+  return definition;
+}
+
+export interface ServiceContext {
+  readonly logger: Logger;
+  readonly baseDir: string;
+  /** The node's instance directory (identity key, state database). */
+  readonly instanceDir: string;
+}
+
+/** A shared facility (mesh sockets, registry, clock…) that stages declare and the host provides. */
+export interface ServiceDefinition<C = any, T = unknown> {
+  readonly name: string;
+  readonly configSchema: JsonSchema;
+  create(ctx: ServiceContext, config: C): T | Promise<T>;
+  close?(instance: T): Promise<void> | void;
+}
+
+export function defineService<C, T>(definition: ServiceDefinition<C, T>): ServiceDefinition<C, T> {
+  return definition;
+}

@@ -1,0 +1,94 @@
+// The shape of a pipeline file: what a node is. Its JSON Schema lives beside the types so the two
+// cannot drift; `ppn schema` adds each stage type's config schema to it.
+import type { JsonSchema } from './define-stage.js';
+
+export interface StageSpec {
+  type: string;
+  inputs: string[];
+  config: Record<string, unknown>;
+}
+
+export interface PipelineFile {
+  role: string;
+  node: { name: string; instance?: string; statusPort?: number };
+  mesh?: Record<string, unknown>;
+  services: Record<string, Record<string, unknown>>;
+  /** Stage types found outside plugins/: type name → module path (relative to the file) or package. */
+  plugins: Record<string, string>;
+  stages: Record<string, StageSpec>;
+}
+
+export const STAGE_ID = '^[a-z][a-z0-9-]{0,62}$';
+
+export const pipelineSchema: JsonSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://sovereign-mesh.invalid/schemas/pipeline.schema.json',
+  title: 'ppn pipeline file',
+  type: 'object',
+  required: ['role', 'node', 'stages'],
+  additionalProperties: false,
+  properties: {
+    $schema: { type: 'string' },
+    role: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', description: 'What this node is, e.g. os-infrastructure' },
+    node: {
+      type: 'object',
+      required: ['name'],
+      additionalProperties: false,
+      properties: {
+        name: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,62}$' },
+        instance: { type: 'string', minLength: 1, description: 'Instance directory; default ./instance/<name>' },
+        statusPort: { type: 'integer', minimum: 0, maximum: 65535, description: 'Loopback status port; 0 picks one' },
+      },
+    },
+    mesh: { type: 'object', description: 'Transport settings; changing them restarts the transport' },
+    services: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z][a-z0-9-]*$' },
+      additionalProperties: { type: 'object' },
+      default: {},
+    },
+    plugins: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z][a-z0-9-]*$' },
+      additionalProperties: { type: 'string', minLength: 1 },
+      default: {},
+    },
+    stages: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { pattern: STAGE_ID },
+      additionalProperties: {
+        type: 'object',
+        required: ['type'],
+        additionalProperties: false,
+        properties: {
+          type: { type: 'string', pattern: '^[a-z][a-z0-9-]*$' },
+          inputs: { type: 'array', items: { type: 'string' }, uniqueItems: true, default: [] },
+          config: { type: 'object', default: {} },
+        },
+      },
+    },
+  },
+};
+
+/** The file schema with every known stage type's config schema attached, for editors. */
+export function combinedSchema(stageSchemas: Record<string, JsonSchema>): JsonSchema {
+  const stage = (pipelineSchema.properties as any).stages.additionalProperties;
+  return {
+    ...pipelineSchema,
+    properties: {
+      ...(pipelineSchema.properties as object),
+      stages: {
+        ...(pipelineSchema.properties as any).stages,
+        additionalProperties: {
+          ...stage,
+          properties: { ...stage.properties, type: { ...stage.properties.type, enum: Object.keys(stageSchemas).sort() } },
+          allOf: Object.entries(stageSchemas).map(([type, schema]) => ({
+            if: { properties: { type: { const: type } } },
+            then: { properties: { config: schema } },
+          })),
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,71 @@
+// Finds stage definitions: by type name in plugins/<type>/index.js, or through the pipeline file's
+// `plugins` map (a module path relative to the file, or a package name). A module whose file
+// changed on disk is imported again under a fresh URL, so a reload picks up new code.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { StageDefinition } from './define-stage.js';
+
+export interface LoadedPlugin {
+  definition: StageDefinition;
+  /** The module file, watched for changes. */
+  file: string;
+  /** Content hash of the module file: a changed hash means a changed stage. */
+  hash: string;
+}
+
+export interface PluginLoader {
+  load(type: string, specifier: string | undefined, baseDir: string): Promise<LoadedPlugin>;
+}
+
+const builtinDir = fileURLToPath(new URL('../../plugins/', import.meta.url));
+
+export function createPluginLoader(): PluginLoader {
+  const cache = new Map<string, LoadedPlugin>();
+  return {
+    async load(type, specifier, baseDir) {
+      const file = resolveModuleFile(type, specifier, baseDir);
+      const hash = createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
+      const cached = cache.get(file);
+      if (cached?.hash === hash) return cached;
+      const url = pathToFileURL(file).href + (cached ? `?v=${hash}` : '');
+      const mod = (await import(url)) as { default?: StageDefinition };
+      const definition = mod.default;
+      if (!definition || typeof definition.create !== 'function' || typeof definition.type !== 'string') {
+        throw new Error(`${file} does not export a stage definition as default (use defineStage)`);
+      }
+      if (definition.type !== type) {
+        throw new Error(`${file} defines stage type '${definition.type}', not '${type}'`);
+      }
+      const loaded = { definition, file, hash };
+      cache.set(file, loaded);
+      return loaded;
+    },
+  };
+}
+
+function resolveModuleFile(type: string, specifier: string | undefined, baseDir: string): string {
+  if (specifier === undefined) {
+    const file = resolve(builtinDir, type, 'index.js');
+    if (!existsSync(file)) throw new Error(`unknown stage type '${type}' (no plugins/${type}/, and not in "plugins")`);
+    return file;
+  }
+  if (specifier.startsWith('.') || isAbsolute(specifier)) {
+    const file = resolve(baseDir, specifier);
+    if (!existsSync(file)) throw new Error(`plugin module for '${type}' not found: ${file}`);
+    return file;
+  }
+  try {
+    return fileURLToPath(import.meta.resolve(specifier));
+  } catch {
+    throw new Error(`plugin package '${specifier}' for '${type}' is not installed`);
+  }
+}
+
+export function builtinStageTypes(): string[] {
+  if (!existsSync(builtinDir)) return [];
+  return readdirSync(builtinDir)
+    .filter((t) => existsSync(resolve(builtinDir, t, 'index.js')))
+    .sort();
+}

@@ -1,0 +1,78 @@
+// Service instances of a running host, keyed by name, created from the pipeline file's settings.
+import { container, type DependencyContainer } from 'tsyringe';
+import type { Logger } from 'pino';
+import type { ServiceDefinition } from './define-stage.js';
+import type { PipelineFile } from './pipeline-file.js';
+import { checkSchema } from './schema-check.js';
+
+interface RunningService {
+  definition: ServiceDefinition;
+  configJson: string;
+  instance: unknown;
+}
+
+/** The settings of one service: `mesh` comes from the file's top-level `mesh`, the rest from `services`. */
+function serviceConfig(definition: ServiceDefinition, pipeline: PipelineFile): Record<string, unknown> {
+  const name = definition.name;
+  const raw = structuredClone((name === 'mesh' ? pipeline.mesh : pipeline.services[name]) ?? {});
+  const problems = checkSchema(definition.configSchema, raw);
+  if (problems.length) throw new Error(`service '${name}': ${problems.map((p) => `${p.pointer || '/'} ${p.message}`).join('; ')}`);
+  return raw;
+}
+
+export interface ServiceSet {
+  /** Brings the running services in line with `pipeline`; returns the names that were (re)created. */
+  sync(pipeline: PipelineFile, needed: Set<string>): Promise<Set<string>>;
+  /** A child container holding exactly the named services. */
+  containerFor(names: readonly string[]): DependencyContainer;
+  closeAll(): Promise<void>;
+  names(): string[];
+}
+
+export function createServiceSet(
+  definitions: readonly ServiceDefinition[],
+  ctx: { logger: Logger; baseDir: string; instanceDir: string },
+): ServiceSet {
+  const byName = new Map(definitions.map((d) => [d.name, d]));
+  const running = new Map<string, RunningService>();
+
+  const close = async (name: string) => {
+    const s = running.get(name);
+    running.delete(name);
+    if (s) await s.definition.close?.(s.instance);
+  };
+
+  return {
+    async sync(pipeline, needed) {
+      const changed = new Set<string>();
+      for (const name of [...running.keys()]) if (!needed.has(name)) await close(name);
+      for (const name of needed) {
+        const definition = byName.get(name);
+        if (!definition) throw new Error(`unknown service '${name}'`);
+        const config = serviceConfig(definition, pipeline);
+        const configJson = JSON.stringify(config);
+        if (running.get(name)?.configJson === configJson) continue;
+        await close(name);
+        const instance = await definition.create({ ...ctx, logger: ctx.logger.child({ service: name }) }, config);
+        running.set(name, { definition, configJson, instance });
+        changed.add(name);
+      }
+      return changed;
+    },
+    containerFor(names) {
+      const child = container.createChildContainer();
+      for (const name of names) {
+        const s = running.get(name);
+        if (!s) throw new Error(`service '${name}' is not running`);
+        child.register(name, { useValue: s.instance });
+      }
+      return child;
+    },
+    async closeAll() {
+      for (const name of [...running.keys()].reverse()) await close(name);
+    },
+    names() {
+      return [...running.keys()];
+    },
+  };
+}

@@ -1,0 +1,109 @@
+// A stage's place in the graph. The slot outlives the instances in it: upstream stages push into
+// the slot and downstream stages read from it, so replacing the instance disturbs neither.
+import { Subject, type Subscription } from 'rxjs';
+import type { Stage, StageDefinition } from './define-stage.js';
+import type { Envelope } from './envelope.js';
+import type { StageSpec } from './pipeline-file.js';
+
+export interface StageInstance {
+  stage: Stage;
+  spec: StageSpec;
+  definition: StageDefinition;
+  pluginHash: string;
+  generation: number;
+  input: Subject<Envelope>;
+  subscription?: Subscription;
+  /** Resolves when the instance's output stream has completed (or errored). */
+  outputDone?: Promise<void>;
+}
+
+export type SlotState = 'running' | 'paused' | 'failed' | 'empty';
+
+export interface Slot {
+  readonly id: string;
+  readonly output: Subject<Envelope>;
+  instance: StageInstance | null;
+  state(): SlotState;
+  push(env: Envelope): void;
+  /** Routes input to `next` from now on; returns the instance it replaced. */
+  attach(next: StageInstance, onError: (err: unknown) => void): StageInstance | null;
+  detach(): StageInstance | null;
+  /** Holds arriving envelopes until resume(), e.g. while a port changes hands. */
+  pause(): void;
+  resume(): void;
+  markFailed(): void;
+}
+
+export function createSlot(id: string, onUnavailable: (env: Envelope, reason: string) => void): Slot {
+  const output = new Subject<Envelope>();
+  let buffer: Envelope[] | null = null;
+  let failed = false;
+  const slot: Slot = {
+    id,
+    output,
+    instance: null,
+    state() {
+      if (buffer) return 'paused';
+      if (failed) return 'failed';
+      return slot.instance ? 'running' : 'empty';
+    },
+    push(env) {
+      if (buffer) buffer.push(env);
+      else if (slot.instance && !failed) slot.instance.input.next(env);
+      else onUnavailable(env, failed ? 'stage-failed' : 'stage-unavailable');
+    },
+    attach(next, onError) {
+      const previous = slot.instance;
+      slot.instance = next;
+      failed = false;
+      let finish!: () => void;
+      next.outputDone = new Promise((r) => (finish = r));
+      next.subscription = next.stage.connect(next.input.asObservable()).subscribe({
+        next: (env) => output.next(env),
+        error: (err) => {
+          finish();
+          if (slot.instance === next) failed = true;
+          onError(err);
+        },
+        complete: finish,
+      });
+      return previous;
+    },
+    detach() {
+      const previous = slot.instance;
+      slot.instance = null;
+      return previous;
+    },
+    pause() {
+      buffer ??= [];
+    },
+    resume() {
+      const held = buffer ?? [];
+      buffer = null;
+      for (const env of held) slot.push(env);
+    },
+    markFailed() {
+      failed = true;
+    },
+  };
+  return slot;
+}
+
+/**
+ * Lets an instance that no longer receives input finish what it holds, then closes it. Sources
+ * never finish by themselves, so they are closed at once.
+ */
+export async function retire(instance: StageInstance, deadline: number): Promise<void> {
+  instance.input.complete();
+  if (instance.definition.kind !== 'source' && instance.outputDone) {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))));
+    await Promise.race([instance.outputDone, timeout]);
+    clearTimeout(timer);
+  }
+  try {
+    await instance.stage.close(deadline);
+  } finally {
+    instance.subscription?.unsubscribe();
+  }
+}
