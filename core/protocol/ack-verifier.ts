@@ -1,0 +1,114 @@
+// Authority side: checks acks arriving on the telemetry channel. Each (node, epoch) keeps a
+// replay window over the acknowledged counters, so an ack is taken once: a retransmitted or
+// replayed one is reported as a duplicate, one older than the window as too old.
+import { timingSafeEqual, type KeyObject } from 'node:crypto';
+import { ACK_HEADER_LENGTH, ACK_TAG_LENGTH, ACK_TYPE, MAX_ACK_DETAIL, MAX_ACK_LENGTH, MIN_ACK_LENGTH, ackStatusOf, ackTag, type AckStatus } from './ack.js';
+import { deriveHmacKey } from './key-derivation.js';
+import { publicKeyObject, secretKeyObject, sharedSecret } from './keys.js';
+import { createReplayWindow, type ReplayWindow } from './replay-window.js';
+
+export type AckRejectReason =
+  | 'length' // shorter than 29 or longer than 229 bytes, or L disagrees with the length
+  | 'type' // byte 0 is not 0xC1
+  | 'epoch' // not 0..63
+  | 'unknown-node' // the node id has no public key in the registry
+  | 'status' // an unassigned status code
+  | 'detail' // L > 200 or not valid UTF-8
+  | 'tag'
+  | 'zero-counter'
+  | 'too-old' // 2048 or more below the highest C acknowledged by this node in this epoch
+  | 'duplicate'; // this node already acknowledged this C
+
+export const ACK_REJECT_REASONS: readonly AckRejectReason[] = [
+  'length', 'type', 'epoch', 'unknown-node', 'status', 'detail', 'tag', 'zero-counter', 'too-old', 'duplicate',
+];
+
+export interface VerifiedAck {
+  ok: true;
+  nodeId: number;
+  epoch: number;
+  counter: bigint;
+  status: AckStatus;
+  detail: string;
+}
+
+export type AckVerifyResult = VerifiedAck | { ok: false; reason: AckRejectReason };
+
+export interface AckVerifierOptions {
+  /** The authority's command secret. */
+  authoritySecret: Uint8Array;
+  /** The node's public key from the registry, or undefined for a node it does not know. */
+  nodePublicKey(nodeId: number): Uint8Array | undefined;
+}
+
+export interface AckVerifier {
+  verify(datagram: Uint8Array): AckVerifyResult;
+  stats(): { accepted: number; rejected: Record<AckRejectReason, number> };
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function createAckVerifier(options: AckVerifierOptions): AckVerifier {
+  const secret = secretKeyObject(options.authoritySecret);
+  // Per node: its key as last seen (a new key drops the cached derivations), the pair secret,
+  // and per epoch the telemetry key and replay window.
+  const nodes = new Map<number, { publicKey: Buffer; ss: Buffer; epochs: Map<number, { key: KeyObject; window: ReplayWindow }> }>();
+  let accepted = 0;
+  const rejected = Object.fromEntries(ACK_REJECT_REASONS.map((r) => [r, 0])) as Record<AckRejectReason, number>;
+
+  function epochState(nodeId: number, publicKey: Uint8Array, epoch: number) {
+    let node = nodes.get(nodeId);
+    if (!node || !node.publicKey.equals(publicKey)) {
+      const ss = sharedSecret(secret, publicKeyObject(publicKey));
+      nodes.set(nodeId, (node = { publicKey: Buffer.from(publicKey), ss, epochs: new Map() }));
+    }
+    let state = node.epochs.get(epoch);
+    if (!state) {
+      state = { key: deriveHmacKey(node.ss, 'telemetry', epoch, nodeId), window: createReplayWindow() };
+      node.epochs.set(epoch, state);
+    }
+    return state;
+  }
+
+  function reject(reason: AckRejectReason): AckVerifyResult {
+    rejected[reason]++;
+    return { ok: false, reason };
+  }
+
+  return {
+    verify(datagram) {
+      if (datagram.length < MIN_ACK_LENGTH || datagram.length > MAX_ACK_LENGTH) return reject('length');
+      const ack = Buffer.from(datagram.buffer, datagram.byteOffset, datagram.length);
+      if (ack[0] !== ACK_TYPE) return reject('type');
+      const detailLength = ack[12];
+      if (detailLength > MAX_ACK_DETAIL) return reject('detail');
+      if (ack.length !== MIN_ACK_LENGTH + detailLength) return reject('length');
+      const epoch = ack[1];
+      if (epoch > 63) return reject('epoch');
+      const status = ackStatusOf(ack[3]);
+      if (status === undefined) return reject('status');
+      const nodeId = ack[2];
+      const publicKey = nodeId >= 1 && nodeId <= 254 ? options.nodePublicKey(nodeId) : undefined;
+      if (publicKey === undefined) return reject('unknown-node');
+      const state = epochState(nodeId, publicKey, epoch);
+      const signedLength = ACK_HEADER_LENGTH + detailLength;
+      const expected = ackTag(state.key, ack.subarray(0, signedLength));
+      if (!timingSafeEqual(expected, ack.subarray(signedLength, signedLength + ACK_TAG_LENGTH))) return reject('tag');
+      let detail: string;
+      try {
+        detail = decoder.decode(ack.subarray(ACK_HEADER_LENGTH, signedLength));
+      } catch {
+        return reject('detail');
+      }
+      const counter = ack.readBigUInt64BE(4);
+      if (counter === 0n) return reject('zero-counter');
+      const seen = state.window.check(counter);
+      if (seen === 'too-old') return reject('too-old');
+      if (seen === 'seen') return reject('duplicate');
+      state.window.accept(counter);
+      accepted++;
+      return { ok: true, nodeId, epoch, counter, status, detail };
+    },
+    stats: () => ({ accepted, rejected: { ...rejected } }),
+  };
+}

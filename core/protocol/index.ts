@@ -1,0 +1,16 @@
+// The command protocol's public API (docs/protocol.md describes the wire format).
+export { InvalidKeyError, generateSecret, parseKey, formatKey, publicKeyOf, KEY_LENGTH } from './keys.js';
+export { deriveKey, pairSecret, COMMAND_SALT, TELEMETRY_SALT, type Channel } from './key-derivation.js';
+export { PACKET_LENGTH, COMMAND_VERSION, decodePacket, encodePacket, type CommandFields, type DecodedPacket } from './packet.js';
+export { ALL_NODES, targetKind, nodeSelector, groupSelector, type TargetKind } from './target.js';
+export { reconstructCounter, MAX_COUNTER } from './counter.js';
+export { REPLAY_WINDOW } from './replay-window.js';
+export { openAuthorityCounter, type AuthorityCounter, type AuthorityCounterOptions, type CounterSource } from './authority-counter.js';
+export { openNodeState, memoryNodeState, type NodeStateStore, type EpochState } from './node-state.js';
+export { createSigner, type Signer, type SignerOptions, type CommandDraft, type SignTarget, type SignedCommand } from './signer.js';
+export {
+  createVerifier, REJECT_REASONS, DEFAULT_FAILED_TAG_CAP,
+  type Verifier, type VerifierOptions, type VerifyResult, type AcceptedCommand, type Rejection, type RejectReason, type VerifierStats,
+} from './verifier.js';
+export { encodeAck, createAckSigner, ACK_STATUSES, ACK_TYPE, MAX_ACK_DETAIL, type AckFields, type AckStatus } from './ack.js';
+export { createAckVerifier, ACK_REJECT_REASONS, type AckVerifier, type AckVerifyResult, type VerifiedAck, type AckRejectReason } from './ack-verifier.js';

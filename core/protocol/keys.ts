@@ -1,0 +1,84 @@
+// X25519 keys in WireGuard's text format: standard base64 of the 32 raw bytes, as `wg genkey` and
+// `wg pubkey` write them. node:crypto only takes DER, so raw keys are wrapped in the fixed
+// PKCS#8 / SPKI prefixes for X25519.
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
+
+export const KEY_LENGTH = 32;
+
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+// 32 bytes are 43 base64 digits and one '='; the last digit carries 4 bits, so its 2 low bits
+// must be zero for the text to be canonical (wg refuses anything else, and so do we).
+const CANONICAL_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+/** A key text that is not a WireGuard-format key. The message never contains key material. */
+export class InvalidKeyError extends Error {
+  override name = 'InvalidKeyError';
+}
+
+/** A fresh secret, clamped as `wg genkey` does (X25519 clamps anyway; this keeps files identical in form). */
+export function generateSecret(): Buffer {
+  const secret = randomBytes(KEY_LENGTH);
+  secret[0] &= 248;
+  secret[31] = (secret[31] & 127) | 64;
+  return secret;
+}
+
+export function formatKey(raw: Uint8Array): string {
+  if (raw.length !== KEY_LENGTH) throw new InvalidKeyError(`a key is ${KEY_LENGTH} bytes, got ${raw.length}`);
+  return Buffer.from(raw).toString('base64');
+}
+
+/**
+ * Parses one key as `wg` reads it: 44 characters of canonical base64, surrounding whitespace
+ * (such as the newline `wg genkey` writes) ignored. `what` names the key in the error message.
+ */
+export function parseKey(text: string, what = 'key'): Buffer {
+  const trimmed = text.trim();
+  if (trimmed.length === 0) throw new InvalidKeyError(`${what} is empty`);
+  if (/\s/.test(trimmed)) throw new InvalidKeyError(`${what}: unexpected characters after the key`);
+  if (trimmed.length !== 44) {
+    throw new InvalidKeyError(`${what} must be 44 characters of base64 (32 bytes), got ${trimmed.length} characters`);
+  }
+  if (!CANONICAL_KEY.test(trimmed)) {
+    throw new InvalidKeyError(`${what} is not canonical base64 of 32 bytes (characters A-Z a-z 0-9 + /, ending in '=')`);
+  }
+  return Buffer.from(trimmed, 'base64');
+}
+
+function checkLength(raw: Uint8Array, what: string): void {
+  if (raw.length !== KEY_LENGTH) throw new InvalidKeyError(`${what} must be ${KEY_LENGTH} bytes, got ${raw.length}`);
+}
+
+export function secretKeyObject(secret: Uint8Array): KeyObject {
+  checkLength(secret, 'secret key');
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' });
+}
+
+export function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  checkLength(publicKey, 'public key');
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+}
+
+export function publicKeyOf(secret: Uint8Array): Buffer {
+  const spki = createPublicKey(secretKeyObject(secret)).export({ format: 'der', type: 'spki' });
+  return spki.subarray(SPKI_PREFIX.length);
+}
+
+/**
+ * X25519(secret, public). A low-order public key gives an all-zero result, which would make
+ * every derived key public knowledge: refused (OpenSSL refuses it too; the check keeps us safe
+ * whatever the library does).
+ */
+export function sharedSecret(secret: KeyObject, publicKey: KeyObject): Buffer {
+  let ss: Buffer;
+  try {
+    ss = diffieHellman({ privateKey: secret, publicKey });
+  } catch {
+    throw new InvalidKeyError('X25519 with this public key gives no usable shared secret (low-order point)');
+  }
+  if (ss.every((b) => b === 0)) {
+    throw new InvalidKeyError('X25519 with this public key gives an all-zero shared secret (low-order point)');
+  }
+  return ss;
+}

@@ -1,0 +1,77 @@
+// Sliding replay window over 64-bit counters, the bitmap of RFC 6479 as WireGuard's replay.go
+// lays it out: a ring of 64-bit blocks; moving forward clears whole blocks instead of shifting
+// bits. The window is 2048 counters wide (C is fresh when C > H, or H − C < 2048 and C was not
+// seen). RFC 6479 needs window/64 + 1 = 33 blocks; the ring has 64 so that a block's slot is
+// a mask, as in replay.go. Each 64-bit block is held as two 32-bit words.
+
+export const REPLAY_WINDOW = 2048n;
+const RING_BLOCKS = 64;
+const RING_MASK = RING_BLOCKS - 1;
+
+export type WindowCheck = 'fresh' | 'seen' | 'too-old';
+
+export interface ReplayWindow {
+  /** H: the highest counter accepted so far (0 if none). */
+  readonly highest: bigint;
+  /** Looks without recording. Counter 0 is for the caller to refuse. */
+  check(counter: bigint): WindowCheck;
+  /** Records a counter that check() found fresh. */
+  accept(counter: bigint): void;
+}
+
+/**
+ * A window whose highest accepted counter is `highest`, with every counter below it counted as
+ * seen: after a restart nothing in the window can be replayed, at the price of refusing
+ * delayed packets that were never received.
+ */
+export function createReplayWindow(highest = 0n): ReplayWindow {
+  const words = new Uint32Array(RING_BLOCKS * 2).fill(0xffffffff);
+  let last = highest;
+  clearAbove(last);
+
+  function clearAbove(counter: bigint): void {
+    const bit = Number(counter & 63n);
+    const slot = Number((counter >> 6n) & BigInt(RING_MASK)) * 2;
+    // Keep bits 0..bit of the block holding `counter`, clear the rest.
+    if (bit < 32) {
+      words[slot] &= 2 ** (bit + 1) - 1;
+      words[slot + 1] = 0;
+    } else {
+      words[slot + 1] &= 2 ** (bit - 31) - 1;
+    }
+  }
+
+  function position(counter: bigint): [word: number, mask: number] {
+    const bit = Number(counter & 63n);
+    const slot = Number((counter >> 6n) & BigInt(RING_MASK));
+    return [slot * 2 + (bit >>> 5), 1 << (bit & 31)];
+  }
+
+  return {
+    get highest() {
+      return last;
+    },
+    check(counter) {
+      if (counter > last) return 'fresh';
+      if (last - counter >= REPLAY_WINDOW) return 'too-old';
+      const [word, mask] = position(counter);
+      return (words[word] & mask) !== 0 ? 'seen' : 'fresh';
+    },
+    accept(counter) {
+      if (counter > last) {
+        const current = last >> 6n;
+        const diff = (counter >> 6n) - current;
+        const blocks = diff > BigInt(RING_BLOCKS) ? RING_BLOCKS : Number(diff);
+        const start = Number(current & BigInt(RING_MASK));
+        for (let i = 1; i <= blocks; i++) {
+          const slot = ((start + i) & RING_MASK) * 2;
+          words[slot] = 0;
+          words[slot + 1] = 0;
+        }
+        last = counter;
+      }
+      const [word, mask] = position(counter);
+      words[word] |= mask;
+    },
+  };
+}

@@ -1,0 +1,99 @@
+// Authority side: turns one command into one 16-byte packet per target node, all carrying the
+// same counter, each tagged with that node's command key.
+import type { KeyObject } from 'node:crypto';
+import type { CounterSource } from './authority-counter.js';
+import { checkEpoch, checkNodeId, deriveHmacKey } from './key-derivation.js';
+import { publicKeyObject, secretKeyObject, sharedSecret } from './keys.js';
+import { encodePacket } from './packet.js';
+import { targetKind } from './target.js';
+
+export interface CommandDraft {
+  /** 0x01..0xFE (0x00 and 0xFF are reserved). */
+  opcode: number;
+  /** 0..255. */
+  arg: number;
+  /** A node id, 0x0100 | group id, or 0xFFFF (target.ts builds them). */
+  selector: number;
+}
+
+export interface SignTarget {
+  nodeId: number;
+  /** The node's X25519 public key, 32 raw bytes. */
+  publicKey: Uint8Array;
+}
+
+export interface SignedCommand {
+  /** The one counter value this command took, shared by all its packets. */
+  counter: bigint;
+  packets: { nodeId: number; bytes: Buffer }[];
+}
+
+export interface SignerOptions {
+  /** The authority's command secret (not its WireGuard key), 32 raw bytes. */
+  authoritySecret: Uint8Array;
+  /** The key epoch this signer signs under; a new epoch takes a new signer. */
+  epoch: number;
+  counters: CounterSource;
+}
+
+export interface Signer {
+  readonly epoch: number;
+  /** Throws RangeError for a draft or target list that must not be sent; no counter is used then. */
+  sign(draft: CommandDraft, targets: readonly SignTarget[]): SignedCommand;
+}
+
+function checkDraft(draft: CommandDraft): void {
+  const { opcode, arg, selector } = draft;
+  if (!Number.isInteger(opcode) || opcode < 0x01 || opcode > 0xfe) {
+    throw new RangeError(`opcode must be in 0x01..0xFE (0x00 and 0xFF are reserved), got ${opcode}`);
+  }
+  if (!Number.isInteger(arg) || arg < 0 || arg > 255) throw new RangeError(`argument must be in 0..255, got ${arg}`);
+  if (!Number.isInteger(selector) || selector < 0 || selector > 0xffff || targetKind(selector) === 'reserved') {
+    throw new RangeError(`target selector ${selector} is reserved or out of range`);
+  }
+}
+
+function checkTargets(selector: number, targets: readonly SignTarget[]): void {
+  if (targets.length === 0) throw new RangeError('a command needs at least one target node');
+  const seen = new Set<number>();
+  for (const { nodeId } of targets) {
+    checkNodeId(nodeId);
+    if (seen.has(nodeId)) throw new RangeError(`node ${nodeId} is listed twice`);
+    seen.add(nodeId);
+    if (targetKind(selector) === 'node' && nodeId !== selector) {
+      throw new RangeError(`the selector names node ${selector}, so node ${nodeId} would refuse the packet`);
+    }
+  }
+}
+
+export function createSigner(options: SignerOptions): Signer {
+  const { epoch, counters } = options;
+  checkEpoch(epoch);
+  const secret = secretKeyObject(options.authoritySecret);
+  // One X25519 and one HKDF per node, then reused: keyed by node id, replaced if its key changes.
+  const keys = new Map<number, { publicKey: Buffer; key: KeyObject }>();
+
+  function keyFor(target: SignTarget): KeyObject {
+    const cached = keys.get(target.nodeId);
+    if (cached && cached.publicKey.equals(target.publicKey)) return cached.key;
+    const ss = sharedSecret(secret, publicKeyObject(target.publicKey));
+    const key = deriveHmacKey(ss, 'command', epoch, target.nodeId);
+    keys.set(target.nodeId, { publicKey: Buffer.from(target.publicKey), key });
+    return key;
+  }
+
+  return {
+    epoch,
+    sign(draft, targets) {
+      checkDraft(draft);
+      checkTargets(draft.selector, targets);
+      const nodeKeys = targets.map(keyFor);
+      const counter = counters.next(epoch);
+      const fields = { epoch, opcode: draft.opcode, arg: draft.arg, selector: draft.selector };
+      return {
+        counter,
+        packets: targets.map((t, i) => ({ nodeId: t.nodeId, bytes: encodePacket(fields, counter, nodeKeys[i]) })),
+      };
+    },
+  };
+}
