@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The `ppn` command. Each group of subcommands lives in its own module and registers itself here.
-import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './usage-error.js';
 import * as pipelineCommands from './pipeline.js';
+import * as keysCommands from './keys.js';
+import * as packetCommands from './packet.js';
 
 const program = new Command('ppn')
   .description('Sovereign Mesh: run a node of the mesh, and the tools around it')
@@ -11,6 +12,8 @@ const program = new Command('ppn')
   .exitOverride();
 
 const modules: Array<{ register(program: Command): void }> = [
+  keysCommands,
+  packetCommands,
   pipelineCommands,
 ];
 for (const m of modules) m.register(program);

@@ -1,4 +1,5 @@
 // Service instances of a running host, keyed by name, created from the pipeline file's settings.
+import 'reflect-metadata'; // tsyringe refuses to load without it
 import { container, type DependencyContainer } from 'tsyringe';
 import type { Logger } from 'pino';
 import type { ServiceDefinition } from './define-stage.js';
