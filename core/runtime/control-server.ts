@@ -1,7 +1,7 @@
 // The host's control endpoint on loopback: `ppn status` and `ppn reload` talk to it. It asks for
 // the bearer token kept in the instance directory, so only who can read that file may use it.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { Host } from './host.js';
@@ -44,9 +44,14 @@ export async function startControlServer(host: Host, port: number): Promise<Cont
   const bound = (server.address() as { port: number }).port;
   mkdirSync(host.instanceDir, { recursive: true, mode: 0o700 });
   const file: ControlFile = { pid: process.pid, url: `http://127.0.0.1:${bound}`, token };
-  writeFileSync(join(host.instanceDir, CONTROL_FILE), JSON.stringify(file), { mode: 0o600 });
+  const path = join(host.instanceDir, CONTROL_FILE);
+  writeFileSync(path, JSON.stringify(file), { mode: 0o600 });
   return {
     port: bound,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        rmSync(path, { force: true });
+        server.close(() => resolve());
+      }),
   };
 }
