@@ -1,0 +1,101 @@
+// The whitepaper's primitives (§5.4): HASH, MAC, HMAC, KDFn, AEAD, XAEAD, DH.
+// node:crypto does the hot ones (BLAKE2s-256, HMAC-BLAKE2s, ChaCha20-Poly1305, X25519): it is
+// several times faster here than pure JavaScript. @noble only fills what node:crypto lacks:
+// keyed BLAKE2s with a 16-byte output (MAC) and XChaCha20-Poly1305 (cookie replies).
+import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:crypto';
+import { blake2s } from '@noble/hashes/blake2.js';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+
+export const KEY_LEN = 32;
+export const TAG_LEN = 16;
+
+export function hash(...parts: Uint8Array[]): Buffer {
+  const h = createHash('blake2s256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/** Keyed BLAKE2s with a 16-byte digest, for mac1, mac2 and the cookie itself. */
+export function mac(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return blake2s(data, { key, dkLen: 16 });
+}
+
+export function hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
+  const h = createHmac('blake2s256', key);
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+const ONE = Uint8Array.of(1);
+const TWO = Uint8Array.of(2);
+const THREE = Uint8Array.of(3);
+
+export function kdf1(key: Uint8Array, input: Uint8Array): Buffer {
+  return hmac(hmac(key, input), ONE);
+}
+
+export function kdf2(key: Uint8Array, input: Uint8Array): [Buffer, Buffer] {
+  const t0 = hmac(key, input);
+  const t1 = hmac(t0, ONE);
+  return [t1, hmac(t0, t1, TWO)];
+}
+
+export function kdf3(key: Uint8Array, input: Uint8Array): [Buffer, Buffer, Buffer] {
+  const t0 = hmac(key, input);
+  const t1 = hmac(t0, ONE);
+  const t2 = hmac(t0, t1, TWO);
+  return [t1, t2, hmac(t0, t2, THREE)];
+}
+
+/** The 96-bit ChaCha20-Poly1305 nonce: 32 zero bits, then the 64-bit counter little-endian. */
+function nonceFor(counter: number | Uint8Array): Buffer {
+  const n = Buffer.alloc(12);
+  if (typeof counter === 'number') {
+    n.writeUInt32LE(counter >>> 0, 4);
+    n.writeUInt32LE(Math.floor(counter / 2 ** 32), 8);
+  } else {
+    n.set(counter, 4);
+  }
+  return n;
+}
+
+/** AEAD(key, counter, plaintext, aad): the counter as a number, or as its 8 wire bytes. */
+export function aeadSeal(key: Uint8Array, counter: number | Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+  const c = createCipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: TAG_LEN });
+  if (aad) c.setAAD(aad);
+  const head = c.update(plaintext);
+  c.final();
+  return Buffer.concat([head, c.getAuthTag()]);
+}
+
+/** Opens an AEAD box; null when it does not authenticate. */
+export function aeadOpen(key: Uint8Array, counter: number | Uint8Array, box: Uint8Array, aad?: Uint8Array): Buffer | null {
+  if (box.length < TAG_LEN) return null;
+  const d = createDecipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: TAG_LEN });
+  if (aad) d.setAAD(aad);
+  d.setAuthTag(box.subarray(box.length - TAG_LEN));
+  const out = d.update(box.subarray(0, box.length - TAG_LEN));
+  try {
+    d.final();
+  } catch {
+    return null;
+  }
+  return out;
+}
+
+export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  return xchacha20poly1305(key, nonce, aad).encrypt(plaintext);
+}
+
+export function xaeadOpen(key: Uint8Array, nonce: Uint8Array, box: Uint8Array, aad: Uint8Array): Uint8Array | null {
+  try {
+    return xchacha20poly1305(key, nonce, aad).decrypt(box);
+  } catch {
+    return null;
+  }
+}
+
+/** Overwrites key material in place, so a zeroed session cannot be revived from memory. */
+export function wipe(...buffers: (Uint8Array | undefined)[]): void {
+  for (const b of buffers) b?.fill(0);
+}

@@ -1,0 +1,122 @@
+// The per-peer protocol timers (whitepaper §6), event for event as wireguard-go's timers.go:
+// the device reports what happened (data sent, handshake complete, ...) and these functions arm
+// or disarm the five timers. What a timer does when it fires is the device's business.
+import type { Clock } from './clock.js';
+import { REKEY_TIMEOUT_JITTER_MAX, type ProtocolTimings } from './constants.js';
+
+export interface Timer {
+  mod(ms: number): void;
+  del(): void;
+  readonly pending: boolean;
+}
+
+export function createTimer(clock: Clock, fn: () => void): Timer {
+  let handle: unknown;
+  let pending = false;
+  return {
+    mod(ms) {
+      if (pending) clock.clearTimer(handle);
+      pending = true;
+      handle = clock.setTimer(() => { pending = false; fn(); }, ms);
+    },
+    del() {
+      if (pending) clock.clearTimer(handle);
+      pending = false;
+    },
+    get pending() { return pending; },
+  };
+}
+
+export interface TimerActions {
+  /** No response to our initiation within REKEY_TIMEOUT: retry, or give up. */
+  retransmitHandshake(): void;
+  /** We received data and sent nothing back for KEEPALIVE_TIMEOUT. */
+  sendKeepalive(): void;
+  /** We sent data and heard nothing for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT: the session may be dead. */
+  newHandshake(): void;
+  /** No new session for 3 × REJECT_AFTER_TIME: forget all keys. */
+  zeroKeyMaterial(): void;
+  persistentKeepalive(): void;
+}
+
+export interface PeerTimers {
+  retransmitHandshake: Timer;
+  sendKeepalive: Timer;
+  newHandshake: Timer;
+  zeroKeyMaterial: Timer;
+  persistentKeepalive: Timer;
+  handshakeAttempts: number;
+  needAnotherKeepalive: boolean;
+  sentLastMinuteHandshake: boolean;
+  /** Persistent keepalive interval in ms; 0 is off. */
+  persistentKeepaliveInterval: number;
+}
+
+export function createPeerTimers(clock: Clock, actions: TimerActions, persistentKeepaliveInterval: number): PeerTimers {
+  return {
+    retransmitHandshake: createTimer(clock, actions.retransmitHandshake),
+    sendKeepalive: createTimer(clock, actions.sendKeepalive),
+    newHandshake: createTimer(clock, actions.newHandshake),
+    zeroKeyMaterial: createTimer(clock, actions.zeroKeyMaterial),
+    persistentKeepalive: createTimer(clock, actions.persistentKeepalive),
+    handshakeAttempts: 0,
+    needAnotherKeepalive: false,
+    sentLastMinuteHandshake: false,
+    persistentKeepaliveInterval,
+  };
+}
+
+export function stopTimers(t: PeerTimers): void {
+  t.retransmitHandshake.del();
+  t.sendKeepalive.del();
+  t.newHandshake.del();
+  t.zeroKeyMaterial.del();
+  t.persistentKeepalive.del();
+}
+
+/** Jitter keeps peers that lost a session together from retrying in lock-step. */
+function jitter(): number {
+  return Math.random() * REKEY_TIMEOUT_JITTER_MAX;
+}
+
+export function timersDataSent(t: PeerTimers, c: ProtocolTimings): void {
+  if (!t.newHandshake.pending) t.newHandshake.mod(c.keepaliveTimeout + c.rekeyTimeout + jitter());
+}
+
+export function timersDataReceived(t: PeerTimers, c: ProtocolTimings): void {
+  if (!t.sendKeepalive.pending) t.sendKeepalive.mod(c.keepaliveTimeout);
+  else t.needAnotherKeepalive = true;
+}
+
+/** Any authenticated packet we send (data, keepalive, handshake) doubles as a keepalive. */
+export function timersAnyAuthenticatedPacketSent(t: PeerTimers): void {
+  t.sendKeepalive.del();
+}
+
+/** Any authenticated packet from the peer shows the session is alive. */
+export function timersAnyAuthenticatedPacketReceived(t: PeerTimers): void {
+  t.newHandshake.del();
+}
+
+export function timersAnyAuthenticatedPacketTraversal(t: PeerTimers): void {
+  if (t.persistentKeepaliveInterval > 0) t.persistentKeepalive.mod(t.persistentKeepaliveInterval);
+}
+
+export function timersHandshakeInitiated(t: PeerTimers, c: ProtocolTimings): void {
+  t.retransmitHandshake.mod(c.rekeyTimeout + jitter());
+}
+
+export function timersHandshakeComplete(t: PeerTimers): void {
+  t.retransmitHandshake.del();
+  t.handshakeAttempts = 0;
+  t.sentLastMinuteHandshake = false;
+}
+
+export function timersSessionDerived(t: PeerTimers, c: ProtocolTimings): void {
+  t.zeroKeyMaterial.mod(c.rejectAfterTime * 3);
+}
+
+/** wireguard-go's MaxTimerHandshakes: retries that fit in REKEY_ATTEMPT_TIME. */
+export function maxTimerHandshakes(c: ProtocolTimings): number {
+  return Math.floor(c.rekeyAttemptTime / c.rekeyTimeout);
+}
