@@ -1,0 +1,307 @@
+// The embedded, deterministic backend. It reads a request the way the catalog describes its
+// intents: keywords (any order, typos corrected, inflections stemmed) give the evidence, the
+// closest example (character trigrams) refines it, and every word that the chosen intent cannot
+// explain lowers the confidence. Below the threshold it abstains instead of guessing.
+import type { Catalog, Intent } from './catalog.js';
+import { commandTargets, type Fleet } from './fleet.js';
+import { suggestFor, spread } from './suggestions.js';
+import { aim, buildTargetIndex, type Mention, type TargetIndex } from './targets.js';
+import { closestWord, cosine, isAddress, tokenise, trigrams, vector, type NgramVector, type Token } from './text.js';
+import type { Abstention, AbstainReason, Draft, RouteResult } from './types.js';
+
+export const DEFAULT_THRESHOLD = 0.5;
+
+// Weights of the evidence. A strong keyword alone clears the threshold; a hint needs support
+// from the examples; each unexplained word or corrected typo costs a little.
+const STRONG = 0.7;
+const HINT = 0.4;
+const PER_EXTRA_WORD = 0.08;
+const MAX_KEYWORD = 0.9;
+const EXAMPLE_WEIGHT = 0.2;
+const ARGUMENT_BONUS = 0.05;
+const UNEXPLAINED_COST = 0.1;
+const MAX_UNEXPLAINED_COST = 0.4;
+const TYPO_COST = 0.03;
+// A runner-up this close, resting on other words, is a second command in the same request.
+const SECOND_COMMAND_MARGIN = 0.15;
+// A runner-up this close on the same words means the words do not decide.
+const TIE_MARGIN = 0.02;
+const NEGATION_WINDOW = 3;
+
+export interface CatalogAssessment {
+  result: RouteResult;
+  /** Best confidence reached, also when abstaining: the cascade's reason to ask a model. */
+  confidence: number;
+}
+
+export interface CatalogRouter {
+  route(text: string): RouteResult;
+  assess(text: string): CatalogAssessment;
+}
+
+interface Keyword {
+  text: string;
+  stems: string[];
+  weight: number;
+}
+
+interface CompiledIntent {
+  intent: Intent;
+  keywords: Keyword[];
+  /** Every stem the intent's own words use: what it can explain. */
+  vocabulary: Set<string>;
+  examples: { text: string; vector: NgramVector }[];
+  values: { name: string; value: number; phrases: string[][] }[];
+  nouns: string[][];
+}
+
+interface Candidate {
+  compiled: CompiledIntent;
+  keyword: Keyword;
+  /** Token positions the keyword, argument and argument noun rest on. */
+  used: Set<number>;
+  argNames: string[];
+  nounSeen: boolean;
+  similarity: number;
+  closestExample: string;
+  score: number;
+  /** Words of the request this intent cannot account for. */
+  unexplained: Token[];
+  /** score less the cost of unexplained words and typos: what ranks candidates. */
+  confidence: number;
+}
+
+const stems = (text: string) => tokenise(text).map((t) => t.stem);
+
+export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = DEFAULT_THRESHOLD): CatalogRouter {
+  const targets: TargetIndex = buildTargetIndex(fleet, catalog);
+  const fillers = new Set(catalog.fillers.flatMap(stems));
+  const nodeNouns = new Set(catalog.targetWords.node.flatMap(stems));
+  const negations = catalog.negations.map(stems);
+  const cues = catalog.outOfScopeCues.map(stems);
+  const placeholder = /\{(target|arg)\}/g;
+
+  const intents: CompiledIntent[] = catalog.intents.map((intent) => {
+    const keywords = [
+      ...intent.keywords.map((k) => ({ text: k, strong: true })),
+      ...(intent.hints ?? []).map((k) => ({ text: k, strong: false })),
+    ].map(({ text, strong }) => {
+      // Every word of a keyword counts, fillers too: "out maintenance" is not "maintenance".
+      const words = stems(text);
+      return { text, stems: words, weight: Math.min(MAX_KEYWORD, (strong ? STRONG : HINT) + PER_EXTRA_WORD * (words.length - 1)) };
+    });
+    const values = (intent.argument?.values ?? []).map((v) => ({ name: v.name, value: v.value, phrases: [v.name, ...v.synonyms].map(stems) }));
+    const nouns = (intent.argument?.nouns ?? []).map(stems);
+    const exampleWords = intent.examples.map((e) => stems(e.replace(placeholder, ' ')).filter((s) => !fillers.has(s)));
+    const vocabulary = new Set([...keywords.flatMap((k) => k.stems), ...values.flatMap((v) => v.phrases.flat()), ...nouns.flat(), ...exampleWords.flat()]);
+    return { intent, keywords, vocabulary, values, nouns, examples: intent.examples.map((text) => ({ text, vector: { weights: new Map(), norm: 0 } })) };
+  });
+
+  // Trigram weights: grams common to every intent's examples say little about which intent it is.
+  const documents = intents.map((c) => trigrams(c.intent.examples.flatMap((e) => stems(e.replace(placeholder, ' ')).filter((s) => !fillers.has(s)))));
+  const df = new Map<string, number>();
+  for (const d of documents) for (const g of d.keys()) df.set(g, (df.get(g) ?? 0) + 1);
+  const idf = (g: string) => Math.log(1 + intents.length / (df.get(g) ?? 0.5));
+  for (const c of intents) {
+    c.examples = c.intent.examples.map((text) => ({
+      text,
+      vector: vector(trigrams(stems(text.replace(placeholder, ' ')).filter((s) => !fillers.has(s))), idf),
+    }));
+  }
+
+  const contentWords = [...new Set([...intents.flatMap((c) => [...c.vocabulary]), ...targets.words])].filter((w) => /^[a-z]+$/.test(w));
+  const known = new Set([...contentWords, ...fillers, ...nodeNouns, ...negations.flat(), ...cues.flat()]);
+  const corrections = new Map<string, { word: string; distance: number } | undefined>();
+  const correct = (token: Token): { token: Token; typo?: string } => {
+    if (known.has(token.stem) || !/^[a-z]+$/.test(token.stem)) return { token };
+    if (!corrections.has(token.stem)) corrections.set(token.stem, closestWord(token.stem, token.raw.length, contentWords));
+    const fix = corrections.get(token.stem);
+    return fix ? { token: { raw: token.raw, stem: fix.word }, typo: token.raw } : { token };
+  };
+  const allTargets = commandTargets(fleet);
+  const negationWords = new Set(negations.flat());
+  const neutral = (s: string) => fillers.has(s) || nodeNouns.has(s) || negationWords.has(s) || /^\d+$/.test(s);
+
+  function assess(text: string): CatalogAssessment {
+    const corrected = tokenise(text).map(correct);
+    const tokens = corrected.map((c) => c.token);
+    const typos = corrected.flatMap((c, i) => (c.typo ? [{ at: i, written: c.typo, read: c.token.stem }] : []));
+    if (tokens.length === 0) return abstain(0, 'out-of-scope', 'the request is empty', generalSuggestions());
+
+    const mentions = targets.find(tokens);
+    const free = tokens.map((_, i) => !mentions.some((m) => i >= m.start && i < m.end));
+    const positions = (phrase: string[]) => findPhrase(tokens, free, phrase);
+
+    for (const cue of cues) {
+      const at = positions(cue);
+      if (at) return abstain(0, 'out-of-scope', `'${tokens.slice(at[0], at[0] + cue.length).map((t) => t.raw).join(' ')}' is outside what the fleet's commands do`, generalSuggestions());
+    }
+
+    const negatedAt = (first: number) => negations.some((n) => {
+      for (let start = Math.max(0, first - NEGATION_WINDOW - n.length + 1); start < first; start++) {
+        if (n.every((s, k) => tokens[start + k]?.stem === s) && start + n.length <= first) return true;
+      }
+      return false;
+    });
+
+    let negated: Intent | undefined;
+    const candidates: Candidate[] = [];
+    for (const compiled of intents) {
+      let best: { keyword: Keyword; at: number[] } | undefined;
+      const keywordPositions = new Set<number>();
+      for (const keyword of compiled.keywords) {
+        const at = keyword.stems.map((s) => tokens.findIndex((t, i) => free[i] && t.stem === s));
+        if (at.some((i) => i < 0)) continue;
+        if (negatedAt(Math.min(...at))) {
+          negated ??= compiled.intent;
+          continue;
+        }
+        for (const i of at) keywordPositions.add(i);
+        if (!best || keyword.weight > best.keyword.weight) best = { keyword, at };
+      }
+      if (!best) continue;
+      const used = new Set(keywordPositions);
+      const argNames: string[] = [];
+      for (const v of compiled.values) {
+        for (const p of [...v.phrases].sort((a, b) => b.length - a.length)) {
+          const at = positions(p);
+          if (!at) continue;
+          at.forEach((i) => used.add(i));
+          if (!argNames.includes(v.name)) argNames.push(v.name);
+          break;
+        }
+      }
+      let nounSeen = false;
+      for (const n of compiled.nouns) {
+        const at = positions(n);
+        if (at) {
+          nounSeen = true;
+          at.forEach((i) => used.add(i));
+        }
+      }
+      // Compare only what the examples can contain: no targets, no fillers, no argument values.
+      const argStems = new Set(compiled.values.flatMap((v) => v.phrases.flat()));
+      const words = tokens.filter((t, i) => free[i] && !fillers.has(t.stem) && !(argStems.has(t.stem) && used.has(i))).map((t) => t.stem);
+      const input = vector(trigrams(words), idf);
+      let similarity = 0;
+      let closestExample = '';
+      for (const e of compiled.examples) {
+        const s = cosine(input, e.vector);
+        if (s > similarity) [similarity, closestExample] = [s, e.text];
+      }
+      const score = best.keyword.weight + EXAMPLE_WEIGHT * similarity + (argNames.length ? ARGUMENT_BONUS : 0);
+      // Words this intent cannot account for: a request about something else, or more than a command.
+      const unexplained = tokens.filter((t, i) => free[i] && !neutral(t.stem) && !compiled.vocabulary.has(t.stem));
+      const cost = Math.min(MAX_UNEXPLAINED_COST, UNEXPLAINED_COST * unexplained.length) + TYPO_COST * typos.length;
+      const confidence = clamp(Math.min(1, score) - cost);
+      candidates.push({ compiled, keyword: best.keyword, used, argNames, nounSeen, similarity, closestExample, score, unexplained, confidence });
+    }
+    candidates.sort((a, b) => b.confidence - a.confidence);
+
+    if (candidates.length === 0) {
+      if (negated) return abstain(0, 'negated', `the request says not to ${negated.name}`, []);
+      return abstain(0, 'out-of-scope', 'no intent of the catalog is named', generalSuggestions());
+    }
+
+    // An intent that needs an argument and got none: incomplete if the request names the kind of
+    // argument ("the service"), otherwise probably another intent using the same verb ("restart leased").
+    let winner = candidates[0];
+    const notes: string[] = [];
+    const required = (c: Candidate) => c.compiled.intent.argument?.required && c.argNames.length === 0;
+    if (required(winner)) {
+      const alternative = candidates.find((c) => !required(c) && c.keyword.stems.some((s) => winner.keyword.stems.includes(s)));
+      if (winner.nounSeen || !alternative) {
+        const aimed = aim(fleet, mentions);
+        const targetsFor = aimed.ok ? [aimed.target] : allTargets;
+        return abstain(winner.score, 'missing-argument', `${winner.compiled.intent.name} needs one of: ${winner.compiled.values.map((v) => v.name).join(', ')}`, suggestFor(winner.compiled.intent, targetsFor));
+      }
+      notes.push(`'${winner.keyword.text}' without a ${winner.compiled.intent.name} argument read as ${alternative.compiled.intent.name}`);
+      winner = alternative;
+    }
+    if (winner.argNames.length > 1) {
+      const aimed = aim(fleet, mentions);
+      return abstain(winner.score, 'ambiguous', `${winner.compiled.intent.name} names several arguments (${winner.argNames.join(', ')}); one command carries one`, winner.argNames.flatMap((a) => suggestFor(winner.compiled.intent, aimed.ok ? [aimed.target] : allTargets.slice(0, 1), a)));
+    }
+    const rival = candidates.find((c) => c !== winner && !required(c));
+    if (rival) {
+      const separate = [...rival.used].every((i) => !winner.used.has(i));
+      if ((separate && rival.keyword.weight >= STRONG && rival.score >= winner.score - SECOND_COMMAND_MARGIN) || rival.confidence >= winner.confidence - TIE_MARGIN) {
+        const aimed = aim(fleet, mentions);
+        const t = aimed.ok ? [aimed.target] : allTargets.slice(0, 1);
+        return abstain(winner.score, 'ambiguous', separate ? `two commands in one request: ${winner.compiled.intent.name} ('${winner.keyword.text}') and ${rival.compiled.intent.name} ('${rival.keyword.text}'); send them one at a time` : `'${winner.keyword.text}' fits ${winner.compiled.intent.name} and ${rival.compiled.intent.name} alike`, [...suggestFor(winner.compiled.intent, t, winner.argNames[0]), ...suggestFor(rival.compiled.intent, t, rival.argNames[0])]);
+      }
+    }
+
+    const { unexplained, confidence } = winner;
+    const intent = winner.compiled.intent;
+    const reading = [
+      `intent ${intent.name}: keyword '${winner.keyword.text}'`,
+      ...typos.map((t) => `read '${t.written}' as '${t.read}'`),
+      `closest example "${winner.closestExample}" (${winner.similarity.toFixed(2)})`,
+      ...(unexplained.length ? [`unexplained: ${unexplained.map((t) => `'${t.raw}'`).join(', ')}`] : []),
+      ...notes,
+    ].join('; ');
+    if (confidence < threshold) {
+      return abstain(confidence, 'out-of-scope', `best reading (${reading}) has confidence ${confidence.toFixed(2)}, below ${threshold}`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]));
+    }
+
+    const aimed = aim(fleet, mentions.length ? mentions : unknownNames(tokens, free, known, nodeNouns));
+    if (!aimed.ok) return abstain(confidence, aimed.reason, `${intent.name} understood, but ${aimed.explanation}`, suggestFor(intent, allTargets, winner.argNames[0]));
+    if (aimed.target.kind === 'all' && /\b(except|but|excluding|besides|apart|other than|save)\b/.test(text.toLowerCase())) {
+      return abstain(confidence, 'multiple-targets', 'a target with exceptions cannot be one selector; name the nodes or a group', suggestFor(intent, allTargets.filter((t) => t.kind !== 'all'), winner.argNames[0]));
+    }
+
+    const value = winner.compiled.values.find((v) => v.name === winner.argNames[0]);
+    const draft: Draft = {
+      intent: intent.name,
+      opcode: intent.opcode,
+      arg: value?.value ?? 0,
+      argName: value?.name ?? null,
+      target: aimed.target.name,
+      selector: aimed.target.selector,
+      confidence: round(confidence),
+      confirm: intent.confirm,
+      explanation: `catalog: ${reading}${value ? `; argument ${value.name} (${value.value})` : ''}; ${aimed.explanation}; confidence ${confidence.toFixed(2)}`,
+    };
+    return { result: draft, confidence };
+  }
+
+  function abstain(confidence: number, reason: AbstainReason, explanation: string, suggestions: string[]): CatalogAssessment {
+    const result: Abstention = { intent: null, reason, explanation: `catalog: ${explanation}`, suggestions: spread(suggestions) };
+    return { result, confidence: clamp(confidence) };
+  }
+
+  function generalSuggestions(): string[] {
+    const target = allTargets[0];
+    return target ? catalog.intents.slice(0, 3).flatMap((i) => suggestFor(i, [target]).slice(0, 1)) : [];
+  }
+
+  return { assess, route: (text) => assess(text).result };
+}
+
+/** Positions of `phrase` as consecutive free tokens, or undefined. */
+function findPhrase(tokens: readonly Token[], free: readonly boolean[], phrase: readonly string[]): number[] | undefined {
+  for (let i = 0; i + phrase.length <= tokens.length; i++) {
+    if (phrase.every((s, k) => free[i + k] && tokens[i + k].stem === s)) return phrase.map((_, k) => i + k);
+  }
+  return undefined;
+}
+
+/** "the database server", "10.8.0.7": a name the fleet does not know, to say so rather than "no target". */
+function unknownNames(tokens: readonly Token[], free: readonly boolean[], known: Set<string>, nodeNouns: Set<string>): Mention[] {
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const t = tokens[i];
+    if (free[i] && !known.has(t.stem) && !isAddress(t.stem) && nodeNouns.has(tokens[i + 1].stem)) {
+      return [{ start: i, end: i + 2, text: `${t.raw} ${tokens[i + 1].raw}` }];
+    }
+  }
+  return [];
+}
+
+function clamp(x: number): number {
+  return Math.max(0, Math.min(1, x));
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
