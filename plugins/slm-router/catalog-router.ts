@@ -30,8 +30,15 @@ const NEGATION_WINDOW = 3;
 
 export interface CatalogAssessment {
   result: RouteResult;
-  /** Best confidence reached, also when abstaining: the cascade's reason to ask a model. */
+  /** Best confidence reached, also when abstaining. */
   confidence: number;
+  /**
+   * True when the catalog could not read the request (no intent, too little confidence, a tie):
+   * a model may do better. False for a draft and for abstentions that rest on a fact (the target
+   * takes no commands, an argument is missing, the request says "don't", or asks for what no
+   * command does).
+   */
+  unsure: boolean;
 }
 
 export interface CatalogRouter {
@@ -200,7 +207,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
 
     if (candidates.length === 0) {
       if (negated) return abstain(0, 'negated', `the request says not to ${negated.name}`, []);
-      return abstain(0, 'out-of-scope', 'no intent of the catalog is named', generalSuggestions());
+      return abstain(0, 'out-of-scope', 'no intent of the catalog is named', generalSuggestions(), true);
     }
 
     // An intent that needs an argument and got none: incomplete if the request names the kind of
@@ -228,7 +235,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       if ((separate && rival.keyword.weight >= STRONG && rival.score >= winner.score - SECOND_COMMAND_MARGIN) || rival.confidence >= winner.confidence - TIE_MARGIN) {
         const aimed = aim(fleet, mentions);
         const t = aimed.ok ? [aimed.target] : allTargets.slice(0, 1);
-        return abstain(winner.score, 'ambiguous', separate ? `two commands in one request: ${winner.compiled.intent.name} ('${winner.keyword.text}') and ${rival.compiled.intent.name} ('${rival.keyword.text}'); send them one at a time` : `'${winner.keyword.text}' fits ${winner.compiled.intent.name} and ${rival.compiled.intent.name} alike`, [...suggestFor(winner.compiled.intent, t, winner.argNames[0]), ...suggestFor(rival.compiled.intent, t, rival.argNames[0])]);
+        return abstain(winner.score, 'ambiguous', separate ? `two commands in one request: ${winner.compiled.intent.name} ('${winner.keyword.text}') and ${rival.compiled.intent.name} ('${rival.keyword.text}'); send them one at a time` : `'${winner.keyword.text}' fits ${winner.compiled.intent.name} and ${rival.compiled.intent.name} alike`, [...suggestFor(winner.compiled.intent, t, winner.argNames[0]), ...suggestFor(rival.compiled.intent, t, rival.argNames[0])], !separate);
       }
     }
 
@@ -242,7 +249,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       ...notes,
     ].join('; ');
     if (confidence < threshold) {
-      return abstain(confidence, 'out-of-scope', `best reading (${reading}) has confidence ${confidence.toFixed(2)}, below ${threshold}`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]));
+      return abstain(confidence, 'out-of-scope', `best reading (${reading}) has confidence ${confidence.toFixed(2)}, below ${threshold}`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]), true);
     }
 
     const aimed = aim(fleet, mentions.length ? mentions : unknownNames(tokens, free, known, nodeNouns));
@@ -263,12 +270,12 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       confirm: intent.confirm,
       explanation: `catalog: ${reading}${value ? `; argument ${value.name} (${value.value})` : ''}; ${aimed.explanation}; confidence ${confidence.toFixed(2)}`,
     };
-    return { result: draft, confidence };
+    return { result: draft, confidence, unsure: false };
   }
 
-  function abstain(confidence: number, reason: AbstainReason, explanation: string, suggestions: string[]): CatalogAssessment {
+  function abstain(confidence: number, reason: AbstainReason, explanation: string, suggestions: string[], unsure = false): CatalogAssessment {
     const result: Abstention = { intent: null, reason, explanation: `catalog: ${explanation}`, suggestions: spread(suggestions) };
-    return { result, confidence: clamp(confidence) };
+    return { result, confidence: clamp(confidence), unsure };
   }
 
   function generalSuggestions(): string[] {

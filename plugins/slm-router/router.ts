@@ -1,0 +1,48 @@
+// createRouter(): the one way to get a router, whichever backend the configuration names.
+import type { Catalog } from './catalog.js';
+import { createCatalogRouter, DEFAULT_THRESHOLD } from './catalog-router.js';
+import { cascade } from './cascade-router.js';
+import { commandTargets, validateFleet, type Fleet } from './fleet.js';
+import { createOllamaRouter, OLLAMA_DEFAULTS } from './ollama-router.js';
+import type { BackendStatus, Router, RouterConfig } from './types.js';
+
+export function createRouter(config: RouterConfig, catalog: Catalog, fleet: Fleet): Router {
+  const problems = validateFleet(fleet);
+  if (problems.length) throw new Error(`the fleet cannot be routed to: ${problems.join('; ')}`);
+  const threshold = config.threshold ?? DEFAULT_THRESHOLD;
+  if (!(threshold >= 0 && threshold <= 1)) throw new RangeError(`threshold must be in 0..1, got ${threshold}`);
+  const catalogRouter = createCatalogRouter(catalog, fleet, threshold);
+  const catalogStatus: BackendStatus = {
+    backend: 'catalog',
+    state: 'ready',
+    detail: `${catalog.intents.length} intents, ${commandTargets(fleet).length} targets, threshold ${threshold}`,
+  };
+
+  if (config.backend === 'catalog') {
+    return {
+      route: async (text) => catalogRouter.route(text),
+      status: async () => ({ backend: 'catalog', state: 'ready', backends: [catalogStatus] }),
+    };
+  }
+  const model = createOllamaRouter(catalog, fleet, { ...OLLAMA_DEFAULTS, ...definedOnly(config.ollama ?? {}) });
+  if (config.backend === 'ollama') {
+    return {
+      route: (text) => model.route(text),
+      status: async () => {
+        const s = await model.status();
+        return { backend: 'ollama', state: s.state, backends: [s] };
+      },
+    };
+  }
+  return {
+    route: cascade(catalogRouter, model),
+    status: async () => {
+      const s = await model.status();
+      return { backend: 'cascade', state: s.state === 'ready' ? 'ready' : 'degraded', backends: [catalogStatus, s] };
+    },
+  };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
