@@ -5,6 +5,7 @@ import { UsageError } from './usage-error.js';
 import * as pipelineCommands from './pipeline.js';
 import * as keysCommands from './keys.js';
 import * as packetCommands from './packet.js';
+import * as routeCommands from './route.js';
 import * as wgCommands from './wg.js';
 
 const program = new Command('ppn')
@@ -16,6 +17,7 @@ const modules: Array<{ register(program: Command): void }> = [
   keysCommands,
   packetCommands,
   pipelineCommands,
+  routeCommands,
   wgCommands,
 ];
 for (const m of modules) m.register(program);

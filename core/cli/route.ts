@@ -1,0 +1,100 @@
+// `ppn route "TEXT"`: what service-slm makes of a request, as one JSON object. Routing never
+// authorises: the draft still goes through the signer and the policy.
+import { Command, Option } from 'commander';
+import { CatalogError, defaultCatalogPath, loadCatalog } from '../../plugins/slm-router/catalog.js';
+import { demoFleet } from '../../plugins/slm-router/fleet.js';
+import { OLLAMA_DEFAULTS } from '../../plugins/slm-router/ollama-router.js';
+import { createRouter } from '../../plugins/slm-router/router.js';
+import type { BackendName, RouteResult } from '../../plugins/slm-router/types.js';
+import { UsageError } from './usage-error.js';
+
+export const EXIT_DRAFT = 0;
+export const EXIT_ABSTAINED = 3;
+
+interface Options {
+  router: BackendName;
+  catalog?: string;
+  ollamaHost?: string;
+  model?: string;
+  timeout?: string;
+  threshold?: string;
+  status?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('route')
+    .description('Turn an operator request into a command draft (service-slm), printed as one JSON object')
+    .argument('[text...]', 'the request, e.g. "restart telemetry on leased" (quotes optional)')
+    .addOption(new Option('--router <backend>', 'catalog (embedded), ollama, or cascade (catalog, then the model)').choices(['catalog', 'ollama', 'cascade']).default('catalog'))
+    .option('--catalog <file>', 'intent catalog', defaultCatalogPath())
+    .option('--ollama-host <url>', `Ollama server (default: $OLLAMA_HOST, else ${OLLAMA_DEFAULTS.host})`)
+    .option('--model <name>', `model for the ollama and cascade backends (default ${OLLAMA_DEFAULTS.model})`)
+    .option('--timeout <ms>', `how long to wait for the model (default ${OLLAMA_DEFAULTS.timeoutMs})`)
+    .option('--threshold <0..1>', 'catalog confidence below which it abstains (cascade: asks the model)')
+    .option('--status', 'print the state of the router and its backends instead of routing')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Prints {"intent", "opcode", "arg", "argName", "target", "selector", "confidence", "confirm",',
+        '"explanation", "suggestions", "reason"}; when the router abstains, intent is null, "reason"',
+        'says why and "suggestions" lists requests that would route.',
+        'Targets come from the demo fleet (cloud-relay, onprem, leased, admin; group edge; all).',
+        '',
+        'Exit status: 0 a draft, 3 an abstention (also when the model is unavailable), 2 bad usage',
+        '(unknown option, unreadable or invalid catalog), 1 anything else.',
+        'With --status: 0 when ready, 3 when degraded or unavailable.',
+      ].join('\n'),
+    )
+    .action(async (words: string[], opts: Options) => {
+      const text = words.join(' ').trim();
+      if (!text && !opts.status) throw new UsageError('route: give the request text, e.g. ppn route "ping leased"');
+      const router = createRouter(
+        {
+          backend: opts.router,
+          threshold: opts.threshold === undefined ? undefined : number('--threshold', opts.threshold, 0, 1),
+          ollama: {
+            host: opts.ollamaHost ?? process.env.OLLAMA_HOST ?? undefined,
+            model: opts.model,
+            timeoutMs: opts.timeout === undefined ? undefined : number('--timeout', opts.timeout, 1, 3_600_000),
+          },
+        },
+        readCatalog(opts.catalog ?? defaultCatalogPath()),
+        demoFleet(),
+      );
+      if (opts.status) {
+        const status = await router.status();
+        console.log(JSON.stringify(status, null, 2));
+        process.exitCode = status.state === 'ready' ? 0 : EXIT_ABSTAINED;
+        return;
+      }
+      const result = await router.route(text);
+      console.log(JSON.stringify(toOutput(result), null, 2));
+      process.exitCode = result.intent === null ? EXIT_ABSTAINED : EXIT_DRAFT;
+    });
+}
+
+/** One shape for drafts and abstentions, so scripts read the same fields either way. */
+export function toOutput(r: RouteResult): Record<string, unknown> {
+  if (r.intent === null) {
+    return { intent: null, opcode: null, arg: null, argName: null, target: null, selector: null, confidence: null, confirm: null, explanation: r.explanation, suggestions: r.suggestions, reason: r.reason };
+  }
+  const { intent, opcode, arg, argName, target, selector, confidence, confirm, explanation } = r;
+  return { intent, opcode, arg, argName, target, selector, confidence, confirm, explanation, suggestions: [], reason: null };
+}
+
+function readCatalog(path: string) {
+  try {
+    return loadCatalog(path);
+  } catch (err) {
+    if (err instanceof CatalogError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function number(option: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`${option} must be a number in ${min}..${max}, got '${value}'`);
+  return n;
+}
