@@ -19,15 +19,16 @@ export function register(program: Command): void {
     .description('Run a node from its pipeline file; reloads on file change, SIGHUP or `ppn reload`')
     .argument('[file]', 'pipeline file')
     .option('--role <name>', 'run pipelines/<name>.json of this checkout')
+    .option('--instance <dir>', 'the node\'s instance directory (keys, state); overrides the file\'s node.instance')
     .option('--no-watch', 'do not reload when the file or a plugin module changes')
     .option('--stop-timeout <ms>', 'how long a graceful stop may take', '10000')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-    .action(async (file: string | undefined, opts: { role?: string; watch: boolean; stopTimeout: string; logLevel: string }) => {
+    .action(async (file: string | undefined, opts: { role?: string; instance?: string; watch: boolean; stopTimeout: string; logLevel: string }) => {
       const path = pipelinePath(file, opts.role);
       const logger = pino({ level: opts.logLevel });
       let host;
       try {
-        host = await startHost({ file: path, services: nodeServices(), logger });
+        host = await startHost({ file: path, services: nodeServices(), logger, instanceDir: opts.instance });
       } catch (err) {
         if (err instanceof PipelineInvalidError) {
           for (const e of err.errors) console.error(formatValidationError(e));
@@ -141,7 +142,7 @@ function instanceDirOf(file: string): string {
     throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
   }
   const node = pipeline.node ?? {};
-  return resolve(dirname(resolve(file)), node.instance ?? `instance/${node.name}`);
+  return resolve(dirname(resolve(file)), node.instance ?? `instance/${node.name ?? (pipeline as { role?: string }).role}`);
 }
 
 async function callControl(file: string | undefined, instance: string | undefined, method: string, path: string): Promise<unknown> {

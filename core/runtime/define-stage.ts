@@ -64,7 +64,9 @@ export interface ServiceContext {
 export interface ServiceDefinition<C = any, T = unknown> {
   readonly name: string;
   readonly configSchema: JsonSchema;
-  create(ctx: ServiceContext, config: C): T | Promise<T>;
+  /** Other services this one is built on; they are created first and closed after it. */
+  readonly services?: readonly string[];
+  create(ctx: ServiceContext, config: C, deps: DependencyContainer): T | Promise<T>;
   close?(instance: T): Promise<void> | void;
 }
 

@@ -1,6 +1,6 @@
 // The pipeline host: builds the stage graph of a pipeline file, keeps it running, and reloads it
 // by stage id — only added, changed or removed stages are rebuilt, all or nothing.
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import type { ServiceDefinition, StageContext } from './define-stage.js';
@@ -18,6 +18,8 @@ export interface HostOptions {
   services: readonly ServiceDefinition[];
   logger: Logger;
   loader?: PluginLoader;
+  /** The node's instance directory; by default the file's node.instance, else instance/<name or role>. */
+  instanceDir?: string;
   /** How long a replaced stage may take to finish what it holds. */
   retireTimeoutMs?: number;
 }
@@ -81,8 +83,12 @@ export async function startHost(options: HostOptions): Promise<Host> {
   if (!first.ok) throw new PipelineInvalidError(first.errors);
 
   let active: ValidPipeline = first.valid;
-  const logger = options.logger.child({ node: active.pipeline.node.name });
-  const instanceDir = resolve(active.baseDir, active.pipeline.node.instance ?? `instance/${active.pipeline.node.name}`);
+  const declared = active.pipeline.node;
+  const instanceDir = options.instanceDir
+    ? resolve(options.instanceDir)
+    : resolve(active.baseDir, declared.instance ?? `instance/${declared.name ?? active.pipeline.role}`);
+  const nodeName = declared.name ?? basename(instanceDir);
+  const logger = options.logger.child({ node: nodeName });
   const services = createServiceSet(options.services, { logger, baseDir: active.baseDir, instanceDir });
   const slots = new Map<string, Slot>();
   const outputSubscriptions = new Map<string, Subscription>();
@@ -234,7 +240,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     if (!result.ok) return fail([], [], [], result.errors.map(formatValidationError));
     const prev = active;
     const next = result.valid;
-    const changedServices = diffServices(prev, next);
+    const changedServices = withDependents(diffServices(prev, next), options.services);
     const prevIds = Object.keys(prev.pipeline.stages);
     const nextIds = Object.keys(next.pipeline.stages);
     const added = nextIds.filter((id) => !(id in prev.pipeline.stages));
@@ -400,7 +406,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       return {
         file,
         role: active.pipeline.role,
-        node: active.pipeline.node.name,
+        node: nodeName,
         startedAt,
         inflight: inflight.size,
         reloads: { ...reloads },
@@ -432,4 +438,20 @@ function diffServices(prev: ValidPipeline, next: ValidPipeline): Set<string> {
   const b: Record<string, unknown> = settings(next.pipeline);
   const names = new Set([...Object.keys(a), ...Object.keys(b)]);
   return new Set([...names].filter((n) => JSON.stringify(a[n]) !== JSON.stringify(b[n])));
+}
+
+/** The changed services and every service built on one of them: all of those are recreated. */
+function withDependents(changed: Set<string>, definitions: readonly ServiceDefinition[]): Set<string> {
+  const all = new Set(changed);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const d of definitions) {
+      if (!all.has(d.name) && (d.services ?? []).some((s) => all.has(s))) {
+        all.add(d.name);
+        grew = true;
+      }
+    }
+  }
+  return all;
 }

@@ -10,7 +10,8 @@ export interface StageSpec {
 
 export interface PipelineFile {
   role: string;
-  node: { name: string; instance?: string; statusPort?: number };
+  /** Optional when one role file serves several nodes: `ppn run --instance DIR` names the node. */
+  node: { name?: string; instance?: string; statusPort?: number };
   mesh?: Record<string, unknown>;
   services: Record<string, Record<string, unknown>>;
   /** Stage types found outside plugins/: type name → module path (relative to the file) or package. */
@@ -25,15 +26,15 @@ export const pipelineSchema: JsonSchema = {
   $id: 'https://sovereign-mesh.invalid/schemas/pipeline.schema.json',
   title: 'ppn pipeline file',
   type: 'object',
-  required: ['role', 'node', 'stages'],
+  required: ['role', 'stages'],
   additionalProperties: false,
   properties: {
     $schema: { type: 'string' },
     role: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', description: 'What this node is, e.g. os-infrastructure' },
     node: {
       type: 'object',
-      required: ['name'],
       additionalProperties: false,
+      default: {},
       properties: {
         name: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,62}$' },
         instance: { type: 'string', minLength: 1, description: 'Instance directory; default ./instance/<name>' },

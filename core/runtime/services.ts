@@ -22,8 +22,11 @@ function serviceConfig(definition: ServiceDefinition, pipeline: PipelineFile): R
 }
 
 export interface ServiceSet {
-  /** Brings the running services in line with `pipeline`; returns the names that were (re)created. */
-  sync(pipeline: PipelineFile, needed: Set<string>): Promise<Set<string>>;
+  /**
+   * Brings the running services in line with `pipeline`: those wanted and what they are built on.
+   * Returns the names that were (re)created; a service is recreated when a dependency was.
+   */
+  sync(pipeline: PipelineFile, wanted: Set<string>): Promise<Set<string>>;
   /** A child container holding exactly the named services. */
   containerFor(names: readonly string[]): DependencyContainer;
   closeAll(): Promise<void>;
@@ -37,6 +40,21 @@ export function createServiceSet(
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const running = new Map<string, RunningService>();
 
+  /** `wanted` and everything it is built on, dependencies first. */
+  const withDependencies = (wanted: Set<string>): Set<string> => {
+    const ordered = new Set<string>();
+    const visit = (name: string, path: string[]) => {
+      if (ordered.has(name)) return;
+      if (path.includes(name)) throw new Error(`services depend on each other in a circle: ${[...path, name].join(' -> ')}`);
+      const definition = byName.get(name);
+      if (!definition) throw new Error(`unknown service '${name}'`);
+      for (const dep of definition.services ?? []) visit(dep, [...path, name]);
+      ordered.add(name);
+    };
+    for (const name of wanted) visit(name, []);
+    return ordered;
+  };
+
   const close = async (name: string) => {
     const s = running.get(name);
     running.delete(name);
@@ -44,17 +62,19 @@ export function createServiceSet(
   };
 
   return {
-    async sync(pipeline, needed) {
+    async sync(pipeline, wanted) {
+      const needed = withDependencies(wanted);
       const changed = new Set<string>();
-      for (const name of [...running.keys()]) if (!needed.has(name)) await close(name);
+      for (const name of [...running.keys()].reverse()) if (!needed.has(name)) await close(name);
       for (const name of needed) {
-        const definition = byName.get(name);
-        if (!definition) throw new Error(`unknown service '${name}'`);
+        const definition = byName.get(name)!;
         const config = serviceConfig(definition, pipeline);
         const configJson = JSON.stringify(config);
-        if (running.get(name)?.configJson === configJson) continue;
+        const dependencyChanged = (definition.services ?? []).some((d) => changed.has(d));
+        if (running.get(name)?.configJson === configJson && !dependencyChanged) continue;
         await close(name);
-        const instance = await definition.create({ ...ctx, logger: ctx.logger.child({ service: name }) }, config);
+        const deps = this.containerFor(definition.services ?? []);
+        const instance = await definition.create({ ...ctx, logger: ctx.logger.child({ service: name }) }, config, deps);
         running.set(name, { definition, configJson, instance });
         changed.add(name);
       }

@@ -66,7 +66,7 @@ describe('pipeline validation', () => {
     const result = await validatePipelineText('/f.json', text, deps());
     if (result.ok) throw new Error('expected errors');
     expect(result.errors.map((e) => e.message)).to.include.members([
-      "unknown service 'teleporter' (known: clock)",
+      "unknown service 'teleporter' (known: clock, node, mesh, registry)",
       "'generate' is a source and takes no inputs",
     ]);
   });

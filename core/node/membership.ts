@@ -1,0 +1,93 @@
+// What a node knows of itself and the mesh: its id, address and groups, the authority it obeys,
+// and the peers it keeps WireGuard sessions with. Written when the node joins (or by the demo's
+// setup) to membership.json in the instance directory; public keys only, never a secret.
+import { join } from 'node:path';
+import { checkSchema } from '../runtime/schema-check.js';
+import { readJson, writeJsonAtomic } from './instance-files.js';
+
+export interface MeshPeer {
+  name: string;
+  /** base64 WireGuard public key. */
+  publicKey: string;
+  /** Mesh address of the peer. */
+  address: string;
+  allowedIPs: string[];
+  /** Underlay "a.b.c.d:port", if the peer can be reached directly. */
+  endpoint?: string;
+  /** Reach the peer through this relay (a peer name, normally the hub) when there is no direct path. */
+  via?: string;
+  persistentKeepalive?: number;
+}
+
+export interface Membership {
+  nodeId: number;
+  name: string;
+  role: string;
+  address: string;
+  /** Underlay "a.b.c.d:port" this node's WireGuard listens on. */
+  listen: string;
+  /** Ids of the groups the node belongs to. */
+  groups: number[];
+  /** The key epoch commands are signed under. */
+  epoch: number;
+  authority: { nodeId: number; address: string; commandPublicKey: string };
+  peers: MeshPeer[];
+}
+
+export const MEMBERSHIP_FILE = 'membership.json';
+
+const KEY = { type: 'string', pattern: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$' };
+const ADDRESS = { type: 'string', format: 'ipv4' };
+const ENDPOINT = { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}:\\d{1,5}$' };
+
+export const membershipSchema = {
+  type: 'object',
+  required: ['nodeId', 'name', 'role', 'address', 'listen', 'groups', 'epoch', 'authority', 'peers'],
+  additionalProperties: false,
+  properties: {
+    nodeId: { type: 'integer', minimum: 1, maximum: 254 },
+    name: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,62}$' },
+    role: { type: 'string', minLength: 1 },
+    address: ADDRESS,
+    listen: ENDPOINT,
+    groups: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 255 }, uniqueItems: true },
+    epoch: { type: 'integer', minimum: 0, maximum: 63 },
+    authority: {
+      type: 'object',
+      required: ['nodeId', 'address', 'commandPublicKey'],
+      additionalProperties: false,
+      properties: { nodeId: { type: 'integer', minimum: 1, maximum: 254 }, address: ADDRESS, commandPublicKey: KEY },
+    },
+    peers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'publicKey', 'address', 'allowedIPs'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          publicKey: KEY,
+          address: ADDRESS,
+          allowedIPs: { type: 'array', items: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$' }, minItems: 1 },
+          endpoint: ENDPOINT,
+          via: { type: 'string', minLength: 1 },
+          persistentKeepalive: { type: 'integer', minimum: 0, maximum: 65535 },
+        },
+      },
+    },
+  },
+};
+
+export function loadMembership(instanceDir: string): Membership {
+  const path = join(instanceDir, MEMBERSHIP_FILE);
+  const data = readJson(path);
+  const problems = checkSchema(membershipSchema, data);
+  if (problems.length) throw new Error(`${path}: ${problems.map((p) => `${p.pointer || '/'} ${p.message}`).join('; ')}`);
+  return data as Membership;
+}
+
+export function saveMembership(instanceDir: string, membership: Membership): void {
+  const problems = checkSchema(membershipSchema, membership);
+  if (problems.length) throw new Error(`membership: ${problems.map((p) => `${p.pointer || '/'} ${p.message}`).join('; ')}`);
+  writeJsonAtomic(join(instanceDir, MEMBERSHIP_FILE), membership, 0o644);
+}

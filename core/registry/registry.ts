@@ -1,0 +1,217 @@
+// The admin's database: the pairing registry (nodes, groups), the command log with each target's
+// status, and the audit log. One SQLite file (WAL, synchronous=FULL) in the admin's instance
+// directory; the authority counter keeps its reservations in the same file.
+import type { Fleet, FleetGroup, FleetNode } from '../../plugins/slm-router/fleet.js';
+import { openDurable, type Db } from '../protocol/durable-db.js';
+
+export type NodeStatus = 'pending' | 'active' | 'revoked';
+
+export interface RegistryNode extends FleetNode {
+  /** base64 WireGuard / identity public key. */
+  publicKey: string;
+  /** Underlay endpoint "a.b.c.d:port" where the node's WireGuard listens, if known. */
+  endpoint?: string;
+  status: NodeStatus;
+}
+
+export type TargetStatus = 'sent' | 'executed' | 'failed' | 'rejected-by-policy' | 'unknown-intent' | 'no-answer';
+
+export interface CommandRecord {
+  id: string;
+  at: string;
+  actor: string;
+  text: string;
+  intent: string;
+  opcode: number;
+  arg: number;
+  target: string;
+  selector: number;
+  epoch: number;
+  counter: string;
+  /** Epoch ms after which a target that has not answered counts as 'no-answer'. */
+  deadline: number;
+  targets: { nodeId: number; name: string; address: string; status: TargetStatus; detail: string | null; packet: string }[];
+}
+
+export interface Registry {
+  readonly db: Db;
+  fleet(): Fleet;
+  node(id: number): RegistryNode | undefined;
+  nodes(): RegistryNode[];
+  upsertNode(node: RegistryNode, actor: string): void;
+  upsertGroup(group: FleetGroup, actor: string): void;
+  recordCommand(command: Omit<CommandRecord, 'targets'> & { targets: Omit<CommandRecord['targets'][number], 'status' | 'detail'>[] }): void;
+  /** Sets a target's status; an ack after the deadline still counts (the node did act). */
+  markTarget(epoch: number, counter: string, nodeId: number, status: TargetStatus, detail?: string): boolean;
+  command(id: string): CommandRecord | undefined;
+  commands(limit: number): CommandRecord[];
+  audit(actor: string, action: string, detail: Record<string, unknown>): void;
+  auditLog(limit: number): { at: string; actor: string; action: string; detail: Record<string, unknown> }[];
+  close(): void;
+}
+
+export function commandId(epoch: number, counter: bigint | string): string {
+  return `c${epoch}-${counter}`;
+}
+
+export function openRegistry(path: string, clock: () => number = Date.now): Registry {
+  const { db } = openDurable(path);
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS nodes (
+      id INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 254),
+      name TEXT NOT NULL UNIQUE,
+      aliases TEXT NOT NULL DEFAULT '[]',
+      role TEXT NOT NULL,
+      groups_json TEXT NOT NULL DEFAULT '[]',
+      takes_commands INTEGER NOT NULL,
+      public_key TEXT NOT NULL UNIQUE,
+      endpoint TEXT,
+      status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
+      updated_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS groups (
+      id INTEGER PRIMARY KEY CHECK (id BETWEEN 0 AND 255),
+      name TEXT NOT NULL UNIQUE,
+      aliases TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE TABLE IF NOT EXISTS commands (
+      id TEXT PRIMARY KEY,
+      at TEXT NOT NULL, actor TEXT NOT NULL, text TEXT NOT NULL,
+      intent TEXT NOT NULL, opcode INTEGER NOT NULL, arg INTEGER NOT NULL,
+      target TEXT NOT NULL, selector INTEGER NOT NULL,
+      epoch INTEGER NOT NULL, counter TEXT NOT NULL, deadline INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS command_targets (
+      command_id TEXT NOT NULL REFERENCES commands(id),
+      node_id INTEGER NOT NULL, name TEXT NOT NULL, address TEXT NOT NULL, packet TEXT NOT NULL,
+      status TEXT NOT NULL, detail TEXT, updated_at TEXT NOT NULL,
+      PRIMARY KEY (command_id, node_id)
+    );
+    CREATE TABLE IF NOT EXISTS audit (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL
+    );
+  `);
+  const now = () => new Date(clock()).toISOString();
+  type NodeRow = { id: number; name: string; aliases: string; role: string; groups_json: string; takes_commands: number; public_key: string; endpoint: string | null; status: NodeStatus };
+  const toNode = (r: NodeRow): RegistryNode => ({
+    id: r.id,
+    name: r.name,
+    aliases: JSON.parse(r.aliases),
+    address: `10.8.0.${r.id}`,
+    role: r.role,
+    groups: JSON.parse(r.groups_json),
+    takesCommands: r.takes_commands === 1,
+    publicKey: r.public_key,
+    ...(r.endpoint && { endpoint: r.endpoint }),
+    status: r.status,
+  });
+  const auditInsert = db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)');
+  const audit = (actor: string, action: string, detail: Record<string, unknown>) => {
+    auditInsert.run(now(), actor, action, JSON.stringify(detail));
+  };
+  const nodeUpsert = db.prepare(`INSERT INTO nodes (id, name, aliases, role, groups_json, takes_commands, public_key, endpoint, status, updated_at)
+    VALUES (@id, @name, @aliases, @role, @groups, @takes, @publicKey, @endpoint, @status, @at)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, aliases = excluded.aliases, role = excluded.role,
+      groups_json = excluded.groups_json, takes_commands = excluded.takes_commands, public_key = excluded.public_key,
+      endpoint = excluded.endpoint, status = excluded.status, updated_at = excluded.updated_at`);
+  const groupUpsert = db.prepare(`INSERT INTO groups (id, name, aliases) VALUES (?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, aliases = excluded.aliases`);
+  const commandInsert = db.prepare(`INSERT INTO commands (id, at, actor, text, intent, opcode, arg, target, selector, epoch, counter, deadline)
+    VALUES (@id, @at, @actor, @text, @intent, @opcode, @arg, @target, @selector, @epoch, @counter, @deadline)`);
+  const targetInsert = db.prepare(`INSERT INTO command_targets (command_id, node_id, name, address, packet, status, detail, updated_at)
+    VALUES (?, ?, ?, ?, ?, 'sent', NULL, ?)`);
+  const targetUpdate = db.prepare(`UPDATE command_targets SET status = ?, detail = ?, updated_at = ? WHERE command_id = ? AND node_id = ?`);
+  type CommandRow = Omit<CommandRecord, 'targets'>;
+  type TargetRow = { node_id: number; name: string; address: string; status: TargetStatus; detail: string | null; packet: string };
+  const commandSelect = db.prepare<[string], CommandRow>('SELECT * FROM commands WHERE id = ?');
+  const targetsSelect = db.prepare<[string], TargetRow>('SELECT * FROM command_targets WHERE command_id = ? ORDER BY node_id');
+  const toCommand = (row: CommandRow): CommandRecord => {
+    const overdue = clock() > row.deadline;
+    return {
+      ...row,
+      targets: targetsSelect.all(row.id).map((t) => ({
+        nodeId: t.node_id,
+        name: t.name,
+        address: t.address,
+        status: t.status === 'sent' && overdue ? 'no-answer' : t.status,
+        detail: t.detail,
+        packet: t.packet,
+      })),
+    };
+  };
+
+  const registry: Registry = {
+    db,
+    fleet() {
+      const nodes = registry.nodes().filter((n) => n.status === 'active');
+      const groups = db.prepare<[], { id: number; name: string; aliases: string }>('SELECT * FROM groups ORDER BY id').all();
+      return {
+        nodes: nodes.map(({ publicKey: _k, endpoint: _e, status: _s, ...n }) => n),
+        groups: groups.map((g) => ({ id: g.id, name: g.name, aliases: JSON.parse(g.aliases) })),
+      };
+    },
+    node(id) {
+      const row = db.prepare<[number], NodeRow>('SELECT * FROM nodes WHERE id = ?').get(id);
+      return row && toNode(row);
+    },
+    nodes() {
+      return db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY id').all().map(toNode);
+    },
+    upsertNode: db.transaction((node: RegistryNode, actor: string) => {
+      nodeUpsert.run({
+        id: node.id,
+        name: node.name,
+        aliases: JSON.stringify(node.aliases),
+        role: node.role,
+        groups: JSON.stringify(node.groups),
+        takes: node.takesCommands ? 1 : 0,
+        publicKey: node.publicKey,
+        endpoint: node.endpoint ?? null,
+        status: node.status,
+        at: now(),
+      });
+      audit(actor, 'node.upsert', { id: node.id, name: node.name, role: node.role, status: node.status, publicKey: node.publicKey });
+    }),
+    upsertGroup: db.transaction((group: FleetGroup, actor: string) => {
+      groupUpsert.run(group.id, group.name, JSON.stringify(group.aliases));
+      audit(actor, 'group.upsert', { ...group });
+    }),
+    recordCommand: db.transaction((command: Parameters<Registry['recordCommand']>[0]) => {
+      const { targets, ...row } = command;
+      commandInsert.run(row);
+      for (const t of targets) targetInsert.run(row.id, t.nodeId, t.name, t.address, t.packet, row.at);
+      audit(command.actor, 'command', {
+        id: row.id,
+        text: row.text,
+        intent: row.intent,
+        arg: row.arg,
+        target: row.target,
+        counter: row.counter,
+        targets: targets.map((t) => t.name),
+      });
+    }),
+    markTarget(epoch, counter, nodeId, status, detail) {
+      const id = commandId(epoch, counter);
+      const changed = targetUpdate.run(status, detail ?? null, now(), id, nodeId).changes > 0;
+      if (changed) audit(`node:${nodeId}`, 'command.outcome', { id, nodeId, status, detail: detail ?? null });
+      return changed;
+    },
+    command(id) {
+      const row = commandSelect.get(id);
+      return row && toCommand(row);
+    },
+    commands(limit) {
+      return db.prepare<[number], CommandRow>('SELECT * FROM commands ORDER BY at DESC, rowid DESC LIMIT ?').all(limit).map(toCommand);
+    },
+    audit,
+    auditLog(limit) {
+      return db
+        .prepare<[number], { at: string; actor: string; action: string; detail: string }>('SELECT at, actor, action, detail FROM audit ORDER BY seq DESC LIMIT ?')
+        .all(limit)
+        .map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
+    },
+    close: () => db.close(),
+  };
+  return registry;
+}
