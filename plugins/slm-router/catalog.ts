@@ -40,7 +40,8 @@ export interface Catalog {
   version: 1;
   language?: string;
   description?: string;
-  targetWords: { all: string[]; node: string[] };
+  /** all: phrases for every node; allAtEnd: the same only at the end ('reboot all'); node: nouns for a node. */
+  targetWords: { all: string[]; allAtEnd: string[]; node: string[] };
   fillers: string[];
   negations: string[];
   outOfScopeCues: string[];

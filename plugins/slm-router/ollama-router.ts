@@ -174,10 +174,11 @@ function fetchWithTimeout(timeoutMs: number): typeof fetch {
 
 /** What went wrong, as a state an operator can act on. */
 export function classify(err: unknown, config: OllamaConfig): { state: Exclude<BackendState, 'ready' | 'degraded'>; detail: string } {
-  const e = err as { name?: string; message?: string; status_code?: number; cause?: { code?: string } };
+  const e = err as { name?: string; message?: string; status_code?: number; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return { state: 'timeout', detail: `no answer within ${config.timeoutMs} ms` };
   if (e?.name === 'ResponseError' && e.status_code === 404) return { state: 'model-missing', detail: `model not found on the server (ollama pull ${config.model})` };
-  if (e instanceof TypeError && e.cause?.code) return { state: 'unreachable', detail: `server unreachable (${e.cause.code})` };
+  // fetch's own failure: refused, unresolvable, or a port fetch will not use.
+  if (e instanceof TypeError && e.cause) return { state: 'unreachable', detail: `server unreachable (${e.cause.code ?? e.cause.message})` };
   if (e?.name === 'ResponseError') return { state: 'error', detail: `server error ${e.status_code}: ${e.message}` };
   return { state: 'error', detail: e?.message ?? String(err) };
 }

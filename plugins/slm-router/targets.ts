@@ -46,6 +46,7 @@ export function buildTargetIndex(fleet: Fleet, catalog: Catalog): TargetIndex {
   }
   const all = allTarget(fleet);
   for (const phrase of catalog.targetWords.all) add(phrase, () => ({ target: all }));
+  const allAtEnd = catalog.targetWords.allAtEnd.map((p) => tokenise(p).map((t) => t.stem));
   // Longest first, so "cloud relay" wins over "relay".
   phrases.sort((a, b) => b.stems.length - a.stems.length);
   const nodesById = new Map(fleet.nodes.map((n) => [n.id, n]));
@@ -77,6 +78,10 @@ export function buildTargetIndex(fleet: Fleet, catalog: Catalog): TargetIndex {
         mention.text = text(mention.start, mention.end);
         mentions.push(mention);
         i = mention.end;
+      }
+      if (mentions.length === 0) {
+        const last = allAtEnd.find((p) => p.length <= tokens.length && p.every((s, k) => tokens[tokens.length - p.length + k].stem === s));
+        if (last) mentions.push({ start: tokens.length - last.length, end: tokens.length, text: text(tokens.length - last.length, tokens.length), target: all });
       }
       return mentions;
     },

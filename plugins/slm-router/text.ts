@@ -32,15 +32,16 @@ export function isAddress(word: string): boolean {
 }
 
 /**
- * Strips inflection so "rebooting", "rebooted" and "reboots" meet "reboot", "nodes" meets "node",
+ * Strips inflection so "rebooting", "rebooted" and "reboots" meet "reboot", "verbosely" "verbose", "nodes" meets "node",
  * "quarantined" meets "quarantine". Not linguistics: the same function runs on the catalog's
  * words and on the input, so only consistency matters.
  */
 export function stem(word: string): string {
   if (!/^[a-z]+$/.test(word) || word.length < 4) return word;
   let w = word;
-  for (const suffix of ['ing', 'ed', 'es', 's']) {
-    if (w.endsWith(suffix) && w.length - suffix.length >= 3 && !w.endsWith('ss')) {
+  for (const suffix of ['ing', 'ed', 'es', 'ly', 's']) {
+    const keep = suffix === 'ly' ? 4 : 3;
+    if (w.endsWith(suffix) && w.length - suffix.length >= keep && !w.endsWith('ss')) {
       w = w.slice(0, -suffix.length);
       // "stopped" → "stopp" → "stop"
       if (/([bdgmnprt])\1$/.test(w)) w = w.slice(0, -1);
