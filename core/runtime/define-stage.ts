@@ -53,6 +53,9 @@ export function defineStage<C>(definition: StageDefinition<C>): StageDefinition<
   return definition;
 }
 
+/** The service every host provides itself: its own node's controls (see HostControl). */
+export const HOST_SERVICE = 'host';
+
 export interface ServiceContext {
   readonly logger: Logger;
   readonly baseDir: string;

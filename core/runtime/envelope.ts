@@ -1,10 +1,11 @@
 // The unit that flows between stages. Every envelope is settled exactly once; whoever created it
 // (an ingress stage answering its caller, the host counting outcomes) hears the outcome.
 
+/** `detail` carries what the caller should hear back (an ingress stage answers from it). */
 export type Outcome =
-  | { status: 'delivered' }
-  | { status: 'dropped'; reason: string }
-  | { status: 'failed'; error: string };
+  | { status: 'delivered'; detail?: Record<string, unknown> }
+  | { status: 'dropped'; reason: string; detail?: Record<string, unknown> }
+  | { status: 'failed'; error: string; detail?: Record<string, unknown> };
 
 export interface Envelope<B = unknown> {
   readonly id: string;

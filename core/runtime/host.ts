@@ -3,7 +3,7 @@
 import { basename, resolve } from 'node:path';
 import { filter, Observable, Subject, type Subscription } from 'rxjs';
 import type { Logger } from 'pino';
-import type { ServiceDefinition, StageContext } from './define-stage.js';
+import { defineService, HOST_SERVICE, type ServiceDefinition, type StageContext } from './define-stage.js';
 import { createEnvelope, fork, type Envelope, type Outcome, type SettleListener } from './envelope.js';
 import { consumersOf, topologicalOrder } from './graph.js';
 import { createMetrics, type StageMetrics } from './metrics.js';
@@ -57,6 +57,9 @@ export interface Host {
   readonly file: string;
   readonly instanceDir: string;
   reload(): Promise<ReloadResult>;
+  /** Rebuilds the named stages from their current config, as a reload that changed them would. */
+  restart(stageIds: string[]): Promise<ReloadResult>;
+  setLogLevel(level: string): void;
   stop(deadline: number): Promise<void>;
   status(): HostStatus;
   /** What a stage emits, as it emits it (for tests, debugging and ingress answers). */
@@ -66,6 +69,9 @@ export interface Host {
   /** Module files behind the running stages and the pipeline file: what a file watch should watch. */
   watchedFiles(): string[];
 }
+
+/** What the 'host' service gives a stage: its own node's controls. */
+export type HostControl = Pick<Host, 'reload' | 'restart' | 'setLogLevel' | 'status'>;
 
 export class PipelineInvalidError extends Error {
   constructor(readonly errors: ValidationError[]) {
@@ -89,7 +95,19 @@ export async function startHost(options: HostOptions): Promise<Host> {
     : resolve(active.baseDir, declared.instance ?? `instance/${declared.name ?? active.pipeline.role}`);
   const nodeName = declared.name ?? basename(instanceDir);
   const logger = options.logger.child({ node: nodeName });
-  const services = createServiceSet(options.services, { logger, baseDir: active.baseDir, instanceDir });
+  // Stages that act on their own node (reload, restart a stage, log level) declare the 'host' service.
+  let hostControl: Host | undefined;
+  const hostService = defineService<object, HostControl>({
+    name: HOST_SERVICE,
+    configSchema: { type: 'object' },
+    create: () => ({
+      reload: () => hostControl!.reload(),
+      restart: (ids) => hostControl!.restart(ids),
+      setLogLevel: (level) => hostControl!.setLogLevel(level),
+      status: () => hostControl!.status(),
+    }),
+  });
+  const services = createServiceSet([...options.services, hostService], { logger, baseDir: active.baseDir, instanceDir });
   const slots = new Map<string, Slot>();
   const outputSubscriptions = new Map<string, Subscription>();
   const metrics = new Map<string, StageMetrics>();
@@ -238,8 +256,12 @@ export async function startHost(options: HostOptions): Promise<Host> {
   const doReload = async (): Promise<ReloadResult> => {
     const result = await validatePipelineFile(file, deps);
     if (!result.ok) return fail([], [], [], result.errors.map(formatValidationError));
+    return apply(result.valid, new Set());
+  };
+
+  /** Moves the running graph to `next`; stages in `forced` are rebuilt even if unchanged. */
+  const apply = async (next: ValidPipeline, forced: Set<string>): Promise<ReloadResult> => {
     const prev = active;
-    const next = result.valid;
     const changedServices = withDependents(diffServices(prev, next), options.services);
     const prevIds = Object.keys(prev.pipeline.stages);
     const nextIds = Object.keys(next.pipeline.stages);
@@ -250,6 +272,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       const running = slots.get(id)?.instance;
       const plugin = next.plugins.get(id)!;
       return (
+        forced.has(id) ||
         !running ||
         JSON.stringify(running.spec) !== JSON.stringify(next.pipeline.stages[id]) ||
         running.pluginHash !== plugin.hash ||
@@ -361,13 +384,24 @@ export async function startHost(options: HostOptions): Promise<Host> {
   };
 
   let stopped = false;
-  return {
+  const enqueue = (work: () => Promise<ReloadResult>) => {
+    const run = queue.then(() => (stopped ? fail([], [], [], ['host is stopping']) : work()));
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  const host: Host = {
     file,
     instanceDir,
-    reload() {
-      const run = queue.then(() => (stopped ? fail([], [], [], ['host is stopping']) : doReload()));
-      queue = run.catch(() => undefined);
-      return run;
+    reload: () => enqueue(doReload),
+    restart(ids) {
+      return enqueue(async () => {
+        const unknown = ids.filter((id) => !(id in active.pipeline.stages));
+        if (unknown.length) return fail([], [], [], [`no such stage: ${unknown.join(', ')}`]);
+        return apply(active, new Set(ids));
+      });
+    },
+    setLogLevel(level) {
+      options.logger.level = level;
     },
     async stop(deadline) {
       if (stopped) return;
@@ -430,6 +464,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
       return [...files];
     },
   };
+  hostControl = host;
+  return host;
 }
 
 function diffServices(prev: ValidPipeline, next: ValidPipeline): Set<string> {

@@ -2,7 +2,7 @@
 // at once, each with where it is (line:column, JSON pointer, stage id).
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import type { ServiceDefinition } from './define-stage.js';
+import { HOST_SERVICE, type ServiceDefinition } from './define-stage.js';
 import { topologicalOrder } from './graph.js';
 import { locate, pointerOf, pointerSegments } from './json-locate.js';
 import { pipelineSchema, type PipelineFile } from './pipeline-file.js';
@@ -94,7 +94,7 @@ export async function validatePipelineText(file: string, text: string, deps: Val
     const def = plugin.definition;
     for (const p of checkSchema(def.configSchema, spec.config)) report(pointerOf(['stages', id, 'config']) + p.pointer, p.message);
     for (const token of def.services ?? []) {
-      if (!services.has(token)) report(pointerOf(['stages', id, 'type']), `stage type '${def.type}' needs service '${token}', which this host does not provide`);
+      if (!services.has(token) && token !== HOST_SERVICE) report(pointerOf(['stages', id, 'type']), `stage type '${def.type}' needs service '${token}', which this host does not provide`);
     }
     spec.inputs.forEach((input, i) => {
       if (!(input in data.stages)) report(pointerOf(['stages', id, 'inputs', i]), `unknown input '${input}'`);
