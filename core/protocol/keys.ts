@@ -34,16 +34,16 @@ export function formatKey(raw: Uint8Array): string {
  * (such as the newline `wg genkey` writes) ignored. `what` names the key in the error message.
  */
 export function parseKey(text: string, what = 'key'): Buffer {
-  const trimmed = text.trim();
-  if (trimmed.length === 0) throw new InvalidKeyError(`${what} is empty`);
-  if (/\s/.test(trimmed)) throw new InvalidKeyError(`${what}: unexpected characters after the key`);
-  if (trimmed.length !== 44) {
-    throw new InvalidKeyError(`${what} must be 44 characters of base64 (32 bytes), got ${trimmed.length} characters`);
+  const [key, ...rest] = text.trim().split(/\s+/);
+  if (key.length === 0) throw new InvalidKeyError(`${what} is empty`);
+  if (key.length !== 44) {
+    throw new InvalidKeyError(`${what} must be 44 characters of base64 (32 bytes), got ${key.length} characters`);
   }
-  if (!CANONICAL_KEY.test(trimmed)) {
+  if (!CANONICAL_KEY.test(key)) {
     throw new InvalidKeyError(`${what} is not canonical base64 of 32 bytes (characters A-Z a-z 0-9 + /, ending in '=')`);
   }
-  return Buffer.from(trimmed, 'base64');
+  if (rest.length > 0) throw new InvalidKeyError(`${what}: unexpected characters after the key`);
+  return Buffer.from(key, 'base64');
 }
 
 function checkLength(raw: Uint8Array, what: string): void {
