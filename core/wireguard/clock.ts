@@ -21,6 +21,8 @@ export const systemClock: Clock = {
 export interface ManualClock extends Clock {
   /** Moves time forward, running every timer that falls due, in order, including ones they set. */
   advance(ms: number): void;
+  /** When the earliest pending timer falls due, if any: lets a simulation stop there. */
+  nextTimerAt(): number | undefined;
 }
 
 export function createManualClock(startWallTime = Date.UTC(2025, 0, 1)): ManualClock {
@@ -36,6 +38,11 @@ export function createManualClock(startWallTime = Date.UTC(2025, 0, 1)): ManualC
       return id;
     },
     clearTimer: (h) => { timers.delete(h as number); },
+    nextTimerAt() {
+      let at: number | undefined;
+      for (const t of timers.values()) if (at === undefined || t.at < at) at = t.at;
+      return at;
+    },
     advance(ms) {
       const end = now + ms;
       for (;;) {

@@ -7,6 +7,8 @@ import { MESSAGE_TRANSPORT, TRANSPORT_MIN_SIZE } from '../../core/wireguard/mess
 
 export interface Sent {
   from: 'a' | 'b';
+  /** The clock's time when it was sent. */
+  at: number;
   data: Buffer;
   type: number;
   keepalive: boolean;
@@ -25,7 +27,7 @@ export interface Link {
   settle(): Promise<void>;
 }
 
-export function link(a: Device, b: Device, name = 'wire'): Link {
+export function link(a: Device, b: Device, clock: { now(): number }, name = 'wire'): Link {
   let inFlight = 0;
   const waiters: { match: (s: Sent) => boolean; resolve: (s: Sent) => void }[] = [];
   const l: Link = {
@@ -46,7 +48,7 @@ export function link(a: Device, b: Device, name = 'wire'): Link {
     },
   };
   const wire = (from: 'a' | 'b', to: Device) => (data: Buffer) => {
-    const s: Sent = { from, data, type: data[0], keepalive: data[0] === MESSAGE_TRANSPORT && data.length === TRANSPORT_MIN_SIZE };
+    const s: Sent = { from, at: clock.now(), data, type: data[0], keepalive: data[0] === MESSAGE_TRANSPORT && data.length === TRANSPORT_MIN_SIZE };
     l.sent.push(s);
     for (const w of [...waiters]) {
       if (w.match(s)) {
@@ -86,10 +88,27 @@ export async function linkedPair(opts: {
   const kb = generatePrivateKey();
   const a = await createDevice({ privateKey: ka, address: '10.0.0.1', bindAddress: '127.0.0.1', clock, ...opts.a });
   const b = await createDevice({ privateKey: kb, address: '10.0.0.2', bindAddress: '127.0.0.1', clock, ...opts.b });
-  const l = link(a, b);
+  const l = link(a, b, clock);
   a.addPeer({ publicKey: publicKeyFromPrivate(kb), allowedIPs: ['10.0.0.2/32'], endpoint: { relay: 'wire' }, ...opts.aPeer });
   b.addPeer({ publicKey: publicKeyFromPrivate(ka), allowedIPs: ['10.0.0.1/32'], ...opts.bPeer });
   return { a, b, clock, link: l, close: async () => { await a.close(); await b.close(); } };
+}
+
+/**
+ * Moves the pair's clock forward by `ms`, stopping at every timer that falls due so that what it
+ * sent is delivered (in zero simulated time) before time moves on, as on a fast network.
+ */
+export async function step(p: Pair, ms: number): Promise<void> {
+  const end = p.clock.now() + ms;
+  await p.link.settle();
+  for (;;) {
+    const due = p.clock.nextTimerAt();
+    if (due === undefined || due > end) break;
+    p.clock.advance(due - p.clock.now());
+    await p.link.settle();
+  }
+  p.clock.advance(end - p.clock.now());
+  await p.link.settle();
 }
 
 export function nextEvent<T>(subscribe: (listener: (e: T) => void) => void, unsubscribe: (listener: (e: T) => void) => void, ms = 5000, match: (e: T) => boolean = () => true): Promise<T> {
