@@ -127,7 +127,10 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
   };
   const allTargets = commandTargets(fleet);
   const negationWords = new Set(negations.flat());
-  const neutral = (s: string) => fillers.has(s) || nodeNouns.has(s) || negationWords.has(s) || /^\d+$/.test(s);
+  const neutral = (s: string) => fillers.has(s) || nodeNouns.has(s) || negationWords.has(s);
+  const questionWords = new Set(catalog.questionWords.flatMap(stems));
+  /** "is leased quarantined?", "when was onprem rebooted?": a question, not an order. */
+  const isQuestion = (tokens: readonly Token[]) => tokens.length > 0 && questionWords.has(tokens[0].stem);
 
   function assess(text: string): CatalogAssessment {
     const corrected = tokenise(text).map(correct);
@@ -139,14 +142,22 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
     const free = tokens.map((_, i) => !mentions.some((m) => i >= m.start && i < m.end));
     const positions = (phrase: string[]) => findPhrase(tokens, free, phrase);
 
-    for (const cue of cues) {
-      const at = positions(cue);
-      if (at) return abstain(0, 'out-of-scope', `'${tokens.slice(at[0], at[0] + cue.length).map((t) => t.raw).join(' ')}' is outside what the fleet's commands do`, generalSuggestions());
-    }
+    // A word for something no command does ("delete", "joke") rules the request out, unless the
+    // intent read from it uses that word itself ("drop the log level").
+    const cue = (explains: (stem: string) => boolean) => {
+      for (const c of cues) {
+        const at = positions(c);
+        if (at && !c.every(explains)) return abstain(0, 'out-of-scope', `'${at.map((i) => tokens[i].raw).join(' ')}' is outside what the fleet's commands do`, generalSuggestions());
+      }
+      return undefined;
+    };
 
-    const negatedAt = (first: number) => negations.some((n) => {
-      for (let start = Math.max(0, first - NEGATION_WINDOW - n.length + 1); start < first; start++) {
-        if (n.every((s, k) => tokens[start + k]?.stem === s) && start + n.length <= first) return true;
+    // "don't reboot", "cancel the reboot": a negation just before the keyword, not part of it
+    // ("cancel maintenance" is a keyword of its own).
+    const negatedAt = (keyword: Keyword, first: number) => negations.some((n) => {
+      if (n.some((s) => keyword.stems.includes(s))) return false;
+      for (let start = Math.max(0, first - NEGATION_WINDOW - n.length + 1); start + n.length <= first; start++) {
+        if (n.every((s, k) => tokens[start + k].stem === s)) return true;
       }
       return false;
     });
@@ -159,7 +170,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       for (const keyword of compiled.keywords) {
         const at = keyword.stems.map((s) => tokens.findIndex((t, i) => free[i] && t.stem === s));
         if (at.some((i) => i < 0)) continue;
-        if (negatedAt(Math.min(...at))) {
+        if (negatedAt(keyword, Math.min(...at))) {
           negated ??= compiled.intent;
           continue;
         }
@@ -206,8 +217,17 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
     candidates.sort((a, b) => b.confidence - a.confidence);
 
     if (candidates.length === 0) {
+      const ruledOut = cue(() => false);
+      if (ruledOut) return ruledOut;
       if (negated) return abstain(0, 'negated', `the request says not to ${negated.name}`, []);
       return abstain(0, 'out-of-scope', 'no intent of the catalog is named', generalSuggestions(), true);
+    }
+
+    if (isQuestion(tokens) && !candidates[0].compiled.intent.readOnly) {
+      const name = candidates[0].compiled.intent.name;
+      const readOnly = catalog.intents.filter((i) => i.readOnly);
+      const aimed = aim(fleet, mentions);
+      return abstain(0, 'out-of-scope', `a question about ${name}, not an order to do it; only ${readOnly.map((i) => i.name).join(' and ') || 'no intent'} may answer a question`, readOnly.flatMap((i) => suggestFor(i, aimed.ok ? [aimed.target] : allTargets.slice(0, 1))));
     }
 
     // An intent that needs an argument and got none: incomplete if the request names the kind of
@@ -239,6 +259,8 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       }
     }
 
+    const ruledOut = cue((s) => winner.compiled.vocabulary.has(s));
+    if (ruledOut) return ruledOut;
     const { unexplained, confidence } = winner;
     const intent = winner.compiled.intent;
     const reading = [

@@ -25,6 +25,8 @@ export interface Intent {
   opcode: number;
   description: string;
   confirm: boolean;
+  /** Only asks for information, changes nothing: a question may be read as this intent. */
+  readOnly?: boolean;
   /** Each entry: words that, all present in any order, name this intent. */
   keywords: string[];
   /** Weaker keywords: evidence, not enough on their own. */
@@ -44,6 +46,8 @@ export interface Catalog {
   targetWords: { all: string[]; allAtEnd: string[]; node: string[] };
   fillers: string[];
   negations: string[];
+  /** Words that open a question: a question is read only as a readOnly intent. */
+  questionWords: string[];
   outOfScopeCues: string[];
   intents: Intent[];
 }

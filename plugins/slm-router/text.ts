@@ -9,7 +9,7 @@ export interface Token {
 }
 
 const ADDRESS = /^\d{1,3}(\.\d{1,3}){3}$/;
-const TOKEN = /\d{1,3}(?:\.\d{1,3}){3}|[a-z0-9]+(?:'[a-z]+)*/g;
+const TOKEN = /\d{1,3}(?:\.\d{1,3}){3}|[a-z0-9]+/g;
 
 export function normalise(text: string): string {
   return text
@@ -19,12 +19,28 @@ export function normalise(text: string): string {
     .toLowerCase();
 }
 
+// Contractions are spelled out so that "don't" meets "not" and "how's" meets "how is".
+const CONTRACTIONS: [RegExp, string][] = [
+  [/\b(can)'t\b/g, '$1 not'],
+  [/\bwon't\b/g, 'will not'],
+  [/n't\b/g, ' not'],
+  [/'re\b/g, ' are'],
+  [/'m\b/g, ' am'],
+  [/'ll\b/g, ' will'],
+  [/'ve\b/g, ' have'],
+  [/'d\b/g, ' would'],
+  [/\b(it|that|what|how|who|where|there|here|he|she)'s\b/g, '$1 is'],
+  [/\blet's\b/g, 'let us'],
+  // What is left is a possessive: "leased's keys" are leased's.
+  [/'s\b/g, ''],
+];
+
 export function tokenise(text: string): Token[] {
-  return (normalise(text).match(TOKEN) ?? []).map((raw) => {
-    // A possessive names its owner: "leased's keys" is about leased.
-    const word = raw.endsWith("'s") && !['it\'s', 'let\'s', 'what\'s', 'that\'s', 'there\'s', 'here\'s', 'who\'s'].includes(raw) ? raw.slice(0, -2) : raw;
-    return { raw: word, stem: stem(word) };
-  });
+  let t = normalise(text);
+  for (const [pattern, replacement] of CONTRACTIONS) t = t.replace(pattern, replacement);
+  // "un-quarantine", "re-read": one word, or the prefix would be lost.
+  t = t.replace(/\b(un|re|de|non)-(?=[a-z])/g, '$1');
+  return (t.match(TOKEN) ?? []).map((raw) => ({ raw, stem: stem(raw) }));
 }
 
 export function isAddress(word: string): boolean {
