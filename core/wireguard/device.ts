@@ -119,9 +119,16 @@ export interface PeerStateEvent {
   reason: string;
 }
 
+export interface DropEvent {
+  reason: string;
+  peer?: string;
+}
+
 export interface DeviceEvents {
   handshake: [HandshakeEvent];
   peer: [PeerStateEvent];
+  /** Every discarded datagram or packet, with the reason it is also counted under in stats(). */
+  drop: [DropEvent];
 }
 
 export interface Device {
@@ -218,9 +225,10 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   socket.on('message', (msg, rinfo) => receiveDatagram(msg, { host: rinfo.address, port: rinfo.port }));
   const port = socket.address().port;
 
-  function drop(reason: string, context?: object): void {
+  function drop(reason: string, context?: { peer?: string; [detail: string]: unknown }): void {
     drops[reason] = (drops[reason] ?? 0) + 1;
     log.debug({ reason, ...context }, 'dropped');
+    events.emit('drop', { reason, peer: context?.peer });
   }
 
   function setState(peer: Peer, state: PeerState, reason: string): void {
