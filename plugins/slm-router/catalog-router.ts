@@ -58,7 +58,9 @@ interface CompiledIntent {
   /** Every stem the intent's own words use: what it can explain. */
   vocabulary: Set<string>;
   examples: { text: string; vector: NgramVector }[];
+  /** Longest phrase first, so "telemetry service" wins over "telemetry". */
   values: { name: string; value: number; phrases: string[][] }[];
+  argStems: Set<string>;
   nouns: string[][];
 }
 
@@ -97,11 +99,11 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       const words = stems(text);
       return { text, stems: words, weight: Math.min(MAX_KEYWORD, (strong ? STRONG : HINT) + PER_EXTRA_WORD * (words.length - 1)) };
     });
-    const values = (intent.argument?.values ?? []).map((v) => ({ name: v.name, value: v.value, phrases: [v.name, ...v.synonyms].map(stems) }));
+    const values = (intent.argument?.values ?? []).map((v) => ({ name: v.name, value: v.value, phrases: [v.name, ...v.synonyms].map(stems).sort((a, b) => b.length - a.length) }));
     const nouns = (intent.argument?.nouns ?? []).map(stems);
     const exampleWords = intent.examples.map((e) => stems(e.replace(placeholder, ' ')).filter((s) => !fillers.has(s)));
     const vocabulary = new Set([...keywords.flatMap((k) => k.stems), ...values.flatMap((v) => v.phrases.flat()), ...nouns.flat(), ...exampleWords.flat()]);
-    return { intent, keywords, vocabulary, values, nouns, examples: intent.examples.map((text) => ({ text, vector: { weights: new Map(), norm: 0 } })) };
+    return { intent, keywords, vocabulary, values, argStems: new Set(values.flatMap((v) => v.phrases.flat())), nouns, examples: intent.examples.map((text) => ({ text, vector: { weights: new Map(), norm: 0 } })) };
   });
 
   // Trigram weights: grams common to every intent's examples say little about which intent it is.
@@ -162,6 +164,8 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       return false;
     });
 
+    const content = tokens.flatMap((t, i) => (free[i] && !fillers.has(t.stem) ? [i] : []));
+    const contentVector = vector(trigrams(content.map((i) => tokens[i].stem)), idf);
     let negated: Intent | undefined;
     const candidates: Candidate[] = [];
     for (const compiled of intents) {
@@ -181,7 +185,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       const used = new Set(keywordPositions);
       const argNames: string[] = [];
       for (const v of compiled.values) {
-        for (const p of [...v.phrases].sort((a, b) => b.length - a.length)) {
+        for (const p of v.phrases) {
           const at = positions(p);
           if (!at) continue;
           at.forEach((i) => used.add(i));
@@ -198,9 +202,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
         }
       }
       // Compare only what the examples can contain: no targets, no fillers, no argument values.
-      const argStems = new Set(compiled.values.flatMap((v) => v.phrases.flat()));
-      const words = tokens.filter((t, i) => free[i] && !fillers.has(t.stem) && !(argStems.has(t.stem) && used.has(i))).map((t) => t.stem);
-      const input = vector(trigrams(words), idf);
+      const input = argNames.length ? vector(trigrams(content.filter((i) => !(compiled.argStems.has(tokens[i].stem) && used.has(i))).map((i) => tokens[i].stem)), idf) : contentVector;
       let similarity = 0;
       let closestExample = '';
       for (const e of compiled.examples) {
