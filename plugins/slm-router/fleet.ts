@@ -100,11 +100,3 @@ export function commandTargets(fleet: Fleet): TargetRef[] {
     allTarget(fleet),
   ];
 }
-
-/** The target with that name (node, group or 'all'), whether or not it takes commands. */
-export function targetByName(fleet: Fleet, name: string): TargetRef | FleetNode | undefined {
-  if (name === ALL_TARGET) return allTarget(fleet);
-  const group = fleet.groups.find((g) => g.name === name);
-  if (group) return groupTarget(fleet, group);
-  return fleet.nodes.find((n) => n.name === name);
-}

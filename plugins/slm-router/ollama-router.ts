@@ -24,9 +24,8 @@ export interface ModelAnswer {
 
 export interface OllamaRouter {
   route(text: string): Promise<RouteResult>;
+  /** Asks the server whether the model is there. */
   status(): Promise<BackendStatus>;
-  /** The state seen by the last request (route or status), without asking the server. */
-  lastState(): BackendState | 'unknown';
 }
 
 /** The `format` of the request: the model can only name intents, arguments and targets that exist. */
@@ -73,11 +72,8 @@ export function createOllamaRouter(catalog: Catalog, fleet: Fleet, config: Ollam
   const format = answerSchema(catalog, fleet);
   const system = systemPrompt(catalog, fleet);
   const where = `ollama ${config.model} at ${config.host}`;
-  let state: BackendState | 'unknown' = 'unknown';
-
   function unavailable(err: unknown): Abstention {
     const failure = classify(err, config);
-    state = failure.state;
     return abstain('backend-unavailable', `${where}: ${failure.detail}`);
   }
 
@@ -98,7 +94,6 @@ export function createOllamaRouter(catalog: Catalog, fleet: Fleet, config: Ollam
     } catch (err) {
       return unavailable(err);
     }
-    state = 'ready';
     return judge(content);
   }
 
@@ -142,16 +137,14 @@ export function createOllamaRouter(catalog: Catalog, fleet: Fleet, config: Ollam
   async function status(): Promise<BackendStatus> {
     try {
       await client.show({ model: config.model });
-      state = 'ready';
-      return { backend: 'ollama', state, detail: `${where}: model present` };
+      return { backend: 'ollama', state: 'ready', detail: `${where}: model present` };
     } catch (err) {
       const failure = classify(err, config);
-      state = failure.state;
-      return { backend: 'ollama', state, detail: `${where}: ${failure.detail}` };
+      return { backend: 'ollama', state: failure.state, detail: `${where}: ${failure.detail}` };
     }
   }
 
-  return { route, status, lastState: () => state };
+  return { route, status };
 }
 
 function mentionOf(fleet: Fleet, name: string): Mention {
