@@ -17,7 +17,8 @@ export type MeshHandler = (payload: Buffer, from: MeshEndpoint) => void;
 
 export interface MeshSocket {
   readonly port: number;
-  send(address: string, port: number, payload: Uint8Array): void;
+  /** False when nothing routes `address` (no peer for it in userspace mode). */
+  send(address: string, port: number, payload: Uint8Array): boolean;
   close(): void;
 }
 
@@ -73,7 +74,7 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
       bound.add(chosen);
       return {
         port: chosen,
-        send: (address, dstPort, payload) => void device.sendUdp(chosen, address, dstPort, payload),
+        send: (address, dstPort, payload) => device.sendUdp(chosen, address, dstPort, payload),
         close: () => {
           handle.close();
           bound.delete(chosen);
@@ -141,7 +142,10 @@ async function osMesh(options: MeshOptions): Promise<Mesh> {
       socket.on('message', (msg, rinfo) => onMessage(msg, { address: rinfo.address, port: rinfo.port }));
       const handle = {
         port: socket.address().port,
-        send: (address: string, dstPort: number, payload: Uint8Array) => socket.send(payload, dstPort, address),
+        send: (address: string, dstPort: number, payload: Uint8Array) => {
+          socket.send(payload, dstPort, address);
+          return true;
+        },
         close: () => {
           sockets.delete(handle);
           socket.close();

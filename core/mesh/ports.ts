@@ -1,0 +1,6 @@
+// The mesh's well-known ports (the Diode Standard): authority flows down on COMMAND_PORT,
+// telemetry flows up on TELEMETRY_PORT; nothing else carries control.
+export const COMMAND_PORT = 8090;
+export const TELEMETRY_PORT = 8091;
+export const F8_PORT = 8085;
+export const CLAIM_PORT = 9443;

@@ -1,0 +1,89 @@
+// The executor's built-in handlers: what a node can do to itself without any configured command.
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readJson, writeJsonAtomic } from '../../core/node/instance-files.js';
+import type { HostControl } from '../../core/runtime/host.js';
+
+export interface NodeFlags {
+  maintenance: boolean;
+  quarantined: boolean;
+}
+
+export interface HandlerResult {
+  status: 'executed' | 'failed' | 'rejected-by-policy';
+  detail: string;
+}
+
+export interface HandlerContext {
+  host: HostControl;
+  flags: NodeFlags;
+  saveFlags(): void;
+  argName: string | null;
+  /** Stage ids that restart-service may restart, by argument name. */
+  restartable: Record<string, string>;
+  ownStageId: string;
+  startedAt: number;
+}
+
+export type Handler = (ctx: HandlerContext) => Promise<HandlerResult> | HandlerResult;
+
+const LOG_LEVELS: Record<string, string> = { error: 'error', warn: 'warn', info: 'info', debug: 'debug' };
+
+export const builtinHandlers: Record<string, Handler> = {
+  ping: () => ({ status: 'executed', detail: 'pong' }),
+  'report-telemetry': ({ host, flags, startedAt }) => {
+    const s = host.status();
+    const stages = Object.values(s.stages);
+    const failed = stages.filter((st) => st.state !== 'running').length;
+    const drops = Object.values(s.drops).reduce((a, b) => a + b, 0);
+    return {
+      status: 'executed',
+      detail: `up ${Math.round((Date.now() - startedAt) / 1000)}s; ${stages.length} stages, ${failed} not running; ${drops} drops; reloads ${s.reloads.count}; maintenance ${flags.maintenance ? 'on' : 'off'}; quarantine ${flags.quarantined ? 'on' : 'off'}`,
+    };
+  },
+  'reload-pipeline': ({ host }) => {
+    // Not awaited: the reload may replace this very stage, which waits for work in hand to end.
+    void host.reload();
+    return { status: 'executed', detail: 'pipeline reload started; see ppn status for its outcome' };
+  },
+  'set-log-level': ({ host, argName }) => {
+    const level = argName && LOG_LEVELS[argName];
+    if (!level) return { status: 'failed', detail: `unknown log level ${argName}` };
+    host.setLogLevel(level);
+    return { status: 'executed', detail: `log level ${level}` };
+  },
+  'restart-service': async ({ host, argName, restartable, ownStageId }) => {
+    const stageId = argName ? restartable[argName] : undefined;
+    if (!stageId) return { status: 'failed', detail: `no stage or command configured for service ${argName}` };
+    if (stageId === ownStageId) return { status: 'failed', detail: 'the executor cannot restart itself; use reload-pipeline' };
+    const result = await host.restart([stageId]);
+    return result.ok
+      ? { status: 'executed', detail: `restarted ${argName} (stage ${stageId})` }
+      : { status: 'failed', detail: `restart of ${argName} failed: ${result.errors.join('; ')}` };
+  },
+  'enter-maintenance': (ctx) => setFlag(ctx, 'maintenance', true),
+  'exit-maintenance': (ctx) => setFlag(ctx, 'maintenance', false),
+  quarantine: (ctx) => setFlag(ctx, 'quarantined', true),
+  'release-quarantine': (ctx) => setFlag(ctx, 'quarantined', false),
+};
+
+/** What a quarantined node still does: be seen, and be released. */
+export const ALLOWED_IN_QUARANTINE = new Set(['ping', 'report-telemetry', 'release-quarantine']);
+
+function setFlag(ctx: HandlerContext, flag: keyof NodeFlags, value: boolean): HandlerResult {
+  const was = ctx.flags[flag];
+  ctx.flags[flag] = value;
+  ctx.saveFlags();
+  const name = flag === 'maintenance' ? 'maintenance' : 'quarantine';
+  return { status: 'executed', detail: `${name} ${value ? 'on' : 'off'}${was === value ? ' (unchanged)' : ''}` };
+}
+
+export function loadFlags(instanceDir: string): NodeFlags {
+  const path = join(instanceDir, 'flags.json');
+  const saved = existsSync(path) ? (readJson(path) as Partial<NodeFlags>) : {};
+  return { maintenance: saved.maintenance === true, quarantined: saved.quarantined === true };
+}
+
+export function saveFlags(instanceDir: string, flags: NodeFlags): void {
+  writeJsonAtomic(join(instanceDir, 'flags.json'), flags);
+}

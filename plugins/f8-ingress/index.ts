@@ -1,0 +1,170 @@
+// F8: the operator's HTTP terminal. POST /v1/intents turns text into an envelope for the router
+// and answers from the envelope's outcome (draft, targets, counter, packets, or why not).
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Observable } from 'rxjs';
+import { F8_PORT } from '../../core/mesh/ports.js';
+import type { NodeIdentity } from '../../core/node/services.js';
+import type { Registry } from '../../core/registry/registry.js';
+import { defineStage } from '../../core/runtime/define-stage.js';
+import type { Envelope, Outcome } from '../../core/runtime/envelope.js';
+import { checkSchema } from '../../core/runtime/schema-check.js';
+import type { IntentRequest } from '../slm-router/index.js';
+import { loadOrCreateToken, tokenChecker } from './token.js';
+
+interface Config {
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  replyTimeoutMs: number;
+}
+
+const intentSchema = {
+  type: 'object',
+  required: ['text'],
+  additionalProperties: false,
+  properties: {
+    text: { type: 'string', minLength: 1, maxLength: 2000 },
+    dryRun: { type: 'boolean', default: false },
+    confirm: { type: 'boolean', default: false },
+  },
+};
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+export default defineStage<Config>({
+  type: 'f8-ingress',
+  kind: 'source',
+  description: 'The F8 HTTP terminal: operators post plain-language intents with a bearer token; answers with the signed command or why not',
+  services: ['node', 'registry'],
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      host: { type: 'string', format: 'ipv4', default: '127.0.0.1' },
+      port: { type: 'integer', minimum: 0, maximum: 65535, default: F8_PORT },
+      maxBodyBytes: { type: 'integer', minimum: 256, maximum: 1 << 20, default: 16 * 1024 },
+      replyTimeoutMs: { type: 'integer', minimum: 100, default: 15_000 },
+    },
+  },
+  ports: (c) => (c.port === 0 ? [] : [`tcp:${c.host}:${c.port}`]),
+  async create(ctx, config) {
+    const node = ctx.services.resolve<NodeIdentity>('node');
+    const registry = ctx.services.resolve<Registry>('registry');
+    const authorized = tokenChecker(loadOrCreateToken(node.instanceDir));
+    let emit: ((env: Envelope) => void) | undefined;
+
+    const submit = (request: IntentRequest) =>
+      new Promise<Outcome>((resolve, reject) => {
+        if (!emit) return reject(new HttpError(503, 'the pipeline is not accepting intents right now'));
+        const timer = setTimeout(() => reject(new HttpError(504, `no outcome within ${config.replyTimeoutMs} ms`)), config.replyTimeoutMs);
+        emit(ctx.envelope('intent', request, { via: 'f8' }, (_env, outcome) => {
+          clearTimeout(timer);
+          resolve(outcome);
+        }));
+      });
+
+    const handle = async (req: IncomingMessage, res: ServerResponse) => {
+      const url = new URL(req.url ?? '/', 'http://f8');
+      if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { ok: true, accepting: emit !== undefined });
+      if (!authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token');
+      if (req.method === 'POST' && url.pathname === '/v1/intents') {
+        const body = await readJsonBody(req, config.maxBodyBytes);
+        const problems = checkSchema(intentSchema, body);
+        if (problems.length) throw new HttpError(400, 'invalid request', { problems });
+        const request = { ...(body as Omit<IntentRequest, 'actor'>), actor: 'operator' };
+        return answer(res, await submit(request), registry);
+      }
+      if (req.method === 'GET' && url.pathname === '/v1/nodes') return send(res, 200, { nodes: registry.nodes() });
+      if (req.method === 'GET' && url.pathname === '/v1/commands') {
+        const limit = Math.min(Number(url.searchParams.get('limit') ?? 50) || 50, 500);
+        return send(res, 200, { commands: registry.commands(limit) });
+      }
+      const match = /^\/v1\/commands\/([a-z0-9-]{1,40})$/.exec(url.pathname);
+      if (req.method === 'GET' && match) {
+        const command = registry.command(match[1]);
+        if (!command) throw new HttpError(404, `no command ${match[1]}`);
+        return send(res, 200, command);
+      }
+      throw new HttpError(404, `no such endpoint: ${req.method} ${url.pathname}`);
+    };
+
+    const server = createServer((req, res) => {
+      handle(req, res).catch((err) => {
+        if (err instanceof HttpError) return send(res, err.status, { error: err.message, ...err.extra });
+        ctx.logger.error({ err: String(err) }, 'F8 request failed');
+        send(res, 500, { error: 'internal error; see the admin node log' });
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    const port = (server.address() as { port: number }).port;
+    ctx.logger.info({ url: `http://${config.host}:${port}/` }, 'F8 terminal listening');
+
+    return {
+      connect: () =>
+        new Observable<Envelope>((subscriber) => {
+          emit = (env) => subscriber.next(env);
+          return () => (emit = undefined);
+        }),
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+      status: () => ({ url: `http://${config.host}:${port}/` }),
+    };
+  },
+});
+
+function answer(res: ServerResponse, outcome: Outcome, registry: Registry): void {
+  const detail = outcome.detail ?? {};
+  if (outcome.status === 'delivered') {
+    if (detail.dryRun) return send(res, 200, detail);
+    if (typeof detail.id !== 'string') return send(res, 500, { error: 'the intent reached no signer (check the admin pipeline)' });
+    const record = registry.command(detail.id);
+    return send(res, 200, { ...detail, targets: record?.targets ?? detail.targets });
+  }
+  if (outcome.status === 'failed') return send(res, 500, { error: outcome.error });
+  switch (outcome.reason) {
+    case 'abstained': {
+      const a = detail.abstention as { reason: string; explanation: string; suggestions: string[] };
+      return send(res, 422, { error: 'the router abstained', reason: a.reason, explanation: a.explanation, suggestions: a.suggestions });
+    }
+    case 'needs-confirm':
+      return send(res, 409, { error: 'this intent must be confirmed: send it again with "confirm": true', ...detail });
+    case 'no-targets':
+      return send(res, 422, { error: detail.error, draft: detail.draft });
+    default:
+      return send(res, 403, { error: `not sent: ${outcome.reason}` });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, `request body over ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, `request body over ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, `malformed JSON: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,80 @@
+// The diode (the Diode Standard): authority flows down, only from the authority, only as command
+// packets of permitted opcodes; nothing flows up on the command port. It never touches WireGuard:
+// replacing or reconfiguring it swaps this stage alone, and while it is missing nothing passes.
+import { filter } from 'rxjs';
+import { COMMAND_PORT } from '../../core/mesh/ports.js';
+import type { NodeIdentity } from '../../core/node/services.js';
+import { COMMAND_VERSION, PACKET_LENGTH } from '../../core/protocol/packet.js';
+import { defineStage } from '../../core/runtime/define-stage.js';
+import type { Envelope } from '../../core/runtime/envelope.js';
+import type { OutboundCommand } from '../signer/index.js';
+
+interface Config {
+  /** 'authority': outbound command packets only (on the admin); 'node': inbound commands only. */
+  side: 'authority' | 'node';
+  /** Opcodes a node executes; empty means every opcode. */
+  permittedOpcodes: number[];
+  /** How many blocks per reason are logged each minute; all are counted. */
+  logPerMinute: number;
+}
+
+export default defineStage<Config>({
+  type: 'pointsav-link',
+  kind: 'transform',
+  description: 'The diode: on a node passes only command packets from the authority with permitted opcodes; on the admin only outbound command packets to the command port',
+  services: ['node'],
+  configSchema: {
+    type: 'object',
+    required: ['side'],
+    additionalProperties: false,
+    properties: {
+      side: { enum: ['authority', 'node'] },
+      permittedOpcodes: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 254 }, uniqueItems: true, default: [] },
+      logPerMinute: { type: 'integer', minimum: 0, default: 20 },
+    },
+  },
+  create(ctx, config) {
+    const node = ctx.services.resolve<NodeIdentity>('node');
+    const authority = node.membership.authority.address;
+    const permitted = new Set(config.permittedOpcodes);
+    const logged = new Map<string, { minute: number; count: number }>();
+
+    const block = (env: Envelope, reason: string, fields: Record<string, unknown>) => {
+      env.settle({ status: 'dropped', reason: `link-${reason}` });
+      const minute = Math.floor(Date.now() / 60_000);
+      const seen = logged.get(reason);
+      const count = seen?.minute === minute ? seen.count + 1 : 1;
+      logged.set(reason, { minute, count });
+      if (count <= config.logPerMinute) ctx.logger.warn({ reason, ...fields }, 'diode blocked');
+      return false;
+    };
+
+    const inbound = (env: Envelope): boolean => {
+      const from = env.meta.from as { address: string; port: number } | undefined;
+      const bytes = env.body as Uint8Array;
+      if (env.kind !== 'datagram' || !(bytes instanceof Uint8Array)) return block(env, 'not-a-datagram', { kind: env.kind });
+      if (from?.address !== authority) return block(env, 'not-authority', { from });
+      if (bytes.length !== PACKET_LENGTH || bytes[0] >> 6 !== COMMAND_VERSION) return block(env, 'not-a-command', { from, length: bytes.length });
+      if (permitted.size && !permitted.has(bytes[1])) return block(env, 'opcode-not-permitted', { opcode: bytes[1] });
+      return true;
+    };
+
+    const outbound = (env: Envelope): boolean => {
+      if (env.kind !== 'command') return block(env, 'not-a-command', { kind: env.kind });
+      const command = env.body as OutboundCommand;
+      for (const p of command.packets) {
+        if (p.port !== COMMAND_PORT) return block(env, 'wrong-port', { to: `${p.address}:${p.port}` });
+        if (p.address === node.membership.address) return block(env, 'to-self', { to: p.address });
+        if (p.bytes.length !== PACKET_LENGTH || p.bytes[0] >> 6 !== COMMAND_VERSION) return block(env, 'not-a-command', { to: p.address });
+      }
+      return true;
+    };
+
+    const passes = config.side === 'node' ? inbound : outbound;
+    return {
+      connect: (input$) => input$.pipe(filter(passes)),
+      close: async () => {},
+      status: () => ({ side: config.side, authority, permittedOpcodes: config.permittedOpcodes }),
+    };
+  },
+});

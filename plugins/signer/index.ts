@@ -1,0 +1,119 @@
+// Turns an accepted draft into one 16-byte packet per target node, all under one counter, and
+// records the command (and its audit row) before anything is sent.
+import { concatMap, EMPTY, of } from 'rxjs';
+import { COMMAND_PORT } from '../../core/mesh/ports.js';
+import type { NodeIdentity } from '../../core/node/services.js';
+import { openAuthorityCounter } from '../../core/protocol/authority-counter.js';
+import { parseKey } from '../../core/protocol/keys.js';
+import { createSigner } from '../../core/protocol/signer.js';
+import { targetMatches } from '../../core/protocol/target.js';
+import { commandId, type Registry } from '../../core/registry/registry.js';
+import { defineStage } from '../../core/runtime/define-stage.js';
+import type { Envelope } from '../../core/runtime/envelope.js';
+import type { Draft } from '../slm-router/types.js';
+import type { RoutedIntent } from '../slm-router/index.js';
+
+/** What the signer passes on: the command and the packets to send. */
+export interface OutboundCommand {
+  id: string;
+  epoch: number;
+  counter: string;
+  text: string;
+  actor: string;
+  draft: Draft;
+  packets: { nodeId: number; name: string; address: string; port: number; bytes: Buffer }[];
+}
+
+interface Config {
+  /** Counters reserved per database write; a crash skips at most this many. */
+  counterBlock: number;
+  /** How long a target has to acknowledge before it counts as 'no-answer'. */
+  ackTimeoutMs: number;
+}
+
+export default defineStage<Config>({
+  type: 'signer',
+  kind: 'transform',
+  description: 'Signs drafts into command packets (one per target node, one counter per command) and records them',
+  services: ['node', 'registry'],
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      counterBlock: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1024 },
+      ackTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
+    },
+  },
+  create(ctx, config) {
+    const node = ctx.services.resolve<NodeIdentity>('node');
+    const registry = ctx.services.resolve<Registry>('registry');
+    if (!node.commandSecret) throw new Error("the signer needs the authority's command key: set services.node.authority = true");
+    const counters = openAuthorityCounter(registry.db, { blockSize: config.counterBlock });
+    const signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
+
+    const sign = (env: Envelope<RoutedIntent>) => {
+      const { draft, text, actor, dryRun, confirm } = env.body;
+      const fleet = registry.fleet();
+      const targets = resolveTargets(draft, fleet.nodes, registry);
+      const targetView = targets.map(({ nodeId, name, address }) => ({ nodeId, name, address }));
+      if (!targets.length) {
+        env.settle({ status: 'dropped', reason: 'no-targets', detail: { draft, error: `no active node takes commands as '${draft.target}'` } });
+        return EMPTY;
+      }
+      if (dryRun) {
+        env.settle({ status: 'delivered', detail: { dryRun: true, draft, targets: targetView } });
+        return EMPTY;
+      }
+      if (draft.confirm && !confirm) {
+        env.settle({ status: 'dropped', reason: 'needs-confirm', detail: { draft, targets: targetView } });
+        return EMPTY;
+      }
+      const signed = signer.sign(draft, targets);
+      const id = commandId(signer.epoch, signed.counter);
+      const packets = signed.packets.map((p) => {
+        const t = targets.find((x) => x.nodeId === p.nodeId)!;
+        return { nodeId: p.nodeId, name: t.name, address: t.address, port: COMMAND_PORT, bytes: p.bytes };
+      });
+      registry.recordCommand({
+        id,
+        at: new Date().toISOString(),
+        actor,
+        text,
+        intent: draft.intent,
+        opcode: draft.opcode,
+        arg: draft.arg,
+        target: draft.target,
+        selector: draft.selector,
+        epoch: signer.epoch,
+        counter: signed.counter.toString(),
+        deadline: Date.now() + config.ackTimeoutMs,
+        targets: packets.map((p) => ({ nodeId: p.nodeId, name: p.name, address: p.address, packet: p.bytes.toString('hex') })),
+      });
+      ctx.metrics.count('signed');
+      const command: OutboundCommand = { id, epoch: signer.epoch, counter: signed.counter.toString(), text, actor, draft, packets };
+      return of(env.with({ kind: 'command', body: command }));
+    };
+
+    return {
+      connect: (input$) =>
+        input$.pipe(
+          concatMap((env) => {
+            try {
+              return sign(env as Envelope<RoutedIntent>);
+            } catch (err) {
+              env.settle({ status: 'failed', error: `signing failed: ${(err as Error).message}` });
+              return EMPTY;
+            }
+          }),
+        ),
+      close: async () => counters.close(),
+      status: () => ({ epoch: signer.epoch }),
+    };
+  },
+});
+
+/** The active nodes a draft's selector reaches that take commands, each with its public key. */
+function resolveTargets(draft: Draft, nodes: { id: number; name: string; address: string; groups: number[]; takesCommands: boolean }[], registry: Registry) {
+  const reached = nodes.filter((n) => n.takesCommands && targetMatches(draft.selector, n.id, new Set(n.groups)));
+  return reached.map((n) => ({ nodeId: n.id, name: n.name, address: n.address, publicKey: parseKey(registry.node(n.id)!.publicKey) }));
+}

@@ -1,0 +1,68 @@
+// The authority's telemetry port: verifies each node's ack and records the target's outcome.
+// It carries reports only; nothing received here is ever executed.
+import { Observable } from 'rxjs';
+import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
+import { COMMAND_PORT, TELEMETRY_PORT } from '../../core/mesh/ports.js';
+import type { NodeIdentity } from '../../core/node/services.js';
+import { createAckVerifier, type VerifiedAck } from '../../core/protocol/ack-verifier.js';
+import { parseKey } from '../../core/protocol/keys.js';
+import type { Registry } from '../../core/registry/registry.js';
+import { defineStage } from '../../core/runtime/define-stage.js';
+import type { Envelope } from '../../core/runtime/envelope.js';
+
+interface Config {
+  port: number;
+}
+
+export default defineStage<Config>({
+  type: 'telemetry-ingress',
+  kind: 'source',
+  description: 'Receives acks on the telemetry port, verifies them against the registry and records each outcome',
+  services: ['mesh', 'node', 'registry'],
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { port: { type: 'integer', minimum: 1, maximum: 65535, not: { const: COMMAND_PORT }, default: TELEMETRY_PORT } },
+  },
+  ports: (c) => [`mesh:${c.port}`],
+  async create(ctx, config) {
+    const mesh = ctx.services.resolve<Mesh>('mesh');
+    const node = ctx.services.resolve<NodeIdentity>('node');
+    const registry = ctx.services.resolve<Registry>('registry');
+    if (!node.commandSecret) throw new Error("telemetry-ingress needs the authority's command key: set services.node.authority = true");
+    const verifier = createAckVerifier({
+      authoritySecret: node.commandSecret,
+      nodePublicKey: (id) => {
+        const n = registry.node(id);
+        return n && n.status === 'active' ? parseKey(n.publicKey) : undefined;
+      },
+    });
+    let emit: ((env: Envelope) => void) | undefined;
+    const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
+      const result = verifier.verify(payload);
+      if (!result.ok) {
+        ctx.metrics.count(`ack-rejected.${result.reason}`);
+        ctx.logger.warn({ from, reason: result.reason }, 'ack refused');
+        return;
+      }
+      const node = registry.node(result.nodeId);
+      if (node?.address !== from.address) {
+        ctx.metrics.count('ack-rejected.wrong-source');
+        ctx.logger.warn({ from, nodeId: result.nodeId }, 'ack refused: not sent from the node it names');
+        return;
+      }
+      const known = registry.markTarget(result.epoch, result.counter.toString(), result.nodeId, result.status, result.detail);
+      ctx.metrics.count(known ? 'acks' : 'acks-for-unknown-commands');
+      emit?.(ctx.envelope<VerifiedAck>('ack', result, { from }));
+    });
+    return {
+      connect: () =>
+        new Observable<Envelope>((subscriber) => {
+          emit = (env) => subscriber.next(env);
+          return () => (emit = undefined);
+        }),
+      close: async () => socket.close(),
+      status: () => verifier.stats(),
+    };
+  },
+});

@@ -1,0 +1,37 @@
+// Sends each command's packets over the mesh to its targets' command port, from one socket.
+import { tap } from 'rxjs';
+import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
+import type { Registry } from '../../core/registry/registry.js';
+import { defineStage } from '../../core/runtime/define-stage.js';
+import type { Envelope } from '../../core/runtime/envelope.js';
+import type { OutboundCommand } from '../signer/index.js';
+
+export default defineStage<Record<string, never>>({
+  type: 'udp-egress',
+  kind: 'sink',
+  description: "Sends every packet of a command to its target's mesh address; a target no peer routes is marked failed",
+  services: ['mesh', 'registry'],
+  configSchema: { type: 'object', additionalProperties: false },
+  async create(ctx) {
+    const mesh = ctx.services.resolve<Mesh>('mesh');
+    const registry = ctx.services.resolve<Registry>('registry');
+    // Nothing is expected back on this socket: acks come on the telemetry port.
+    const socket: MeshSocket = await mesh.bind(0, () => ctx.metrics.count('unexpected-reply'));
+
+    const send = (env: Envelope) => {
+      const command = env.body as OutboundCommand;
+      const targets = command.packets.map((p) => {
+        const routed = socket.send(p.address, p.port, p.bytes);
+        if (!routed) registry.markTarget(command.epoch, command.counter, p.nodeId, 'failed', 'no route to the node on the mesh');
+        ctx.metrics.count(routed ? 'packets-sent' : 'packets-unrouted');
+        return { nodeId: p.nodeId, name: p.name, address: p.address, packet: p.bytes.toString('hex'), sent: routed };
+      });
+      env.settle({ status: 'delivered', detail: { id: command.id, counter: command.counter, epoch: command.epoch, draft: command.draft, targets } });
+    };
+
+    return {
+      connect: (input$) => input$.pipe(tap(send)),
+      close: async () => socket.close(),
+    };
+  },
+});

@@ -1,0 +1,45 @@
+// Datagrams arriving on a port of the node's mesh address (ppn0), one envelope each.
+import { Observable } from 'rxjs';
+import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
+import { COMMAND_PORT } from '../../core/mesh/ports.js';
+import { defineStage } from '../../core/runtime/define-stage.js';
+import type { Envelope } from '../../core/runtime/envelope.js';
+
+interface Config {
+  port: number;
+  kind: string;
+}
+
+export default defineStage<Config>({
+  type: 'udp-ingress',
+  kind: 'source',
+  description: 'Emits each datagram received on the mesh address at `port` (meta.from: {address, port})',
+  services: ['mesh'],
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      port: { type: 'integer', minimum: 1, maximum: 65535, default: COMMAND_PORT },
+      kind: { type: 'string', default: 'datagram' },
+    },
+  },
+  ports: (c) => [`mesh:${c.port}`],
+  async create(ctx, config) {
+    const mesh = ctx.services.resolve<Mesh>('mesh');
+    let emit: ((env: Envelope) => void) | undefined;
+    const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
+      if (emit) emit(ctx.envelope(config.kind, payload, { from }));
+      else ctx.metrics.count('dropped-before-connect');
+    });
+    ctx.logger.info({ address: `${mesh.address}:${socket.port}`, mode: mesh.mode }, 'listening on the mesh');
+    return {
+      connect: () =>
+        new Observable<Envelope>((subscriber) => {
+          emit = (env) => subscriber.next(env);
+          return () => (emit = undefined);
+        }),
+      close: async () => socket.close(),
+      status: () => ({ address: `${mesh.address}:${socket.port}` }),
+    };
+  },
+});
