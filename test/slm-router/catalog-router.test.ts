@@ -89,6 +89,31 @@ describe('slm-router catalog backend', () => {
     expect(missing.suggestions).to.include('set log level to debug on leased');
   });
 
+  it('reads a question only as a read-only intent', async () => {
+    expect(draft(await route('is leased alive?'))).to.deep.include({ intent: 'ping', target: 'leased' });
+    expect(draft(await route("how's onprem doing?"))).to.deep.include({ intent: 'report-telemetry', target: 'onprem' });
+    for (const q of ['is onprem quarantined?', 'when was leased last rebooted?', 'who put leased into maintenance?']) {
+      const a = abstention(await route(q));
+      expect(a.reason, q).to.equal('out-of-scope');
+      expect(a.explanation, q).to.include('a question about');
+    }
+  });
+
+  it('keeps prefixes and negations that turn a command around', async () => {
+    expect(draft(await route('un-quarantine onprem'))).to.deep.include({ intent: 'release-quarantine', target: 'onprem' });
+    expect(draft(await route('release onprem from isolation'))).to.deep.include({ intent: 'release-quarantine', target: 'onprem' });
+    expect(abstention(await route('cancel the reboot of leased')).reason).to.equal('negated');
+    expect(abstention(await route('do not quarantine onprem')).reason).to.equal('negated');
+    // "cancel maintenance" is itself a way to say exit-maintenance.
+    expect(draft(await route('cancel maintenance on leased'))).to.deep.include({ intent: 'exit-maintenance' });
+  });
+
+  it('rules out requests for something no command does, unless the intent itself uses the word', async () => {
+    expect(abstention(await route('reboot leased tomorrow at noon')).reason).to.equal('out-of-scope');
+    expect(abstention(await route('rotate the tires on onprem')).reason).to.equal('out-of-scope');
+    expect(draft(await route('drop the log level on leased to warn'))).to.deep.include({ intent: 'set-log-level', argName: 'warn' });
+  });
+
   it('a restart without a service is a reboot of the machine', async () => {
     expect(draft(await route('restart leased'))).to.deep.include({ intent: 'reboot', target: 'leased' });
   });
