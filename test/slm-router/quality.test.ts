@@ -1,6 +1,6 @@
-// Router quality on labelled requests. The dev set was written before the router was built; the
-// held-out set after tuning, to estimate how the catalog router does on language it was not
-// tuned on. Both print their figures.
+// Router quality on labelled requests. The dev set was written before the router was built; each
+// held-out set after a round of tuning, to estimate how the catalog router does on language it
+// was not tuned on (their first figures: 98.2% / 100% and 97.3% / 100%). All print their figures.
 import { expect } from 'chai';
 import { loadCatalog } from '../../plugins/slm-router/catalog.js';
 import { demoFleet } from '../../plugins/slm-router/fleet.js';
@@ -24,10 +24,12 @@ describe('slm-router catalog backend quality', () => {
     expect(e.abstentionRate).to.be.at.least(0.9);
   });
 
-  it('held-out set: the same bars', async () => {
-    const e = await evaluate(readLabelled('router-heldout-set.json'), (t) => router.route(t));
-    report('held-out set', e);
-    expect(e.accuracy).to.be.at.least(0.95);
-    expect(e.abstentionRate).to.be.at.least(0.9);
-  });
+  for (const file of ['router-heldout-set.json', 'router-heldout-set-2.json']) {
+    it(`${file}: the same bars`, async () => {
+      const e = await evaluate(readLabelled(file), (t) => router.route(t));
+      report(file, e);
+      expect(e.accuracy).to.be.at.least(0.95);
+      expect(e.abstentionRate).to.be.at.least(0.9);
+    });
+  }
 });
