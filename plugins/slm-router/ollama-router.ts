@@ -37,9 +37,9 @@ export function answerSchema(catalog: Catalog, fleet: Fleet): Record<string, unk
     additionalProperties: false,
     required: ['intent', 'argument', 'target'],
     properties: {
-      intent: { enum: [...catalog.intents.map((i) => i.name), NONE] },
-      argument: { enum: [...args, NONE] },
-      target: { enum: [...new Set(targets), NONE] },
+      intent: { type: 'string', enum: [...catalog.intents.map((i) => i.name), NONE] },
+      argument: { type: 'string', enum: [...args, NONE] },
+      target: { type: 'string', enum: [...new Set(targets), NONE] },
     },
   };
 }
