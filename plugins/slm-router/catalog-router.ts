@@ -27,11 +27,10 @@ const SECOND_COMMAND_MARGIN = 0.15;
 // A runner-up this close on the same words means the words do not decide.
 const TIE_MARGIN = 0.02;
 const NEGATION_WINDOW = 3;
+const MAX_CACHED_CORRECTIONS = 10_000;
 
 export interface CatalogAssessment {
   result: RouteResult;
-  /** Best confidence reached, also when abstaining. */
-  confidence: number;
   /**
    * True when the catalog could not read the request (no intent, too little confidence, a tie):
    * a model may do better. False for a draft and for abstentions that rest on a fact (the target
@@ -87,8 +86,11 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
   const fillers = new Set(catalog.fillers.flatMap(stems));
   const nodeNouns = new Set(catalog.targetWords.node.flatMap(stems));
   const negations = catalog.negations.map(stems);
+  const exceptions = catalog.targetWords.except.map(stems);
   const cues = catalog.outOfScopeCues.map(stems);
   const placeholder = /\{(target|arg)\}/g;
+  /** Each example's words as compared: without placeholders and fillers. */
+  const exampleWords = (intent: Intent) => intent.examples.map((e) => stems(e.replace(placeholder, ' ')).filter((s) => !fillers.has(s)));
 
   const intents: CompiledIntent[] = catalog.intents.map((intent) => {
     const keywords = [
@@ -101,21 +103,17 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
     });
     const values = (intent.argument?.values ?? []).map((v) => ({ name: v.name, value: v.value, phrases: [v.name, ...v.synonyms].map(stems).sort((a, b) => b.length - a.length) }));
     const nouns = (intent.argument?.nouns ?? []).map(stems);
-    const exampleWords = intent.examples.map((e) => stems(e.replace(placeholder, ' ')).filter((s) => !fillers.has(s)));
-    const vocabulary = new Set([...keywords.flatMap((k) => k.stems), ...values.flatMap((v) => v.phrases.flat()), ...nouns.flat(), ...exampleWords.flat()]);
-    return { intent, keywords, vocabulary, values, argStems: new Set(values.flatMap((v) => v.phrases.flat())), nouns, examples: intent.examples.map((text) => ({ text, vector: { weights: new Map(), norm: 0 } })) };
+    const vocabulary = new Set([...keywords.flatMap((k) => k.stems), ...values.flatMap((v) => v.phrases.flat()), ...nouns.flat(), ...exampleWords(intent).flat()]);
+    return { intent, keywords, vocabulary, values, argStems: new Set(values.flatMap((v) => v.phrases.flat())), nouns, examples: [] };
   });
 
   // Trigram weights: grams common to every intent's examples say little about which intent it is.
-  const documents = intents.map((c) => trigrams(c.intent.examples.flatMap((e) => stems(e.replace(placeholder, ' ')).filter((s) => !fillers.has(s)))));
   const df = new Map<string, number>();
-  for (const d of documents) for (const g of d.keys()) df.set(g, (df.get(g) ?? 0) + 1);
+  for (const c of intents) for (const g of trigrams(exampleWords(c.intent).flat()).keys()) df.set(g, (df.get(g) ?? 0) + 1);
   const idf = (g: string) => Math.log(1 + intents.length / (df.get(g) ?? 0.5));
   for (const c of intents) {
-    c.examples = c.intent.examples.map((text) => ({
-      text,
-      vector: vector(trigrams(stems(text.replace(placeholder, ' ')).filter((s) => !fillers.has(s))), idf),
-    }));
+    const words = exampleWords(c.intent);
+    c.examples = c.intent.examples.map((text, i) => ({ text, vector: vector(trigrams(words[i]), idf) }));
   }
 
   const contentWords = [...new Set([...intents.flatMap((c) => [...c.vocabulary]), ...targets.words])].filter((w) => /^[a-z]+$/.test(w));
@@ -123,7 +121,11 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
   const corrections = new Map<string, { word: string; distance: number } | undefined>();
   const correct = (token: Token): { token: Token; typo?: string } => {
     if (known.has(token.stem) || !/^[a-z]+$/.test(token.stem)) return { token };
-    if (!corrections.has(token.stem)) corrections.set(token.stem, closestWord(token.stem, token.raw.length, contentWords));
+    if (!corrections.has(token.stem)) {
+      // Requests come from outside: the cache of corrections must not grow without bound.
+      if (corrections.size >= MAX_CACHED_CORRECTIONS) corrections.clear();
+      corrections.set(token.stem, closestWord(token.stem, token.raw.length, contentWords));
+    }
     const fix = corrections.get(token.stem);
     return fix ? { token: { raw: token.raw, stem: fix.word }, typo: token.raw } : { token };
   };
@@ -137,8 +139,8 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
   function assess(text: string): CatalogAssessment {
     const corrected = tokenise(text).map(correct);
     const tokens = corrected.map((c) => c.token);
-    const typos = corrected.flatMap((c, i) => (c.typo ? [{ at: i, written: c.typo, read: c.token.stem }] : []));
-    if (tokens.length === 0) return abstain(0, 'out-of-scope', 'the request is empty', generalSuggestions());
+    const typos = corrected.flatMap((c) => (c.typo ? [{ written: c.typo, read: c.token.stem }] : []));
+    if (tokens.length === 0) return abstain('out-of-scope', 'the request is empty', generalSuggestions());
 
     const mentions = targets.find(tokens);
     const free = tokens.map((_, i) => !mentions.some((m) => i >= m.start && i < m.end));
@@ -149,7 +151,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
     const cue = (explains: (stem: string) => boolean) => {
       for (const c of cues) {
         const at = positions(c);
-        if (at && !c.every(explains)) return abstain(0, 'out-of-scope', `'${at.map((i) => tokens[i].raw).join(' ')}' is outside what the fleet's commands do`, generalSuggestions());
+        if (at && !c.every(explains)) return abstain('out-of-scope', `'${at.map((i) => tokens[i].raw).join(' ')}' is outside what the fleet's commands do`, generalSuggestions());
       }
       return undefined;
     };
@@ -169,7 +171,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
     let negated: Intent | undefined;
     const candidates: Candidate[] = [];
     for (const compiled of intents) {
-      let best: { keyword: Keyword; at: number[] } | undefined;
+      let best: Keyword | undefined;
       const keywordPositions = new Set<number>();
       for (const keyword of compiled.keywords) {
         const at = keyword.stems.map((s) => tokens.findIndex((t, i) => free[i] && t.stem === s));
@@ -179,7 +181,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
           continue;
         }
         for (const i of at) keywordPositions.add(i);
-        if (!best || keyword.weight > best.keyword.weight) best = { keyword, at };
+        if (!best || keyword.weight > best.weight) best = keyword;
       }
       if (!best) continue;
       const used = new Set(keywordPositions);
@@ -209,27 +211,27 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
         const s = cosine(input, e.vector);
         if (s > similarity) [similarity, closestExample] = [s, e.text];
       }
-      const score = best.keyword.weight + EXAMPLE_WEIGHT * similarity + (argNames.length ? ARGUMENT_BONUS : 0);
+      const score = best.weight + EXAMPLE_WEIGHT * similarity + (argNames.length ? ARGUMENT_BONUS : 0);
       // Words this intent cannot account for: a request about something else, or more than a command.
       const unexplained = tokens.filter((t, i) => free[i] && !neutral(t.stem) && !compiled.vocabulary.has(t.stem));
       const cost = Math.min(MAX_UNEXPLAINED_COST, UNEXPLAINED_COST * unexplained.length) + TYPO_COST * typos.length;
       const confidence = clamp(Math.min(1, score) - cost);
-      candidates.push({ compiled, keyword: best.keyword, used, argNames, nounSeen, similarity, closestExample, score, unexplained, confidence });
+      candidates.push({ compiled, keyword: best, used, argNames, nounSeen, similarity, closestExample, score, unexplained, confidence });
     }
     candidates.sort((a, b) => b.confidence - a.confidence);
 
     if (candidates.length === 0) {
       const ruledOut = cue(() => false);
       if (ruledOut) return ruledOut;
-      if (negated) return abstain(0, 'negated', `the request says not to ${negated.name}`, []);
-      return abstain(0, 'out-of-scope', 'no intent of the catalog is named', generalSuggestions(), true);
+      if (negated) return abstain('negated', `the request says not to ${negated.name}`, []);
+      return abstain('out-of-scope', 'no intent of the catalog is named', generalSuggestions(), true);
     }
 
     if (isQuestion(tokens) && !candidates[0].compiled.intent.readOnly) {
       const name = candidates[0].compiled.intent.name;
       const readOnly = catalog.intents.filter((i) => i.readOnly);
       const aimed = aim(fleet, mentions);
-      return abstain(0, 'out-of-scope', `a question about ${name}, not an order to do it; only ${readOnly.map((i) => i.name).join(' and ') || 'no intent'} may answer a question`, readOnly.flatMap((i) => suggestFor(i, aimed.ok ? [aimed.target] : allTargets.slice(0, 1))));
+      return abstain('out-of-scope', `a question about ${name}, not an order to do it; only ${readOnly.map((i) => i.name).join(' and ') || 'no intent'} may answer a question`, readOnly.flatMap((i) => suggestFor(i, aimed.ok ? [aimed.target] : allTargets.slice(0, 1))));
     }
 
     // An intent that needs an argument and got none: incomplete if the request names the kind of
@@ -242,14 +244,14 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       if (winner.nounSeen || !alternative) {
         const aimed = aim(fleet, mentions);
         const targetsFor = aimed.ok ? [aimed.target] : allTargets;
-        return abstain(winner.score, 'missing-argument', `${winner.compiled.intent.name} needs one of: ${winner.compiled.values.map((v) => v.name).join(', ')}`, suggestFor(winner.compiled.intent, targetsFor));
+        return abstain('missing-argument', `${winner.compiled.intent.name} needs one of: ${winner.compiled.values.map((v) => v.name).join(', ')}`, suggestFor(winner.compiled.intent, targetsFor));
       }
       notes.push(`'${winner.keyword.text}' without a ${winner.compiled.intent.name} argument read as ${alternative.compiled.intent.name}`);
       winner = alternative;
     }
     if (winner.argNames.length > 1) {
       const aimed = aim(fleet, mentions);
-      return abstain(winner.score, 'ambiguous', `${winner.compiled.intent.name} names several arguments (${winner.argNames.join(', ')}); one command carries one`, winner.argNames.flatMap((a) => suggestFor(winner.compiled.intent, aimed.ok ? [aimed.target] : allTargets.slice(0, 1), a)));
+      return abstain('ambiguous', `${winner.compiled.intent.name} names several arguments (${winner.argNames.join(', ')}); one command carries one`, winner.argNames.flatMap((a) => suggestFor(winner.compiled.intent, aimed.ok ? [aimed.target] : allTargets.slice(0, 1), a)));
     }
     const rival = candidates.find((c) => c !== winner && !required(c));
     if (rival) {
@@ -257,7 +259,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       if ((separate && rival.keyword.weight >= STRONG && rival.score >= winner.score - SECOND_COMMAND_MARGIN) || rival.confidence >= winner.confidence - TIE_MARGIN) {
         const aimed = aim(fleet, mentions);
         const t = aimed.ok ? [aimed.target] : allTargets.slice(0, 1);
-        return abstain(winner.score, 'ambiguous', separate ? `two commands in one request: ${winner.compiled.intent.name} ('${winner.keyword.text}') and ${rival.compiled.intent.name} ('${rival.keyword.text}'); send them one at a time` : `'${winner.keyword.text}' fits ${winner.compiled.intent.name} and ${rival.compiled.intent.name} alike`, [...suggestFor(winner.compiled.intent, t, winner.argNames[0]), ...suggestFor(rival.compiled.intent, t, rival.argNames[0])], !separate);
+        return abstain('ambiguous', separate ? `two commands in one request: ${winner.compiled.intent.name} ('${winner.keyword.text}') and ${rival.compiled.intent.name} ('${rival.keyword.text}'); send them one at a time` : `'${winner.keyword.text}' fits ${winner.compiled.intent.name} and ${rival.compiled.intent.name} alike`, [...suggestFor(winner.compiled.intent, t, winner.argNames[0]), ...suggestFor(rival.compiled.intent, t, rival.argNames[0])], !separate);
       }
     }
 
@@ -273,13 +275,13 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       ...notes,
     ].join('; ');
     if (confidence < threshold) {
-      return abstain(confidence, 'out-of-scope', `best reading (${reading}) has confidence ${confidence.toFixed(2)}, below ${threshold}`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]), true);
+      return abstain('out-of-scope', `best reading (${reading}) has confidence ${confidence.toFixed(2)}, below ${threshold}`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]), true);
     }
 
     const aimed = aim(fleet, mentions.length ? mentions : unknownNames(tokens, free, known, nodeNouns));
-    if (!aimed.ok) return abstain(confidence, aimed.reason, `${intent.name} understood, but ${aimed.explanation}`, suggestFor(intent, allTargets, winner.argNames[0]));
-    if (aimed.target.kind === 'all' && /\b(except|but|excluding|besides|apart|other than|save)\b/.test(text.toLowerCase())) {
-      return abstain(confidence, 'multiple-targets', 'a target with exceptions cannot be one selector; name the nodes or a group', suggestFor(intent, allTargets.filter((t) => t.kind !== 'all'), winner.argNames[0]));
+    if (!aimed.ok) return abstain(aimed.reason, `${intent.name} understood, but ${aimed.explanation}`, suggestFor(intent, allTargets, winner.argNames[0]));
+    if (aimed.target.kind === 'all' && exceptions.some((e) => positions(e))) {
+      return abstain('multiple-targets', 'a target with exceptions cannot be one selector; name the nodes or a group', suggestFor(intent, allTargets.filter((t) => t.kind !== 'all'), winner.argNames[0]));
     }
 
     const value = winner.compiled.values.find((v) => v.name === winner.argNames[0]);
@@ -294,12 +296,12 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       confirm: intent.confirm,
       explanation: `catalog: ${reading}${value ? `; argument ${value.name} (${value.value})` : ''}; ${aimed.explanation}; confidence ${confidence.toFixed(2)}`,
     };
-    return { result: draft, confidence, unsure: false };
+    return { result: draft, unsure: false };
   }
 
-  function abstain(confidence: number, reason: AbstainReason, explanation: string, suggestions: string[], unsure = false): CatalogAssessment {
+  function abstain(reason: AbstainReason, explanation: string, suggestions: string[], unsure = false): CatalogAssessment {
     const result: Abstention = { intent: null, reason, explanation: `catalog: ${explanation}`, suggestions: spread(suggestions) };
-    return { result, confidence: clamp(confidence), unsure };
+    return { result, unsure };
   }
 
   function generalSuggestions(): string[] {

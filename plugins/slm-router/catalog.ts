@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../core/project-root.js';
 import { locate } from '../../core/runtime/json-locate.js';
-import { checkSchema } from '../../core/runtime/schema-check.js';
+import { checkSchema, type SchemaProblem } from '../../core/runtime/schema-check.js';
 
 export interface ArgumentValue {
   value: number;
@@ -42,8 +42,11 @@ export interface Catalog {
   version: 1;
   language?: string;
   description?: string;
-  /** all: phrases for every node; allAtEnd: the same only at the end ('reboot all'); node: nouns for a node. */
-  targetWords: { all: string[]; allAtEnd: string[]; node: string[] };
+  /**
+   * all: phrases for every node; allAtEnd: the same only at the end ('reboot all'); except: words
+   * that carve nodes out of 'all' (not expressible in one selector); node: nouns for a node.
+   */
+  targetWords: { all: string[]; allAtEnd: string[]; except: string[]; node: string[] };
   fillers: string[];
   negations: string[];
   /** Words that open a question: a question is read only as a readOnly intent. */
@@ -68,11 +71,6 @@ export const STANDARD_OPCODES: ReadonlyMap<number, string> = new Map([
 ]);
 
 const SITE_OPCODES = { min: 0x80, max: 0xfe };
-
-export interface CatalogProblem {
-  pointer: string;
-  message: string;
-}
 
 export class CatalogError extends Error {
   override name = 'CatalogError';
@@ -118,14 +116,14 @@ export function loadCatalog(path: string = defaultCatalogPath()): Catalog {
 }
 
 /** Every problem of a catalog value; none means it is a valid Catalog. */
-export function validateCatalog(data: unknown): CatalogProblem[] {
+export function validateCatalog(data: unknown): SchemaProblem[] {
   const problems = checkSchema(schema, data);
   if (problems.length) return problems;
   return checkSemantics(data as Catalog);
 }
 
-function checkSemantics(catalog: Catalog): CatalogProblem[] {
-  const problems: CatalogProblem[] = [];
+function checkSemantics(catalog: Catalog): SchemaProblem[] {
+  const problems: SchemaProblem[] = [];
   const byName = new Map<string, number>();
   const byOpcode = new Map<number, number>();
   catalog.intents.forEach((intent, i) => {
@@ -161,8 +159,8 @@ function checkOpcode(intent: Intent): string | undefined {
   return undefined;
 }
 
-function checkArgument(argument: IntentArgument, at: string): CatalogProblem[] {
-  const problems: CatalogProblem[] = [];
+function checkArgument(argument: IntentArgument, at: string): SchemaProblem[] {
+  const problems: SchemaProblem[] = [];
   const values = new Set<number>();
   const names = new Set<string>();
   argument.values.forEach((v, j) => {
