@@ -41,11 +41,9 @@ export function createReplayWindow(highest = 0n): ReplayWindow {
     }
   }
 
-  function position(counter: bigint): [word: number, mask: number] {
-    const bit = Number(counter & 63n);
-    const slot = Number((counter >> 6n) & BigInt(RING_MASK));
-    return [slot * 2 + (bit >>> 5), 1 << (bit & 31)];
-  }
+  // Bit `counter mod 64` of the block's slot, as a word index and a mask (no tuple: this is per packet).
+  const wordOf = (counter: bigint) => Number((counter >> 6n) & BigInt(RING_MASK)) * 2 + (Number(counter & 63n) >>> 5);
+  const maskOf = (counter: bigint) => 1 << Number(counter & 31n);
 
   return {
     get highest() {
@@ -54,8 +52,7 @@ export function createReplayWindow(highest = 0n): ReplayWindow {
     check(counter) {
       if (counter > last) return 'fresh';
       if (last - counter >= REPLAY_WINDOW) return 'too-old';
-      const [word, mask] = position(counter);
-      return (words[word] & mask) !== 0 ? 'seen' : 'fresh';
+      return (words[wordOf(counter)] & maskOf(counter)) !== 0 ? 'seen' : 'fresh';
     },
     accept(counter) {
       if (counter > last) {
@@ -70,8 +67,7 @@ export function createReplayWindow(highest = 0n): ReplayWindow {
         }
         last = counter;
       }
-      const [word, mask] = position(counter);
-      words[word] |= mask;
+      words[wordOf(counter)] |= maskOf(counter);
     },
   };
 }
