@@ -55,7 +55,7 @@ export function register(program: Command): void {
           backend: opts.router,
           threshold: opts.threshold === undefined ? undefined : number('--threshold', opts.threshold, 0, 1),
           ollama: {
-            host: opts.ollamaHost ?? process.env.OLLAMA_HOST ?? undefined,
+            host: opts.ollamaHost || process.env.OLLAMA_HOST || undefined,
             model: opts.model,
             timeoutMs: opts.timeout === undefined ? undefined : number('--timeout', opts.timeout, 1, 3_600_000),
           },
