@@ -7,7 +7,8 @@ import { commandTargets, type Fleet } from './fleet.js';
 import { suggestFor, spread } from './suggestions.js';
 import { aim, buildTargetIndex, type Mention, type TargetIndex } from './targets.js';
 import { closestWord, cosine, isAddress, tokenise, trigrams, vector, type NgramVector, type Token } from './text.js';
-import type { Abstention, AbstainReason, Draft, RouteResult } from './types.js';
+import { makeDraft } from './draft.js';
+import type { Abstention, AbstainReason, RouteResult } from './types.js';
 
 export const DEFAULT_THRESHOLD = 0.5;
 
@@ -284,19 +285,9 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       return abstain('multiple-targets', 'a target with exceptions cannot be one selector; name the nodes or a group', suggestFor(intent, allTargets.filter((t) => t.kind !== 'all'), winner.argNames[0]));
     }
 
-    const value = winner.compiled.values.find((v) => v.name === winner.argNames[0]);
-    const draft: Draft = {
-      intent: intent.name,
-      opcode: intent.opcode,
-      arg: value?.value ?? 0,
-      argName: value?.name ?? null,
-      target: aimed.target.name,
-      selector: aimed.target.selector,
-      confidence: round(confidence),
-      confirm: intent.confirm,
-      explanation: `catalog: ${reading}${value ? `; argument ${value.name} (${value.value})` : ''}; ${aimed.explanation}; confidence ${confidence.toFixed(2)}`,
-    };
-    return { result: draft, unsure: false };
+    const value = intent.argument?.values.find((v) => v.name === winner.argNames[0]);
+    const explanation = `catalog: ${reading}${value ? `; argument ${value.name} (${value.value})` : ''}; ${aimed.explanation}; confidence ${confidence.toFixed(2)}`;
+    return { result: makeDraft(intent, value, aimed.target, confidence, explanation), unsure: false };
   }
 
   function abstain(reason: AbstainReason, explanation: string, suggestions: string[], unsure = false): CatalogAssessment {
@@ -333,8 +324,4 @@ function unknownNames(tokens: readonly Token[], free: readonly boolean[], known:
 
 function clamp(x: number): number {
   return Math.max(0, Math.min(1, x));
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

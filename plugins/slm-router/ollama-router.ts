@@ -6,6 +6,7 @@ import { Ollama } from 'ollama';
 import { checkSchema } from '../../core/runtime/schema-check.js';
 import type { Catalog } from './catalog.js';
 import { commandTargets, type Fleet } from './fleet.js';
+import { makeDraft } from './draft.js';
 import { suggestFor } from './suggestions.js';
 import { aim, describe, type Mention } from './targets.js';
 import type { Abstention, AbstainReason, BackendState, BackendStatus, OllamaConfig, RouteResult } from './types.js';
@@ -121,17 +122,8 @@ export function createOllamaRouter(catalog: Catalog, fleet: Fleet, config: Ollam
     if (target === NONE) return abstain('no-target', `${where}: ${name} understood, but no target named`, suggestFor(intent, commandTargets(fleet), value?.name));
     const aimed = aim(fleet, [mentionOf(fleet, target)]);
     if (!aimed.ok) return abstain(aimed.reason, `${where}: ${name} understood, but ${aimed.explanation}`, suggestFor(intent, commandTargets(fleet), value?.name));
-    return {
-      intent: intent.name,
-      opcode: intent.opcode,
-      arg: value?.value ?? 0,
-      argName: value?.name ?? null,
-      target: aimed.target.name,
-      selector: aimed.target.selector,
-      confidence: MODEL_CONFIDENCE,
-      confirm: intent.confirm,
-      explanation: `${where}: ${intent.name}${value ? ` ${value.name} (${value.value})` : ''} on ${describe(aimed.target)}; answer checked against the catalog and the fleet`,
-    };
+    const explanation = `${where}: ${intent.name}${value ? ` ${value.name} (${value.value})` : ''} on ${describe(aimed.target)}; answer checked against the catalog and the fleet`;
+    return makeDraft(intent, value, aimed.target, MODEL_CONFIDENCE, explanation);
   }
 
   async function status(): Promise<BackendStatus> {

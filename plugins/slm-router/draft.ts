@@ -1,0 +1,18 @@
+// The one place a Draft is put together, whichever backend read the request.
+import type { ArgumentValue, Intent } from './catalog.js';
+import type { TargetRef } from './fleet.js';
+import type { Draft } from './types.js';
+
+export function makeDraft(intent: Intent, value: ArgumentValue | undefined, target: TargetRef, confidence: number, explanation: string): Draft {
+  return {
+    intent: intent.name,
+    opcode: intent.opcode,
+    arg: value?.value ?? 0,
+    argName: value?.name ?? null,
+    target: target.name,
+    selector: target.selector,
+    confidence: Math.round(Math.max(0, Math.min(1, confidence)) * 1000) / 1000,
+    confirm: intent.confirm,
+    explanation,
+  };
+}
