@@ -1,0 +1,262 @@
+// Userspace WireGuard: handshakes per second on one core; UDP packets/s and MB/s through a tunnel
+// between two of our endpoints (two processes, loopback) beside the same traffic between two
+// wireguard-go instances in network namespaces (when root and wireguard-go are available); and
+// memory per configured peer.
+//
+// Throughput method, the same for both: a receiver counts UDP datagrams on the far tunnel
+// address for DURATION ms from the first one it gets; the sender writes as fast as it can, in
+// batches, yielding to the event loop between them. Lost datagrams are simply not counted.
+import { fork, spawn } from 'node:child_process';
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { fileURLToPath } from 'node:url';
+import { createDevice, type Device } from '../core/wireguard/device.js';
+import { addMacs, checkMac1, createCookieChecker, createCookieGenerator } from '../core/wireguard/cookie.js';
+import { COOKIE_REFRESH_TIME } from '../core/wireguard/constants.js';
+import { dh, generatePrivateKey, keyPairFromPrivate, keyToBase64, publicKeyFromPrivate } from '../core/wireguard/keys.js';
+import {
+  consumeInitiation, consumeResponse, createInitiation, createResponse, deriveTransportKeys,
+} from '../core/wireguard/noise.js';
+import { tai64n } from '../core/wireguard/tai64n.js';
+import { canUseNetns } from '../test/support/root.js';
+import { createNetnsPair, run, startWireguardGo, stop, watchLines } from '../test/wireguard/netns.js';
+import { printTable } from './table.js';
+
+const DURATION = 3000;
+const SIZES = [64, 1400];
+const BATCH = 128;
+const PORT = 9000;
+
+interface Count {
+  packets: number;
+  bytes: number;
+  ms: number;
+}
+
+// ---- handshakes -------------------------------------------------------------------------------
+
+function handshakesPerSecond(ms = 2000): number {
+  const i = keyPairFromPrivate(generatePrivateKey());
+  const r = keyPairFromPrivate(generatePrivateKey());
+  const ss = dh(i.privateKey, r.publicKey)!;
+  const gen = createCookieGenerator(r.publicKey);
+  const genBack = createCookieGenerator(i.publicKey);
+  const checkR = createCookieChecker(r.publicKey);
+  const checkI = createCookieChecker(i.publicKey);
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    const { message, handshake } = createInitiation(i, r.publicKey, ss, n + 1, tai64n(Date.now()));
+    addMacs(gen, message, 0, COOKIE_REFRESH_TIME);
+    if (!checkMac1(checkR, message)) throw new Error('mac1');
+    const consumed = consumeInitiation(r, message, () => ({ peer: 1, staticStatic: ss }));
+    if (typeof consumed === 'string') throw new Error(consumed);
+    const response = createResponse(consumed.handshake, i.publicKey, undefined, n + 2);
+    addMacs(genBack, response, 0, COOKIE_REFRESH_TIME);
+    if (!checkMac1(checkI, response) || !consumeResponse(handshake, i, response, undefined)) throw new Error('response');
+    deriveTransportKeys(handshake);
+    deriveTransportKeys(consumed.handshake);
+    n++;
+  }
+  return (n * 1000) / (performance.now() - start);
+}
+
+// ---- a sender loop, used by both our sender and the plain UDP sender in a namespace --------------
+
+async function blast(send: () => void, ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    for (let k = 0; k < BATCH; k++) send();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+// ---- ours: two endpoints, two processes, loopback ------------------------------------------------
+
+/** The receiving endpoint, run as a forked child of this same file. */
+async function receiverChild(): Promise<void> {
+  const secret = generatePrivateKey();
+  const device = await createDevice({ privateKey: secret, address: '10.98.0.2', bindAddress: '127.0.0.1' });
+  let peer: string | undefined;
+  process.on('message', (m: { peer?: string; measure?: number; close?: boolean }) => {
+    if (m.peer) {
+      if (peer) device.removePeer(peer);
+      peer = m.peer;
+      device.addPeer({ publicKey: m.peer, allowedIPs: ['10.98.0.1/32'] });
+      process.send!({ ready: true });
+    }
+    if (m.measure) {
+      let first = 0;
+      const c: Count = { packets: 0, bytes: 0, ms: m.measure };
+      const binding = device.bindUdp(PORT, (payload) => {
+        const now = performance.now();
+        if (!first) first = now;
+        if (now - first > m.measure!) return;
+        c.packets++;
+        c.bytes += payload.length;
+      });
+      const done = () => { binding.close(); process.send!(c); };
+      // Ends by itself once DURATION has passed since the first datagram.
+      const check = setInterval(() => { if (first && performance.now() - first > m.measure!) { clearInterval(check); done(); } }, 50);
+    }
+    if (m.close) void device.close().then(() => process.exit(0));
+  });
+  process.send!({ publicKey: device.publicKey, port: device.port });
+}
+
+async function oursThroughput(): Promise<Map<number, Count>> {
+  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, PPN_WG_BENCH_ROLE: 'receiver' } });
+  const next = <T>() => new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T)));
+  const results = new Map<number, Count>();
+  let sender: Device | undefined;
+  try {
+    const hello = await next<{ publicKey: string; port: number }>();
+    for (const size of SIZES) {
+      sender = await createDevice({ privateKey: generatePrivateKey(), address: '10.98.0.1', bindAddress: '127.0.0.1' });
+      child.send({ peer: sender.publicKey });
+      await next();
+      sender.addPeer({ publicKey: hello.publicKey, allowedIPs: ['10.98.0.2/32'], endpoint: `127.0.0.1:${hello.port}` });
+      const handshake = new Promise((r) => sender!.once('handshake', r));
+      sender.sendUdp(PORT, '10.98.0.2', 1, Buffer.alloc(1));
+      await handshake;
+      const result = next<Count>();
+      child.send({ measure: DURATION });
+      const payload = Buffer.alloc(size, 0x61);
+      const s = sender;
+      await blast(() => s.sendUdp(PORT, '10.98.0.2', PORT, payload), DURATION + 500);
+      results.set(size, await result);
+      await sender.close();
+      sender = undefined;
+    }
+  } finally {
+    await sender?.close();
+    child.send({ close: true });
+    await new Promise((r) => child.once('exit', r));
+  }
+  return results;
+}
+
+// ---- wireguard-go: two instances in two namespaces -----------------------------------------------
+
+const NS_RECEIVER = `
+import dgram from 'node:dgram';
+const [addr, port, ms] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+let first = 0, packets = 0, bytes = 0;
+s.on('message', (m) => {
+  const now = performance.now();
+  if (!first) { first = now; setTimeout(() => { console.log(JSON.stringify({ packets, bytes, ms: +ms })); process.exit(0); }, +ms); }
+  if (now - first <= +ms) { packets++; bytes += m.length; }
+});
+s.bind(+port, addr, () => console.log('ready'));
+`;
+
+const NS_SENDER = `
+import dgram from 'node:dgram';
+const [from, to, port, size, ms, batch] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+const payload = Buffer.alloc(+size, 0x61);
+s.bind(0, from, async () => {
+  const end = performance.now() + +ms;
+  while (performance.now() < end) {
+    for (let k = 0; k < +batch; k++) s.send(payload, +port, to);
+    await new Promise((r) => setImmediate(r));
+  }
+  s.close();
+});
+`;
+
+async function wireguardGoThroughput(): Promise<Map<number, Count> | string> {
+  const why = canUseNetns();
+  if (why) return why;
+  if ((await run('sh', ['-c', 'command -v wireguard-go'])).code !== 0) return 'wireguard-go is not installed';
+  const id = `b${String(process.pid).slice(-4)}`;
+  // MTU 1500 inside, 1600 on the veth: 1,400-byte payloads then cross unfragmented, as in ours.
+  const ns = await createNetnsPair(id, 1600);
+  const ka = generatePrivateKey();
+  const kb = generatePrivateKey();
+  const results = new Map<number, Count>();
+  let wa: Awaited<ReturnType<typeof startWireguardGo>> | undefined;
+  let wb: Awaited<ReturnType<typeof startWireguardGo>> | undefined;
+  try {
+    wa = await startWireguardGo(ns.a, `ppnwg${id}a`, '10.99.1.1/24', 1500);
+    wb = await startWireguardGo(ns.b, `ppnwg${id}b`, '10.99.1.2/24', 1500);
+    await wa.configure({ privateKey: ka, listenPort: 51820, peers: [{ publicKey: publicKeyFromPrivate(kb), endpoint: `${ns.addressB}:51820`, allowedIPs: ['10.99.1.2/32'] }] });
+    await wb.configure({ privateKey: kb, listenPort: 51820, peers: [{ publicKey: publicKeyFromPrivate(ka), endpoint: `${ns.addressA}:51820`, allowedIPs: ['10.99.1.1/32'] }] });
+    for (const size of SIZES) {
+      const receiver = spawn('ip', ['netns', 'exec', ns.b, process.execPath, '--input-type=module', '-e', NS_RECEIVER, '10.99.1.2', String(PORT), String(DURATION)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const lines = watchLines(receiver);
+      try {
+        await lines.waitFor(/^ready$/, 10_000);
+        const sent = run('ip', ['netns', 'exec', ns.a, process.execPath, '--input-type=module', '-e', NS_SENDER,
+          '10.99.1.1', '10.99.1.2', String(PORT), String(size), String(DURATION + 500), String(BATCH)], DURATION + 15_000);
+        const line = await lines.waitFor(/^\{/, DURATION + 15_000);
+        await sent;
+        results.set(size, JSON.parse(line) as Count);
+      } finally {
+        await stop(receiver);
+      }
+    }
+  } finally {
+    await wa?.stop();
+    await wb?.stop();
+    await ns.destroy();
+  }
+  return results;
+}
+
+// ---- memory per peer ---------------------------------------------------------------------------
+
+async function memoryPerPeer(peers = 1000): Promise<{ bytesPerPeer: number; addPeerUs: number }> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const keys = Array.from({ length: peers }, () => keyToBase64(publicKeyFromPrivate(generatePrivateKey())));
+  const device = await createDevice({ privateKey: generatePrivateKey(), address: '10.97.0.1', bindAddress: '127.0.0.1' });
+  try {
+    gc();
+    const before = process.memoryUsage();
+    const start = performance.now();
+    keys.forEach((publicKey, i) => device.addPeer({
+      publicKey, allowedIPs: [`10.97.${(i + 2) >> 8}.${(i + 2) & 0xff}/32`], endpoint: `127.0.0.1:${20000 + i}`, persistentKeepalive: 0,
+    }));
+    const addPeerUs = ((performance.now() - start) * 1000) / peers;
+    gc();
+    const after = process.memoryUsage();
+    return { bytesPerPeer: (after.heapUsed + after.external - before.heapUsed - before.external) / peers, addPeerUs };
+  } finally {
+    await device.close();
+  }
+}
+
+export default async function bench(): Promise<void> {
+  printTable([{ operation: 'full handshake (initiation + response, both sides, mac1)', 'per second, one core': handshakesPerSecond() }]);
+  console.log();
+
+  const ours = await oursThroughput();
+  const theirs = await wireguardGoThroughput();
+  const rows: Record<string, string | number>[] = [];
+  for (const size of SIZES) {
+    const o = ours.get(size)!;
+    const t = typeof theirs === 'string' ? undefined : theirs.get(size);
+    const pps = (c: Count) => (c.packets * 1000) / c.ms;
+    const mbs = (c: Count) => c.bytes / c.ms / 1000;
+    rows.push({
+      'UDP payload': `${size} B`,
+      'ours packets/s': pps(o),
+      'ours MB/s': mbs(o),
+      'wireguard-go packets/s': t ? pps(t) : 'n/a',
+      'wireguard-go MB/s': t ? mbs(t) : 'n/a',
+      'ours / wireguard-go': t ? (pps(o) / pps(t)).toFixed(2) : 'n/a',
+    });
+  }
+  printTable(rows);
+  console.log(`(ours: two processes over loopback; wireguard-go: two instances in network namespaces over veth,
+ MTU 1500 so 1,400-byte payloads are not fragmented; payload bytes counted at the receiver over ${DURATION / 1000} s)`);
+  if (typeof theirs === 'string') console.log(`wireguard-go comparison skipped: ${theirs}`);
+  console.log();
+
+  const mem = await memoryPerPeer();
+  printTable([{ peers: 1000, 'heap + external per peer': `${Math.round(mem.bytesPerPeer)} B`, 'addPeer (incl. static DH)': `${mem.addPeerUs.toFixed(0)} µs` }]);
+}
+
+if (process.env.PPN_WG_BENCH_ROLE === 'receiver') await receiverChild();
