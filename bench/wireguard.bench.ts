@@ -4,7 +4,7 @@
 // memory per configured peer.
 //
 // Throughput method, the same for both: a receiver counts UDP datagrams on the far tunnel
-// address for DURATION ms from the first one it gets; the sender writes as fast as it can, in
+// address for DURATION ms, starting WARMUP ms after the first one it gets; the sender writes as fast as it can, in
 // batches, yielding to the event loop between them. Lost datagrams are simply not counted.
 import { fork, spawn } from 'node:child_process';
 import { runInNewContext } from 'node:vm';
@@ -23,6 +23,8 @@ import { createNetnsPair, run, startWireguardGo, stop, watchLines } from '../tes
 import { printTable } from './table.js';
 
 const DURATION = 3000;
+/** Counting starts this long after the first datagram, once both ends are warmed up (JIT, buffers). */
+const WARMUP = 500;
 const SIZES = [64, 1400];
 const BATCH = 128;
 const PORT = 9000;
@@ -90,14 +92,15 @@ async function receiverChild(): Promise<void> {
       const c: Count = { packets: 0, bytes: 0, ms: m.measure };
       const binding = device.bindUdp(PORT, (payload) => {
         const now = performance.now();
-        if (!first) first = now;
-        if (now - first > m.measure!) return;
+        if (!first) {
+          first = now;
+          setTimeout(() => { binding.close(); process.send!(c); }, WARMUP + m.measure!);
+        }
+        const t = now - first - WARMUP;
+        if (t < 0 || t > m.measure!) return;
         c.packets++;
         c.bytes += payload.length;
       });
-      const done = () => { binding.close(); process.send!(c); };
-      // Ends by itself once DURATION has passed since the first datagram.
-      const check = setInterval(() => { if (first && performance.now() - first > m.measure!) { clearInterval(check); done(); } }, 50);
     }
     if (m.close) void device.close().then(() => process.exit(0));
   });
@@ -123,7 +126,7 @@ async function oursThroughput(): Promise<Map<number, Count>> {
       child.send({ measure: DURATION });
       const payload = Buffer.alloc(size, 0x61);
       const s = sender;
-      await blast(() => s.sendUdp(PORT, '10.98.0.2', PORT, payload), DURATION + 500);
+      await blast(() => s.sendUdp(PORT, '10.98.0.2', PORT, payload), WARMUP + DURATION + 500);
       results.set(size, await result);
       await sender.close();
       sender = undefined;
@@ -140,13 +143,14 @@ async function oursThroughput(): Promise<Map<number, Count>> {
 
 const NS_RECEIVER = `
 import dgram from 'node:dgram';
-const [addr, port, ms] = process.argv.slice(1);
+const [addr, port, ms, warmup] = process.argv.slice(1);
 const s = dgram.createSocket('udp4');
 let first = 0, packets = 0, bytes = 0;
 s.on('message', (m) => {
   const now = performance.now();
-  if (!first) { first = now; setTimeout(() => { console.log(JSON.stringify({ packets, bytes, ms: +ms })); process.exit(0); }, +ms); }
-  if (now - first <= +ms) { packets++; bytes += m.length; }
+  if (!first) { first = now; setTimeout(() => { console.log(JSON.stringify({ packets, bytes, ms: +ms })); process.exit(0); }, +warmup + +ms); }
+  const t = now - first - +warmup;
+  if (t >= 0 && t <= +ms) { packets++; bytes += m.length; }
 });
 s.bind(+port, addr, () => console.log('ready'));
 `;
@@ -184,12 +188,12 @@ async function wireguardGoThroughput(): Promise<Map<number, Count> | string> {
     await wa.configure({ privateKey: ka, listenPort: 51820, peers: [{ publicKey: publicKeyFromPrivate(kb), endpoint: `${ns.addressB}:51820`, allowedIPs: ['10.99.1.2/32'] }] });
     await wb.configure({ privateKey: kb, listenPort: 51820, peers: [{ publicKey: publicKeyFromPrivate(ka), endpoint: `${ns.addressA}:51820`, allowedIPs: ['10.99.1.1/32'] }] });
     for (const size of SIZES) {
-      const receiver = spawn('ip', ['netns', 'exec', ns.b, process.execPath, '--input-type=module', '-e', NS_RECEIVER, '10.99.1.2', String(PORT), String(DURATION)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const receiver = spawn('ip', ['netns', 'exec', ns.b, process.execPath, '--input-type=module', '-e', NS_RECEIVER, '10.99.1.2', String(PORT), String(DURATION), String(WARMUP)], { stdio: ['ignore', 'pipe', 'pipe'] });
       const lines = watchLines(receiver);
       try {
         await lines.waitFor(/^ready$/, 10_000);
         const sent = run('ip', ['netns', 'exec', ns.a, process.execPath, '--input-type=module', '-e', NS_SENDER,
-          '10.99.1.1', '10.99.1.2', String(PORT), String(size), String(DURATION + 500), String(BATCH)], DURATION + 15_000);
+          '10.99.1.1', '10.99.1.2', String(PORT), String(size), String(WARMUP + DURATION + 500), String(BATCH)], DURATION + 15_000);
         const line = await lines.waitFor(/^\{/, DURATION + 15_000);
         await sent;
         results.set(size, JSON.parse(line) as Count);

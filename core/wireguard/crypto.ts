@@ -6,7 +6,6 @@ import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:c
 import { blake2s } from '@noble/hashes/blake2.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 
-export const KEY_LEN = 32;
 export const TAG_LEN = 16;
 
 export function hash(...parts: Uint8Array[]): Buffer {

@@ -164,10 +164,9 @@ describe('wireguard interop with wireguard-go (network namespaces)', function ()
     await o.log('handshake completed', { initiator: true }, 20_000, true);
     const echo = await udpEcho(3);
     expect(echo.code, JSON.stringify(echo)).to.equal(0);
-    await wg!.lines.waitFor((l) => wg!.lines.all.slice(mark).filter((x) => /Sending handshake response/.test(x)).length >= 2,
-      5000, 'wireguard-go to answer twice', mark);
-    const responses = wg!.lines.all.slice(mark).filter((l) => /Sending handshake response/.test(l)).length;
-    expect(responses).to.be.at.least(2);
+    // wireguard-go answered both initiations (its log can trail ours by a moment).
+    const first = wg!.lines.all.indexOf(await wg!.lines.waitFor(/Sending handshake response/, 5000, 'a first response', mark));
+    await wg!.lines.waitFor(/Sending handshake response/, 5000, 'a second response', first + 1);
   });
 
   it('refuses a peer with the wrong key, in both directions', async () => {
