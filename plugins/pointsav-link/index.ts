@@ -6,6 +6,7 @@ import { COMMAND_PORT } from '../../core/mesh/ports.js';
 import type { NodeIdentity } from '../../core/node/services.js';
 import { COMMAND_VERSION, PACKET_LENGTH } from '../../core/protocol/packet.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
+import { logSampler } from '../../core/runtime/log-sampler.js';
 import type { Envelope } from '../../core/runtime/envelope.js';
 import type { OutboundCommand } from '../signer/index.js';
 
@@ -37,15 +38,11 @@ export default defineStage<Config>({
     const node = ctx.services.resolve<NodeIdentity>('node');
     const authority = node.membership.authority.address;
     const permitted = new Set(config.permittedOpcodes);
-    const logged = new Map<string, { minute: number; count: number }>();
+    const sampler = logSampler(config.logPerMinute);
 
     const block = (env: Envelope, reason: string, fields: Record<string, unknown>) => {
       env.settle({ status: 'dropped', reason: `link-${reason}` });
-      const minute = Math.floor(Date.now() / 60_000);
-      const seen = logged.get(reason);
-      const count = seen?.minute === minute ? seen.count + 1 : 1;
-      logged.set(reason, { minute, count });
-      if (count <= config.logPerMinute) ctx.logger.warn({ reason, ...fields }, 'diode blocked');
+      if (sampler.allow(reason)) ctx.logger.warn({ reason, ...fields }, 'diode blocked');
       return false;
     };
 

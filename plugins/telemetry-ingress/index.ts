@@ -14,6 +14,9 @@ interface Config {
   port: number;
 }
 
+/** What this stage emits: a verified ack, its counter as a decimal string (as everywhere in JSON). */
+export type AckReport = Omit<VerifiedAck, 'counter'> & { counter: string };
+
 export default defineStage<Config>({
   type: 'telemetry-ingress',
   kind: 'source',
@@ -53,7 +56,7 @@ export default defineStage<Config>({
       }
       const known = registry.markTarget(result.epoch, result.counter.toString(), result.nodeId, result.status, result.detail);
       ctx.metrics.count(known ? 'acks' : 'acks-for-unknown-commands');
-      emit?.(ctx.envelope<VerifiedAck>('ack', result, { from }));
+      emit?.(ctx.envelope<AckReport>('ack', { ...result, counter: result.counter.toString() }, { from }));
     });
     return {
       connect: () =>

@@ -6,6 +6,7 @@ import { parseKey } from '../../core/protocol/keys.js';
 import { openNodeState } from '../../core/protocol/node-state.js';
 import { createVerifier, DEFAULT_FAILED_TAG_CAP, type AcceptedCommand } from '../../core/protocol/verifier.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
+import { logSampler } from '../../core/runtime/log-sampler.js';
 import type { Envelope } from '../../core/runtime/envelope.js';
 
 /** What the verifier passes on to the executor. */
@@ -14,6 +15,8 @@ export type VerifiedCommand = Omit<AcceptedCommand, 'ok'>;
 interface Config {
   stateFile: string;
   failedTagCap: number;
+  /** How many rejections per reason are logged each minute; all are counted. */
+  logPerMinute: number;
 }
 
 export default defineStage<Config>({
@@ -27,6 +30,7 @@ export default defineStage<Config>({
     properties: {
       stateFile: { type: 'string', default: 'state.db', description: 'SQLite file in the instance directory' },
       failedTagCap: { type: 'integer', minimum: 1, default: DEFAULT_FAILED_TAG_CAP },
+      logPerMinute: { type: 'integer', minimum: 0, default: 20 },
     },
   },
   create(ctx, config) {
@@ -43,6 +47,7 @@ export default defineStage<Config>({
       failedTagCap: config.failedTagCap,
       onKeyRetired: (epoch) => ctx.logger.error({ epoch }, 'command key retired after too many failed tags; a new key epoch is needed'),
     });
+    const sampler = logSampler(config.logPerMinute);
     return {
       connect: (input$) =>
         input$.pipe(
@@ -50,6 +55,7 @@ export default defineStage<Config>({
           filter(({ env, result }) => {
             if (result.ok) return true;
             env.settle({ status: 'dropped', reason: `command-${result.reason}` });
+            if (sampler.allow(result.reason)) ctx.logger.warn({ reason: result.reason, from: env.meta.from }, 'command rejected');
             return false;
           }),
           map(({ env, result }) => {

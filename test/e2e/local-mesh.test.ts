@@ -1,0 +1,225 @@
+// The whole command path across processes: four `ppn run` nodes joined by userspace WireGuard on
+// loopback, commands typed into F8, executed on the nodes they name, acknowledged on telemetry.
+import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { localFleet, prepareLocalMesh, type LocalNode } from '../../examples/local-mesh/fleet.js';
+import { launchLocalMesh, type RunningMesh, type RunningNode } from '../../examples/local-mesh/launch.js';
+import { loadSecret } from '../../core/node/instance-files.js';
+import { loadMembership } from '../../core/node/membership.js';
+import { projectRoot } from '../../core/project-root.js';
+import { createDevice, type Device } from '../../core/wireguard/device.js';
+import { scratchDir } from '../support/pipeline.js';
+
+interface IntentAnswer {
+  id: string;
+  counter: string;
+  draft: { intent: string; target: string };
+  targets: { name: string; address: string; status: string; packet: string }[];
+}
+
+describe('local mesh end to end (4 processes over userspace WireGuard)', function () {
+  this.timeout(120_000);
+  let mesh: RunningMesh;
+  let nodes: LocalNode[];
+  let root: string;
+  const pipelineCopy = (node: LocalNode) => join(root, `${node.name}.pipeline.json`);
+
+  before(async () => {
+    root = scratchDir('mesh');
+    nodes = localFleet(root, 40000 + Math.floor(Math.random() * 20000));
+    prepareLocalMesh(nodes);
+    // Each node gets its own copy of its role file, so one node's can be edited live; the
+    // admin's F8 takes any free port.
+    for (const n of nodes) {
+      const pipeline = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', `${n.role}.json`), 'utf8'));
+      delete pipeline.$schema;
+      if (n.role === 'os-network-admin') pipeline.stages.f8.config.port = 0;
+      writeFileSync(pipelineCopy(n), JSON.stringify(pipeline, null, 2));
+    }
+    mesh = await launchLocalMesh(nodes, { pipelineFor: pipelineCopy });
+  });
+  after(async () => mesh && (await mesh.stop()));
+
+  const node = (name: string): RunningNode => mesh.nodes.get(name)!;
+  const post = async (body: object) => {
+    const res = await fetch(`${mesh.f8Url}/v1/intents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${mesh.f8Token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const get = async (path: string) =>
+    (await (await fetch(`${mesh.f8Url}${path}`, { headers: { authorization: `Bearer ${mesh.f8Token}` } })).json()) as any;
+  const handled = (counter: string) => (r: { msg?: string; counter?: unknown }) => r.msg === 'command handled' && r.counter === counter;
+  /** How often a node ran the command (after its log line has arrived here). */
+  const executions = async (name: string, counter: string) => {
+    await node(name).waitForLog(handled(counter));
+    return node(name).logs.filter(handled(counter)).length;
+  };
+  const neverRan = (name: string, counter: string) => node(name).logs.filter(handled(counter)).length === 0;
+  const acked = (counter: string, nodeId: number) =>
+    mesh.nodes.get('admin')!.waitForLog((r) => r.msg === 'ack' && (r.body as any).counter === counter && (r.body as any).nodeId === nodeId);
+  const status = async (name: string) => {
+    const control = JSON.parse(readFileSync(join(node(name).node.instanceDir, 'control.json'), 'utf8'));
+    return (await (await fetch(`${control.url}/status`, { headers: { authorization: `Bearer ${control.token}` } })).json()) as any;
+  };
+
+  it('sends "restart telemetry on the leased node" to the leased node only, which executes it once and acks', async () => {
+    const { status: code, body } = await post({ text: 'restart telemetry on the leased node' });
+    expect(code).to.equal(200);
+    const answer = body as IntentAnswer;
+    expect(answer.draft).to.include({ intent: 'restart-service', target: 'leased' });
+    expect(answer.targets.map((t) => t.name)).to.deep.equal(['leased']);
+    expect(answer.targets[0].packet).to.match(/^[0-9a-f]{32}$/);
+    await acked(answer.counter, 3);
+    const record = await get(`/v1/commands/${answer.id}`);
+    expect(record.targets).to.have.length(1);
+    expect(record.targets[0]).to.include({ name: 'leased', status: 'executed' });
+    expect(await executions('leased', answer.counter)).to.equal(1);
+    expect(neverRan('onprem', answer.counter)).to.equal(true);
+  });
+
+  for (const [text, target] of [
+    ['ping the edge nodes', 'edge'],
+    ['ping everyone', 'all'],
+  ]) {
+    it(`"${text}" reaches every os-infrastructure node exactly once`, async () => {
+      const { status: code, body } = await post({ text });
+      expect(code).to.equal(200);
+      expect(body.draft.target).to.equal(target);
+      expect(body.targets.map((t: { name: string }) => t.name).sort()).to.deep.equal(['leased', 'onprem']);
+      await Promise.all([acked(body.counter, 2), acked(body.counter, 3)]);
+      expect(await executions('onprem', body.counter)).to.equal(1);
+      expect(await executions('leased', body.counter)).to.equal(1);
+      const record = await get(`/v1/commands/${body.id}`);
+      expect(record.targets.map((t: { status: string }) => t.status)).to.deep.equal(['executed', 'executed']);
+    });
+  }
+
+  it('sends nothing for a confirm-flagged intent until it is confirmed', async () => {
+    const before = (await get('/v1/commands')).commands.length;
+    const first = await post({ text: 'reboot the leased node' });
+    expect(first.status).to.equal(409);
+    expect(first.body.draft).to.include({ intent: 'reboot', confirm: true });
+    expect((await get('/v1/commands')).commands.length).to.equal(before);
+    const confirmed = await post({ text: 'reboot the leased node', confirm: true });
+    expect(confirmed.status).to.equal(200);
+    await acked(confirmed.body.counter, 3);
+    // No reboot command is configured on the node: it says so rather than pretending.
+    const record = await get(`/v1/commands/${confirmed.body.id}`);
+    expect(record.targets[0]).to.include({ status: 'failed', detail: 'no handler configured for reboot on this node' });
+  });
+
+  it('answers precisely to bad requests and never sends for them', async () => {
+    const unauth = await fetch(`${mesh.f8Url}/v1/intents`, { method: 'POST', body: '{"text":"ping leased"}' });
+    expect(unauth.status).to.equal(401);
+    const wrong = await fetch(`${mesh.f8Url}/v1/intents`, { method: 'POST', headers: { authorization: 'Bearer nope' }, body: '{"text":"ping leased"}' });
+    expect(wrong.status).to.equal(401);
+    const malformed = await fetch(`${mesh.f8Url}/v1/intents`, { method: 'POST', headers: { authorization: `Bearer ${mesh.f8Token}` }, body: '{"text":' });
+    expect(malformed.status).to.equal(400);
+    expect(((await malformed.json()) as any).error).to.match(/^malformed JSON/);
+    const big = await fetch(`${mesh.f8Url}/v1/intents`, { method: 'POST', headers: { authorization: `Bearer ${mesh.f8Token}` }, body: JSON.stringify({ text: 'x'.repeat(20_000) }) });
+    expect(big.status).to.equal(413);
+    const extra = await post({ text: 'ping leased', sudo: true });
+    expect(extra.status).to.equal(400);
+    const abstained = await post({ text: 'what is the weather like tomorrow' });
+    expect(abstained.status).to.equal(422);
+    expect(abstained.body.reason).to.equal('out-of-scope');
+    expect(abstained.body.suggestions).to.be.an('array').that.is.not.empty;
+    const relay = await post({ text: 'ping the cloud relay' });
+    expect(relay.status).to.equal(422);
+    const dry = await post({ text: 'ping leased', dryRun: true });
+    expect(dry.status).to.equal(200);
+    expect(dry.body).to.include({ dryRun: true });
+    expect(dry.body).to.not.have.property('counter');
+  });
+
+  describe('forged and replayed packets (a test peer speaking WireGuard with keys from the instance directories)', () => {
+    let rogue: Device | undefined;
+    afterEach(async () => {
+      await rogue?.close();
+      rogue = undefined;
+    });
+    const impersonate = async (who: string) => {
+      const self = nodes.find((n) => n.name === who)!;
+      const leased = nodes.find((n) => n.name === 'leased')!;
+      const leasedKey = loadMembership(root + '/admin').peers.find((p) => p.name === 'leased')!.publicKey;
+      rogue = await createDevice({
+        privateKey: loadSecret(self.instanceDir, 'identity.key', false),
+        listenPort: 0,
+        bindAddress: '127.0.0.1',
+        address: `10.8.0.${self.id}`,
+        logger: pino({ level: 'silent' }),
+      });
+      rogue.addPeer({ publicKey: leasedKey, allowedIPs: ['10.8.0.3/32'], endpoint: `127.0.0.1:${leased.wgPort}` });
+      return rogue;
+    };
+
+    it('drops a command packet that another node (the hub, a WireGuard peer of leased) sends, at the diode, and counts it', async () => {
+      const { body } = await post({ text: 'ping leased' });
+      await acked(body.counter, 3);
+      const peer = await impersonate('cloud-relay');
+      peer.sendUdp(40001, '10.8.0.3', 8090, Buffer.from(body.targets[0].packet, 'hex'));
+      const blocked = await node('leased').waitForLog((r) => r.msg === 'diode blocked' && r.reason === 'not-authority');
+      expect((blocked.from as any).address).to.equal('10.8.0.1');
+      const s = await status('leased');
+      expect(s.stages.link.counters['dropped.link-not-authority']).to.be.at.least(1);
+      expect(await executions('leased', body.counter)).to.equal(1);
+    });
+
+    it('rejects a replayed and a forged packet from the authority address and counts both', async () => {
+      const { body } = await post({ text: 'ping leased' });
+      await acked(body.counter, 3);
+      const peer = await impersonate('admin');
+      const packet = Buffer.from(body.targets[0].packet, 'hex');
+      peer.sendUdp(40002, '10.8.0.3', 8090, packet);
+      await node('leased').waitForLog((r) => r.msg === 'command rejected' && r.reason === 'replay');
+      const forged = Buffer.from(packet);
+      forged[15] ^= 0x01;
+      forged.writeUIntBE(Number(body.counter) + 7, 5, 3);
+      peer.sendUdp(40002, '10.8.0.3', 8090, forged);
+      await node('leased').waitForLog((r) => r.msg === 'command rejected' && r.reason === 'tag');
+      const s = await status('leased');
+      expect(s.stages.verifier.counters['dropped.command-replay']).to.be.at.least(1);
+      expect(s.stages.verifier.counters['dropped.command-tag']).to.be.at.least(1);
+      expect(await executions('leased', body.counter)).to.equal(1);
+    });
+  });
+
+  it('reloads the diode on a node while commands flow: none is lost and WireGuard stays up', async () => {
+    const leased = nodes.find((n) => n.name === 'leased')!;
+    const file = pipelineCopy(leased);
+    const meshLinesBefore = node('leased').logs.filter((r) => r.msg === 'peer added' || r.msg === 'listening on the mesh').length;
+    const generationBefore = (await status('leased')).stages.link.generation;
+    const sent: string[] = [];
+    const sending = (async () => {
+      for (let i = 0; i < 30; i++) {
+        const { status: code, body } = await post({ text: 'ping leased' });
+        expect(code).to.equal(200);
+        sent.push(body.counter);
+      }
+    })();
+    for (let i = 1; i <= 5; i++) {
+      const pipeline = JSON.parse(readFileSync(file, 'utf8'));
+      pipeline.stages.link.config.logPerMinute = 20 + i;
+      writeFileSync(file, JSON.stringify(pipeline, null, 2));
+      const res = await fetch(`${(JSON.parse(readFileSync(join(leased.instanceDir, 'control.json'), 'utf8')) as any).url}/reload`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${(JSON.parse(readFileSync(join(leased.instanceDir, 'control.json'), 'utf8')) as any).token}` },
+      });
+      const result = (await res.json()) as any;
+      expect(result.ok).to.equal(true);
+      expect(result.changed).to.deep.equal(['link']);
+    }
+    await sending;
+    await Promise.all(sent.map((c) => acked(c, 3)));
+    for (const c of sent) expect(await executions('leased', c)).to.equal(1);
+    const after = await status('leased');
+    expect(after.stages.link.generation).to.equal(generationBefore + 5);
+    const meshLinesAfter = node('leased').logs.filter((r) => r.msg === 'peer added' || r.msg === 'listening on the mesh').length;
+    expect(meshLinesAfter, 'the transport was not restarted').to.equal(meshLinesBefore);
+  });
+});
