@@ -12,7 +12,12 @@ export interface RegistryNode extends FleetNode {
   /** Underlay endpoint "a.b.c.d:port" where the node's WireGuard listens, if known. */
   endpoint?: string;
   status: NodeStatus;
+  /** When the authority last heard from the node (an authenticated ack), ISO time. */
+  lastSeen?: string;
 }
+
+/** What changed, for live views (F8's event stream) and the mesh's peer list. */
+export type RegistryEvent = { type: 'node'; nodeId: number } | { type: 'command'; id: string };
 
 export type TargetStatus = 'sent' | 'executed' | 'failed' | 'rejected-by-policy' | 'unknown-intent' | 'no-answer';
 
@@ -39,6 +44,13 @@ export interface Registry {
   node(id: number): RegistryNode | undefined;
   nodes(): RegistryNode[];
   upsertNode(node: RegistryNode, actor: string): void;
+  /** Changes a node's status (approve: 'active', revoke: 'revoked'); false if there is no such node. */
+  setStatus(id: number, status: NodeStatus, actor: string): boolean;
+  rename(id: number, name: string, actor: string): boolean;
+  /** Records that an authenticated message came from the node. */
+  touch(id: number): void;
+  /** Calls `listener` after each committed change; returns the way to stop. */
+  onChange(listener: (event: RegistryEvent) => void): () => void;
   upsertGroup(group: FleetGroup, actor: string): void;
   recordCommand(command: Omit<CommandRecord, 'targets'> & { targets: Omit<CommandRecord['targets'][number], 'status' | 'detail'>[] }): void;
   /** Sets a target's status; an ack after the deadline still counts (the node did act). */
@@ -67,6 +79,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       public_key TEXT NOT NULL UNIQUE,
       endpoint TEXT,
       status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
+      last_seen TEXT,
       updated_at TEXT NOT NULL
     );
     CREATE TABLE IF NOT EXISTS groups (
@@ -93,7 +106,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     );
   `);
   const now = () => new Date(clock()).toISOString();
-  type NodeRow = { id: number; name: string; aliases: string; role: string; groups_json: string; takes_commands: number; public_key: string; endpoint: string | null; status: NodeStatus };
+  type NodeRow = { id: number; name: string; aliases: string; role: string; groups_json: string; takes_commands: number; public_key: string; endpoint: string | null; status: NodeStatus; last_seen: string | null };
   const toNode = (r: NodeRow): RegistryNode => ({
     id: r.id,
     name: r.name,
@@ -105,7 +118,12 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     publicKey: r.public_key,
     ...(r.endpoint && { endpoint: r.endpoint }),
     status: r.status,
+    ...(r.last_seen && { lastSeen: r.last_seen }),
   });
+  const listeners = new Set<(event: RegistryEvent) => void>();
+  const changed = (event: RegistryEvent) => {
+    for (const l of listeners) l(event);
+  };
   const auditInsert = db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)');
   const audit = (actor: string, action: string, detail: Record<string, unknown>) => {
     auditInsert.run(now(), actor, action, JSON.stringify(detail));
@@ -141,13 +159,44 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     };
   };
 
+  const upsert = db.transaction((node: RegistryNode, actor: string) => {
+    nodeUpsert.run({
+      id: node.id,
+      name: node.name,
+      aliases: JSON.stringify(node.aliases),
+      role: node.role,
+      groups: JSON.stringify(node.groups),
+      takes: node.takesCommands ? 1 : 0,
+      publicKey: node.publicKey,
+      endpoint: node.endpoint ?? null,
+      status: node.status,
+      at: now(),
+    });
+    audit(actor, 'node.upsert', { id: node.id, name: node.name, role: node.role, status: node.status, publicKey: node.publicKey });
+  });
+
+  const insertCommand = db.transaction((command: Parameters<Registry['recordCommand']>[0]) => {
+    const { targets, ...row } = command;
+    commandInsert.run(row);
+    for (const t of targets) targetInsert.run(row.id, t.nodeId, t.name, t.address, t.packet, row.at);
+    audit(command.actor, 'command', {
+      id: row.id,
+      text: row.text,
+      intent: row.intent,
+      arg: row.arg,
+      target: row.target,
+      counter: row.counter,
+      targets: targets.map((t) => t.name),
+    });
+  });
+
   const registry: Registry = {
     db,
     fleet() {
       const nodes = registry.nodes().filter((n) => n.status === 'active');
       const groups = db.prepare<[], { id: number; name: string; aliases: string }>('SELECT * FROM groups ORDER BY id').all();
       return {
-        nodes: nodes.map(({ publicKey: _k, endpoint: _e, status: _s, ...n }) => n),
+        nodes: nodes.map(({ publicKey: _k, endpoint: _e, status: _s, lastSeen: _l, ...n }) => n),
         groups: groups.map((g) => ({ id: g.id, name: g.name, aliases: JSON.parse(g.aliases) })),
       };
     },
@@ -158,44 +207,55 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     nodes() {
       return db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY id').all().map(toNode);
     },
-    upsertNode: db.transaction((node: RegistryNode, actor: string) => {
-      nodeUpsert.run({
-        id: node.id,
-        name: node.name,
-        aliases: JSON.stringify(node.aliases),
-        role: node.role,
-        groups: JSON.stringify(node.groups),
-        takes: node.takesCommands ? 1 : 0,
-        publicKey: node.publicKey,
-        endpoint: node.endpoint ?? null,
-        status: node.status,
-        at: now(),
-      });
-      audit(actor, 'node.upsert', { id: node.id, name: node.name, role: node.role, status: node.status, publicKey: node.publicKey });
-    }),
+    upsertNode(node, actor) {
+      upsert(node, actor);
+      changed({ type: 'node', nodeId: node.id });
+    },
+    setStatus(id, status, actor) {
+      const done = db.transaction(() => {
+        const row = db.prepare<[number], { status: NodeStatus }>('SELECT status FROM nodes WHERE id = ?').get(id);
+        if (!row) return false;
+        db.prepare('UPDATE nodes SET status = ?, updated_at = ? WHERE id = ?').run(status, now(), id);
+        audit(actor, 'node.status', { id, from: row.status, to: status });
+        return true;
+      })();
+      if (done) changed({ type: 'node', nodeId: id });
+      return done;
+    },
+    rename(id, name, actor) {
+      const done = db.transaction(() => {
+        const row = db.prepare<[number], { name: string }>('SELECT name FROM nodes WHERE id = ?').get(id);
+        if (!row) return false;
+        db.prepare('UPDATE nodes SET name = ?, updated_at = ? WHERE id = ?').run(name, now(), id);
+        audit(actor, 'node.rename', { id, from: row.name, to: name });
+        return true;
+      })();
+      if (done) changed({ type: 'node', nodeId: id });
+      return done;
+    },
+    touch(id) {
+      db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?').run(now(), id);
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     upsertGroup: db.transaction((group: FleetGroup, actor: string) => {
       groupUpsert.run(group.id, group.name, JSON.stringify(group.aliases));
       audit(actor, 'group.upsert', { ...group });
     }),
-    recordCommand: db.transaction((command: Parameters<Registry['recordCommand']>[0]) => {
-      const { targets, ...row } = command;
-      commandInsert.run(row);
-      for (const t of targets) targetInsert.run(row.id, t.nodeId, t.name, t.address, t.packet, row.at);
-      audit(command.actor, 'command', {
-        id: row.id,
-        text: row.text,
-        intent: row.intent,
-        arg: row.arg,
-        target: row.target,
-        counter: row.counter,
-        targets: targets.map((t) => t.name),
-      });
-    }),
+    recordCommand(command) {
+      insertCommand(command);
+      changed({ type: 'command', id: command.id });
+    },
     markTarget(epoch, counter, nodeId, status, detail) {
       const id = commandId(epoch, counter);
-      const changed = targetUpdate.run(status, detail ?? null, now(), id, nodeId).changes > 0;
-      if (changed) audit(`node:${nodeId}`, 'command.outcome', { id, nodeId, status, detail: detail ?? null });
-      return changed;
+      const updated = targetUpdate.run(status, detail ?? null, now(), id, nodeId).changes > 0;
+      if (updated) {
+        audit(`node:${nodeId}`, 'command.outcome', { id, nodeId, status, detail: detail ?? null });
+        changed({ type: 'command', id });
+      }
+      return updated;
     },
     command(id) {
       const row = commandSelect.get(id);

@@ -54,6 +54,7 @@ export default defineStage<Config>({
         ctx.logger.warn({ from, nodeId: result.nodeId }, 'ack refused: not sent from the node it names');
         return;
       }
+      registry.touch(result.nodeId);
       const known = registry.markTarget(result.epoch, result.counter.toString(), result.nodeId, result.status, result.detail);
       ctx.metrics.count(known ? 'acks' : 'acks-for-unknown-commands');
       emit?.(ctx.envelope<AckReport>('ack', { ...result, counter: result.counter.toString() }, { from }));
