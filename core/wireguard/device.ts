@@ -14,7 +14,8 @@ import {
 } from './cookie.js';
 import { TAG_LEN, wipe } from './crypto.js';
 import {
-  buildUdpPacket, formatIPv4, icmpEchoReply, parseIPv4, parseIPv4Packet, parseUdp, PROTO_ICMP, PROTO_UDP,
+  buildUdpPacket, createReassembler, formatIPv4, fragmentIPv4, icmpEchoReply, parseIPv4, parseIPv4Packet, parseUdp,
+  PROTO_ICMP, PROTO_UDP,
 } from './ipv4.js';
 import { dh, keyPairFromPrivate, keyToBase64, parseKey, publicKeyObject } from './keys.js';
 import {
@@ -206,6 +207,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   const udpHandlers = new Map<number, UdpHandler>();
   const relays = new Map<string, (d: Buffer) => void>();
   const drops: Record<string, number> = {};
+  const reassembler = createReassembler();
   const events = new EventEmitter();
   let closed = false;
   // "Under load": handshake messages counted in one-second buckets.
@@ -518,12 +520,17 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   // ---- the virtual host on the mesh address ---------------------------------------------------
 
   function deliver(peer: Peer, plaintext: Buffer): void {
-    const ip = parseIPv4Packet(plaintext);
+    let ip = parseIPv4Packet(plaintext);
     if (!ip) return drop('inner: not a valid IPv4 packet', { peer: peer.id });
     // Cryptokey routing, inbound: a peer may only speak from addresses it owns.
     if (routes.lookup(ip.source) !== peer) return drop('inner: source not allowed for peer', { peer: peer.id, source: formatIPv4(ip.source) });
     if (Buffer.compare(ip.destination, addressBytes!) !== 0) return drop('inner: not for this address', { peer: peer.id });
-    if (ip.fragment) return drop('inner: fragment', { peer: peer.id });
+    if (ip.fragment) {
+      // Stock peers fragment datagrams larger than their MTU (1,400-byte UDP at 1420).
+      const whole = reassembler.add(ip, clock.now());
+      if (!whole) return;
+      ip = whole;
+    }
     if (ip.protocol === PROTO_UDP) {
       const udp = parseUdp(ip);
       if (!udp) return drop('inner: bad udp', { peer: peer.id });
@@ -547,7 +554,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       drop('no route', { destination: formatIPv4(packet.subarray(16, 20)) });
       return false;
     }
-    stage(peer, packet);
+    for (const fragment of fragmentIPv4(packet, mtu)) stage(peer, fragment);
     sendStaged(peer);
     return true;
   }

@@ -43,7 +43,13 @@ export interface IPv4Packet {
   payload: Uint8Array;
   /** The header and payload without padding. */
   packet: Uint8Array;
+  /** Part of a fragmented datagram: more fragments follow, or the offset is not zero. */
   fragment: boolean;
+  id: number;
+  moreFragments: boolean;
+  /** Offset of this fragment's payload in the datagram, in bytes. */
+  fragmentOffset: number;
+  headerLength: number;
 }
 
 /** Parses and checks an IPv4 packet; null when it is not one or its header checksum fails. */
@@ -61,8 +67,11 @@ export function parseIPv4Packet(p: Uint8Array): IPv4Packet | null {
     ttl: p[8],
     payload: p.subarray(ihl, total),
     packet: p.subarray(0, total),
-    // More-fragments set, or a non-zero offset.
     fragment: (flagsFrag & 0x3fff) !== 0,
+    id: (p[4] << 8) | p[5],
+    moreFragments: (flagsFrag & 0x2000) !== 0,
+    fragmentOffset: (flagsFrag & 0x1fff) * 8,
+    headerLength: ihl,
   };
 }
 
@@ -153,4 +162,90 @@ export function buildIcmpEcho(source: Uint8Array, destination: Uint8Array, id: n
   icmp.set(data, 8);
   icmp.writeUInt16BE(internetChecksum(icmp), 2);
   return p;
+}
+
+const FLAG_DONT_FRAGMENT = 0x4000;
+const FLAG_MORE_FRAGMENTS = 0x2000;
+
+/**
+ * Splits a packet larger than `mtu` into fragments, as a host's IP layer does (RFC 791 §3.2),
+ * so a stock peer's TUN with that MTU accepts them. Packets that fit, or carry DF, pass whole.
+ */
+export function fragmentIPv4(packet: Buffer, mtu: number): Buffer[] {
+  const ihl = (packet[0] & 0x0f) * 4;
+  const flags = packet.readUInt16BE(6);
+  if (packet.length <= mtu || flags & FLAG_DONT_FRAGMENT) return [packet];
+  const header = packet.subarray(0, ihl);
+  const payload = packet.subarray(ihl);
+  const chunk = (mtu - ihl) & ~7;
+  const baseOffset = (flags & 0x1fff) * 8;
+  const out: Buffer[] = [];
+  for (let at = 0; at < payload.length; at += chunk) {
+    const part = payload.subarray(at, at + chunk);
+    const last = at + chunk >= payload.length;
+    const f = Buffer.concat([header, part]);
+    f.writeUInt16BE(ihl + part.length, 2);
+    f.writeUInt16BE(((baseOffset + at) / 8) | (last ? flags & FLAG_MORE_FRAGMENTS : FLAG_MORE_FRAGMENTS), 6);
+    f.writeUInt16BE(0, 10);
+    f.writeUInt16BE(internetChecksum(f.subarray(0, ihl)), 10);
+    out.push(f);
+  }
+  return out;
+}
+
+export interface Reassembler {
+  /** Takes a fragment; returns the reassembled datagram once complete, else null. */
+  add(fragment: IPv4Packet, now: number): IPv4Packet | null;
+}
+
+/**
+ * Reassembles fragmented datagrams (RFC 815's approach, simplified): fragments are kept per
+ * (source, destination, protocol, id) for `timeout` ms; overlapping fragments void the datagram;
+ * at most `maxPending` datagrams are in progress, so a flood of fragments cannot use up memory.
+ */
+export function createReassembler(timeout = 30_000, maxPending = 64): Reassembler {
+  interface Pending { started: number; parts: Map<number, Uint8Array>; total?: number; header?: Uint8Array }
+  const pending = new Map<string, Pending>();
+  return {
+    add(f, now) {
+      for (const [k, p] of pending) if (now - p.started > timeout) pending.delete(k);
+      const key = `${formatIPv4(f.source)}>${formatIPv4(f.destination)}/${f.protocol}#${f.id}`;
+      let p = pending.get(key);
+      if (!p) {
+        if (pending.size >= maxPending) return null;
+        p = { started: now, parts: new Map() };
+        pending.set(key, p);
+      }
+      const end = f.fragmentOffset + f.payload.length;
+      if (end > 0xffff - f.headerLength || (f.moreFragments && f.payload.length % 8 !== 0)) {
+        pending.delete(key);
+        return null;
+      }
+      for (const [off, data] of p.parts) {
+        if (f.fragmentOffset < off + data.length && off < end) {
+          pending.delete(key);
+          return null;
+        }
+      }
+      p.parts.set(f.fragmentOffset, new Uint8Array(f.payload));
+      if (f.fragmentOffset === 0) p.header = new Uint8Array(f.packet.subarray(0, f.headerLength));
+      if (!f.moreFragments) p.total = end;
+      if (p.total === undefined || !p.header) return null;
+      let covered = 0;
+      for (const [off, data] of [...p.parts].sort((x, y) => x[0] - y[0])) {
+        if (off !== covered) return null;
+        covered += data.length;
+      }
+      if (covered !== p.total) return null;
+      pending.delete(key);
+      const whole = Buffer.alloc(p.header.length + p.total);
+      whole.set(p.header);
+      for (const [off, data] of p.parts) whole.set(data, p.header.length + off);
+      whole.writeUInt16BE(whole.length, 2);
+      whole.writeUInt16BE(0, 6);
+      whole.writeUInt16BE(0, 10);
+      whole.writeUInt16BE(internetChecksum(whole.subarray(0, p.header.length)), 10);
+      return parseIPv4Packet(whole);
+    },
+  };
 }

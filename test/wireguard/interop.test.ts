@@ -24,9 +24,9 @@ const ECHO_PORT = 7000;
 /** A UDP client run inside a namespace: sends `count` datagrams and waits for each to come back. */
 const UDP_CLIENT = `
 import dgram from 'node:dgram';
-const [bindAddr, host, port, count, waitMs] = process.argv.slice(1);
+const [bindAddr, host, port, count, waitMs, size] = process.argv.slice(1);
 const s = dgram.createSocket('udp4');
-const want = new Set(Array.from({ length: +count }, (_, i) => 'msg-' + i));
+const want = new Set(Array.from({ length: +count }, (_, i) => ('msg-' + i + ' ').padEnd(+size, '.')));
 const got = [];
 const timer = setTimeout(() => { console.log(JSON.stringify({ got, timeout: true })); process.exit(2); }, +waitMs);
 s.on('message', (m, r) => {
@@ -100,9 +100,10 @@ describe('wireguard interop with wireguard-go (network namespaces)', function ()
       '', '[Peer]', ...peer];
   }
 
-  async function udpEcho(count: number, waitMs = 15_000) {
+  /** Sends `count` datagrams of `size` bytes from wireguard-go's side to our echo port; all must come back. */
+  async function udpEcho(count: number, waitMs = 15_000, size = 16) {
     const r = await run('ip', ['netns', 'exec', ns!.a, process.execPath, '--input-type=module', '-e', UDP_CLIENT,
-      '10.99.0.1', '10.99.0.2', String(ECHO_PORT), String(count), String(waitMs)], waitMs + 5000);
+      '10.99.0.1', '10.99.0.2', String(ECHO_PORT), String(count), String(waitMs), String(size)], waitMs + 5000);
     return { code: r.code, ...(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { got?: string[]; from?: string }) };
   }
 
@@ -125,6 +126,13 @@ describe('wireguard interop with wireguard-go (network namespaces)', function ()
     const ping = await run('ip', ['netns', 'exec', ns!.a, 'ping', '-c', '3', '-i', '0.2', '-W', '5', '10.99.0.2']);
     expect(ping.code, ping.stdout + ping.stderr).to.equal(0);
     expect(ping.stdout).to.match(/3 packets transmitted, 3 received/);
+    // Larger than the tunnel MTU (1420): Linux fragments the request, we reassemble it and
+    // fragment the reply.
+    const bigPing = await run('ip', ['netns', 'exec', ns!.a, 'ping', '-c', '2', '-i', '0.2', '-W', '5', '-s', '3000', '10.99.0.2']);
+    expect(bigPing.code, bigPing.stdout + bigPing.stderr).to.equal(0);
+    expect(bigPing.stdout).to.match(/3008 bytes from 10\.99\.0\.2/);
+    const bigEcho = await udpEcho(3, 15_000, 1400);
+    expect(bigEcho.code, JSON.stringify(bigEcho)).to.equal(0);
 
     const state = await uapiGet(wg!.iface);
     expect(state.peers[0].last_handshake_time_sec).to.not.equal('0');

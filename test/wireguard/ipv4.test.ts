@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import {
-  buildIcmpEcho, buildUdpPacket, icmpEchoReply, internetChecksum, parseIPv4, parseIPv4Packet, parseUdp,
+  buildIcmpEcho, buildUdpPacket, createReassembler, fragmentIPv4, icmpEchoReply, internetChecksum, parseIPv4,
+  parseIPv4Packet, parseUdp,
 } from '../../core/wireguard/ipv4.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -91,5 +92,73 @@ describe('wireguard ipv4: IPv4, UDP and ICMP framing', () => {
   it('parses dotted quads strictly', () => {
     expect(Array.from(parseIPv4('192.0.2.255')!)).to.deep.equal([192, 0, 2, 255]);
     for (const bad of ['256.0.0.1', '1.2.3', '01.2.3.4', '1.2.3.4 ', 'a.b.c.d']) expect(parseIPv4(bad), bad).to.equal(null);
+  });
+
+  describe('fragments', () => {
+    const big = buildUdpPacket(parseIPv4('10.99.0.2')!, parseIPv4('10.99.0.1')!, 7000, 45000,
+      Buffer.from(Array.from({ length: 3000 }, (_, i) => i & 0xff)));
+
+    it('splits a packet larger than the MTU into valid fragments on 8-byte boundaries', () => {
+      const frags = fragmentIPv4(big, 1420);
+      expect(frags).to.have.length(3);
+      let expectedOffset = 0;
+      frags.forEach((f, i) => {
+        const ip = parseIPv4Packet(f)!;
+        expect(f.length).to.be.at.most(1420);
+        expect(ip.fragmentOffset).to.equal(expectedOffset);
+        expect(ip.moreFragments).to.equal(i < frags.length - 1);
+        expect(ip.id).to.equal(big.readUInt16BE(4));
+        if (ip.moreFragments) expect(ip.payload.length % 8).to.equal(0);
+        expectedOffset += ip.payload.length;
+      });
+      expect(expectedOffset).to.equal(big.length - 20);
+      expect(fragmentIPv4(big.subarray(0, 1420) as Buffer, 1420)).to.have.length(1);
+      const df = Buffer.from(big); df[6] |= 0x40; df.writeUInt16BE(0, 10); df.writeUInt16BE(internetChecksum(df.subarray(0, 20)), 10);
+      expect(fragmentIPv4(df, 1420)).to.deep.equal([df]);
+    });
+
+    it('reassembles fragments in any order into the original datagram', () => {
+      const frags = fragmentIPv4(big, 1000).map((f) => parseIPv4Packet(f)!);
+      const r = createReassembler();
+      const order = [2, 0, 3, 1];
+      let whole = null;
+      for (const [n, i] of order.entries()) {
+        whole = r.add(frags[i], 0);
+        expect(whole === null, `after ${n + 1} fragments`).to.equal(n < order.length - 1);
+      }
+      expect(Buffer.from(whole!.packet).equals(big)).to.equal(true);
+      expect(parseUdp(whole!)!.payload.length).to.equal(3000);
+    });
+
+    it('voids a datagram with overlapping fragments, and forgets incomplete ones after the timeout', () => {
+      const frags = fragmentIPv4(big, 1000).map((f) => parseIPv4Packet(f)!);
+      const r = createReassembler(30_000);
+      r.add(frags[0], 0);
+      const overlapping = parseIPv4Packet(fragmentIPv4(big, 1420)[0])!;
+      expect(r.add(overlapping, 0)).to.equal(null);
+      // The datagram was voided: the remaining fragments alone never complete it.
+      for (const f of frags.slice(1)) expect(r.add(f, 0)).to.equal(null);
+
+      const r2 = createReassembler(30_000);
+      r2.add(frags[0], 0);
+      r2.add(frags[1], 0);
+      r2.add(frags[2], 0);
+      expect(r2.add(frags[3], 30_001)).to.equal(null);
+    });
+
+    it('holds at most maxPending datagrams in progress', () => {
+      const r = createReassembler(30_000, 2);
+      const first = (id: number) => {
+        const p = Buffer.from(big); p.writeUInt16BE(id, 4); p.writeUInt16BE(0, 10); p.writeUInt16BE(internetChecksum(p.subarray(0, 20)), 10);
+        return fragmentIPv4(p, 1000).map((f) => parseIPv4Packet(f)!);
+      };
+      const [a, b, c] = [first(1), first(2), first(3)];
+      r.add(a[0], 0);
+      r.add(b[0], 0);
+      for (const f of c) expect(r.add(f, 0)).to.equal(null);
+      let done = null;
+      for (const f of a.slice(1)) done = r.add(f, 0);
+      expect(done).to.not.equal(null);
+    });
   });
 });
