@@ -2,18 +2,18 @@
 // replay window over the acknowledged counters, so an ack is taken once: a retransmitted or
 // replayed one is reported as a duplicate, one older than the window as too old.
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
-import { ACK_HEADER_LENGTH, ACK_TAG_LENGTH, ACK_TYPE, MAX_ACK_DETAIL, MAX_ACK_LENGTH, MIN_ACK_LENGTH, ackStatusOf, ackTag, type AckStatus } from './ack.js';
+import { ACK_HEADER_LENGTH, ACK_TAG_LENGTH, ACK_TYPE, MAX_ACK_LENGTH, MIN_ACK_LENGTH, ackStatusOf, ackTag, type AckStatus } from './ack.js';
 import { deriveHmacKey } from './key-derivation.js';
 import { publicKeyObject, secretKeyObject, sharedSecret } from './keys.js';
 import { createReplayWindow, type ReplayWindow } from './replay-window.js';
 
 export type AckRejectReason =
-  | 'length' // shorter than 29 or longer than 229 bytes, or L disagrees with the length
+  | 'length' // shorter than 29 or longer than 229 bytes, or L (byte 12) disagrees with the length
   | 'type' // byte 0 is not 0xC1
   | 'epoch' // not 0..63
   | 'unknown-node' // the node id has no public key in the registry
   | 'status' // an unassigned status code
-  | 'detail' // L > 200 or not valid UTF-8
+  | 'detail' // not valid UTF-8
   | 'tag'
   | 'zero-counter'
   | 'too-old' // 2048 or more below the highest C acknowledged by this node in this epoch
@@ -80,8 +80,8 @@ export function createAckVerifier(options: AckVerifierOptions): AckVerifier {
       if (datagram.length < MIN_ACK_LENGTH || datagram.length > MAX_ACK_LENGTH) return reject('length');
       const ack = Buffer.from(datagram.buffer, datagram.byteOffset, datagram.length);
       if (ack[0] !== ACK_TYPE) return reject('type');
+      // With the length at most 229, agreeing with L also means L ≤ 200.
       const detailLength = ack[12];
-      if (detailLength > MAX_ACK_DETAIL) return reject('detail');
       if (ack.length !== MIN_ACK_LENGTH + detailLength) return reject('length');
       const epoch = ack[1];
       if (epoch > 63) return reject('epoch');
