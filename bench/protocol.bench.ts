@@ -1,7 +1,8 @@
 // Command protocol: sign and verify rates on one core, the reject paths beside the accept path,
 // what persistence adds per command, and HMAC-SHA256 in node:crypto vs @noble for context.
 import { createHmac, createSecretKey } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -12,7 +13,6 @@ import { memoryNodeState, openNodeState, type NodeStateStore } from '../core/pro
 import { encodePacket } from '../core/protocol/packet.js';
 import { createSigner } from '../core/protocol/signer.js';
 import { createVerifier } from '../core/protocol/verifier.js';
-import { tempDir } from '../test/protocol/fixtures/setup.js';
 import { printTable } from './table.js';
 
 interface Case {
@@ -56,7 +56,7 @@ function measure(cases: Case[], rounds = 5, ms = 200): Map<string, number> {
 }
 
 export default async function bench(): Promise<void> {
-  const dir = tempDir('bench');
+  const dir = mkdtempSync(join(tmpdir(), 'ppn-bench-'));
   const authority = generateSecret();
   const node = generateSecret();
   const nodeId = 3;

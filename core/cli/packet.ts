@@ -19,23 +19,17 @@ function parseNumber(text: string, option: string, min: bigint, max: bigint): bi
 
 const small = (text: string, option: string, min: number, max: number) => Number(parseNumber(text, option, BigInt(min), BigInt(max)));
 
-function key(text: string, option: string): Buffer {
+/** Runs `fn`, turning a bad key (malformed text, low-order point) into a usage error. */
+function withKeys<T>(fn: () => T): T {
   try {
-    return parseKey(text, option);
+    return fn();
   } catch (err) {
     if (err instanceof InvalidKeyError) throw new UsageError(err.message);
     throw err;
   }
 }
 
-function pair(secret: Buffer, peer: Buffer): Buffer {
-  try {
-    return pairSecret(secret, peer);
-  } catch (err) {
-    if (err instanceof InvalidKeyError) throw new UsageError(err.message);
-    throw err;
-  }
-}
+const key = (text: string, option: string) => withKeys(() => parseKey(text, option));
 
 function parseHex(text: string): Buffer {
   if (!/^([0-9a-fA-F]{2})*$/.test(text)) throw new UsageError(`packet must be hex digits in pairs, got '${text.slice(0, 40)}'`);
@@ -90,7 +84,7 @@ export function register(program: Command): void {
       const selector = small(opts.target, '--target', 0, 0xffff);
       if (targetKind(selector) === 'reserved') throw new UsageError(`--target ${opts.target} is a reserved selector value`);
       const counter = parseNumber(opts.counter, '--counter', 1n, (1n << 64n) - 1n);
-      const commandKey = deriveHmacKey(pair(secret, nodePublic), 'command', epoch, nodeId);
+      const commandKey = withKeys(() => deriveHmacKey(pairSecret(secret, nodePublic), 'command', epoch, nodeId));
       process.stdout.write(`${encodePacket({ epoch, opcode, arg, selector }, counter, commandKey).toString('hex')}\n`);
     });
 
@@ -113,16 +107,17 @@ export function register(program: Command): void {
       const groups = opts.groups === undefined ? [] : opts.groups.split(',').map((g) => small(g.trim(), '--groups', 0, 255));
       const fields = bytes.length === PACKET_LENGTH ? decodePacket(bytes) : undefined;
       const epoch = opts.epoch === undefined ? (fields?.epoch ?? 0) : small(opts.epoch, '--epoch', 0, 63);
-      pair(secret, authorityPublic);
-      const verifier = createVerifier({
-        nodeSecret: secret,
-        authorityPublic,
-        nodeId,
-        groups,
-        epoch,
-        previousEpoch: epoch > 0 ? epoch - 1 : undefined,
-        state: memoryNodeState(fields ? { [fields.epoch]: { highest } } : {}),
-      });
+      const verifier = withKeys(() =>
+        createVerifier({
+          nodeSecret: secret,
+          authorityPublic,
+          nodeId,
+          groups,
+          epoch,
+          previousEpoch: epoch > 0 ? epoch - 1 : undefined,
+          state: memoryNodeState(fields ? { [fields.epoch]: { highest } } : {}),
+        }),
+      );
       const result = verifier.verify(bytes);
       const isCommand = fields !== undefined && fields.version === COMMAND_VERSION;
       printJson({

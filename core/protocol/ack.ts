@@ -75,8 +75,12 @@ export interface AckSignerOptions {
   nodeId: number;
 }
 
+export interface AckSigner {
+  encode(ack: Omit<AckFields, 'nodeId'>): Buffer;
+}
+
 /** Node side: encodes acks, keeping one telemetry key per epoch. */
-export function createAckSigner(options: AckSignerOptions): { encode(ack: Omit<AckFields, 'nodeId'>): Buffer } {
+export function createAckSigner(options: AckSignerOptions): AckSigner {
   const { nodeId } = options;
   checkNodeId(nodeId);
   const ss = pairSecret(options.nodeSecret, options.authorityPublic);

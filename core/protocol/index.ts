@@ -12,5 +12,8 @@ export {
   createVerifier, REJECT_REASONS, DEFAULT_FAILED_TAG_CAP,
   type Verifier, type VerifierOptions, type VerifyResult, type AcceptedCommand, type Rejection, type RejectReason, type VerifierStats,
 } from './verifier.js';
-export { encodeAck, createAckSigner, ACK_STATUSES, ACK_TYPE, MAX_ACK_DETAIL, type AckFields, type AckStatus } from './ack.js';
-export { createAckVerifier, ACK_REJECT_REASONS, type AckVerifier, type AckVerifyResult, type VerifiedAck, type AckRejectReason } from './ack-verifier.js';
+export { encodeAck, createAckSigner, ACK_STATUSES, ACK_TYPE, MAX_ACK_DETAIL, type AckFields, type AckStatus, type AckSigner, type AckSignerOptions } from './ack.js';
+export {
+  createAckVerifier, ACK_REJECT_REASONS,
+  type AckVerifier, type AckVerifierOptions, type AckVerifyResult, type VerifiedAck, type AckRejectReason,
+} from './ack-verifier.js';

@@ -146,6 +146,7 @@ describe('protocol CLI', function () {
         [verify('00'.repeat(16), ['--node-id', '255']), /--node-id must be in 1..254, got 255/],
         [verify('00'.repeat(16), ['--highest', '12abc']), /--highest: '12abc' is not a decimal or 0x-hex number/],
         [ppn(['packet', 'verify', '00'.repeat(16), '--node-secret', 'short', '--authority-public', authorityPublic, '--node-id', '3']), /--node-secret must be 44 characters/],
+        [encode(['--node-public', `${'A'.repeat(43)}=`]), /low-order point/],
         [encode(['--target', '0x0200']), /reserved selector/],
         [encode(['--opcode', '0xff']), /--opcode must be in 1..254/],
         [encode(['--counter', '0']), /--counter must be in 1..18446744073709551615/],
