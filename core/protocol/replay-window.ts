@@ -7,6 +7,7 @@
 export const REPLAY_WINDOW = 2048n;
 const RING_BLOCKS = 64;
 const RING_MASK = RING_BLOCKS - 1;
+const RING_MASK_BIG = BigInt(RING_MASK);
 
 export type WindowCheck = 'fresh' | 'seen' | 'too-old';
 
@@ -31,7 +32,7 @@ export function createReplayWindow(highest = 0n): ReplayWindow {
 
   function clearAbove(counter: bigint): void {
     const bit = Number(counter & 63n);
-    const slot = Number((counter >> 6n) & BigInt(RING_MASK)) * 2;
+    const slot = Number((counter >> 6n) & RING_MASK_BIG) * 2;
     // Keep bits 0..bit of the block holding `counter`, clear the rest.
     if (bit < 32) {
       words[slot] &= 2 ** (bit + 1) - 1;
@@ -42,7 +43,7 @@ export function createReplayWindow(highest = 0n): ReplayWindow {
   }
 
   // Bit `counter mod 64` of the block's slot, as a word index and a mask (no tuple: this is per packet).
-  const wordOf = (counter: bigint) => Number((counter >> 6n) & BigInt(RING_MASK)) * 2 + (Number(counter & 63n) >>> 5);
+  const wordOf = (counter: bigint) => Number((counter >> 6n) & RING_MASK_BIG) * 2 + (Number(counter & 63n) >>> 5);
   const maskOf = (counter: bigint) => 1 << Number(counter & 31n);
 
   return {
@@ -59,7 +60,7 @@ export function createReplayWindow(highest = 0n): ReplayWindow {
         const current = last >> 6n;
         const diff = (counter >> 6n) - current;
         const blocks = diff > BigInt(RING_BLOCKS) ? RING_BLOCKS : Number(diff);
-        const start = Number(current & BigInt(RING_MASK));
+        const start = Number(current & RING_MASK_BIG);
         for (let i = 1; i <= blocks; i++) {
           const slot = ((start + i) & RING_MASK) * 2;
           words[slot] = 0;
