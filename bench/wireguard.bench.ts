@@ -80,7 +80,7 @@ async function receiverChild(): Promise<void> {
   const secret = generatePrivateKey();
   const device = await createDevice({ privateKey: secret, address: '10.98.0.2', bindAddress: '127.0.0.1', mtu: 1500 });
   let peer: string | undefined;
-  process.on('message', (m: { peer?: string; measure?: number; close?: boolean }) => {
+  process.on('message', (m: { peer?: string; measure?: number }) => {
     if (m.peer) {
       if (peer) device.removePeer(peer);
       peer = m.peer;
@@ -102,27 +102,33 @@ async function receiverChild(): Promise<void> {
         c.bytes += payload.length;
       });
     }
-    if (m.close) void device.close().then(() => process.exit(0));
   });
   process.send!({ publicKey: device.publicKey, port: device.port });
 }
 
+/** Bounds every wait, so a broken run fails with a reason instead of hanging. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`bench: no ${what} within ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
 async function oursThroughput(): Promise<Map<number, Count>> {
   const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, PPN_WG_BENCH_ROLE: 'receiver' } });
-  const next = <T>() => new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T)));
+  const next = <T>(what: string) => within(new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T))), WARMUP + DURATION + 10_000, what);
   const results = new Map<number, Count>();
   let sender: Device | undefined;
   try {
-    const hello = await next<{ publicKey: string; port: number }>();
+    const hello = await next<{ publicKey: string; port: number }>('receiver start');
     for (const size of SIZES) {
       sender = await createDevice({ privateKey: generatePrivateKey(), address: '10.98.0.1', bindAddress: '127.0.0.1', mtu: 1500 });
       child.send({ peer: sender.publicKey });
-      await next();
+      await next('receiver peer set-up');
       sender.addPeer({ publicKey: hello.publicKey, allowedIPs: ['10.98.0.2/32'], endpoint: `127.0.0.1:${hello.port}` });
-      const handshake = new Promise((r) => sender!.once('handshake', r));
+      const handshake = within(new Promise((r) => sender!.once('handshake', r)), 10_000, 'handshake');
       sender.sendUdp(PORT, '10.98.0.2', 1, Buffer.alloc(1));
       await handshake;
-      const result = next<Count>();
+      const result = next<Count>('receiver count');
       child.send({ measure: DURATION });
       const payload = Buffer.alloc(size, 0x61);
       const s = sender;
@@ -133,8 +139,7 @@ async function oursThroughput(): Promise<Map<number, Count>> {
     }
   } finally {
     await sender?.close();
-    child.send({ close: true });
-    await new Promise((r) => child.once('exit', r));
+    await stop(child);
   }
   return results;
 }
