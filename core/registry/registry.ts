@@ -190,6 +190,19 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     });
   });
 
+  /** Sets one column of a node, audited as node.<column> with the old and new value. */
+  const updateNode = (id: number, column: 'status' | 'name', value: string, actor: string): boolean => {
+    const done = db.transaction(() => {
+      const row = db.prepare<[number], Record<string, string>>(`SELECT ${column} FROM nodes WHERE id = ?`).get(id);
+      if (!row) return false;
+      db.prepare(`UPDATE nodes SET ${column} = ?, updated_at = ? WHERE id = ?`).run(value, now(), id);
+      audit(actor, `node.${column}`, { id, from: row[column], to: value });
+      return true;
+    })();
+    if (done) changed({ type: 'node', nodeId: id });
+    return done;
+  };
+
   const registry: Registry = {
     db,
     fleet() {
@@ -211,28 +224,8 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       upsert(node, actor);
       changed({ type: 'node', nodeId: node.id });
     },
-    setStatus(id, status, actor) {
-      const done = db.transaction(() => {
-        const row = db.prepare<[number], { status: NodeStatus }>('SELECT status FROM nodes WHERE id = ?').get(id);
-        if (!row) return false;
-        db.prepare('UPDATE nodes SET status = ?, updated_at = ? WHERE id = ?').run(status, now(), id);
-        audit(actor, 'node.status', { id, from: row.status, to: status });
-        return true;
-      })();
-      if (done) changed({ type: 'node', nodeId: id });
-      return done;
-    },
-    rename(id, name, actor) {
-      const done = db.transaction(() => {
-        const row = db.prepare<[number], { name: string }>('SELECT name FROM nodes WHERE id = ?').get(id);
-        if (!row) return false;
-        db.prepare('UPDATE nodes SET name = ?, updated_at = ? WHERE id = ?').run(name, now(), id);
-        audit(actor, 'node.rename', { id, from: row.name, to: name });
-        return true;
-      })();
-      if (done) changed({ type: 'node', nodeId: id });
-      return done;
-    },
+    setStatus: (id, status, actor) => updateNode(id, 'status', status, actor),
+    rename: (id, name, actor) => updateNode(id, 'name', name, actor),
     touch(id) {
       db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?').run(now(), id);
     },

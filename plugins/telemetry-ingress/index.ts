@@ -1,6 +1,5 @@
 // The authority's telemetry port: verifies each node's ack and records the target's outcome.
 // It carries reports only; nothing received here is ever executed.
-import { Observable } from 'rxjs';
 import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
 import { COMMAND_PORT, TELEMETRY_PORT } from '../../core/mesh/ports.js';
 import type { NodeIdentity } from '../../core/node/services.js';
@@ -8,7 +7,7 @@ import { createAckVerifier, type VerifiedAck } from '../../core/protocol/ack-ver
 import { parseKey } from '../../core/protocol/keys.js';
 import type { Registry } from '../../core/registry/registry.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
+import { createPushSource } from '../../core/runtime/push-source.js';
 
 interface Config {
   port: number;
@@ -40,7 +39,7 @@ export default defineStage<Config>({
         return n && n.status === 'active' ? parseKey(n.publicKey) : undefined;
       },
     });
-    let emit: ((env: Envelope) => void) | undefined;
+    const source = createPushSource();
     const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
       const result = verifier.verify(payload);
       if (!result.ok) {
@@ -57,14 +56,10 @@ export default defineStage<Config>({
       registry.touch(result.nodeId);
       const known = registry.markTarget(result.epoch, result.counter.toString(), result.nodeId, result.status, result.detail);
       ctx.metrics.count(known ? 'acks' : 'acks-for-unknown-commands');
-      emit?.(ctx.envelope<AckReport>('ack', { ...result, counter: result.counter.toString() }, { from }));
+      if (source.connected) source.push(ctx.envelope<AckReport>('ack', { ...result, counter: result.counter.toString() }, { from }));
     });
     return {
-      connect: () =>
-        new Observable<Envelope>((subscriber) => {
-          emit = (env) => subscriber.next(env);
-          return () => (emit = undefined);
-        }),
+      connect: () => source.stream,
       close: async () => socket.close(),
       status: () => verifier.stats(),
     };

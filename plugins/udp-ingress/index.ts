@@ -1,9 +1,8 @@
 // Datagrams arriving on a port of the node's mesh address (ppn0), one envelope each.
-import { Observable } from 'rxjs';
 import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
 import { COMMAND_PORT } from '../../core/mesh/ports.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
+import { createPushSource } from '../../core/runtime/push-source.js';
 
 interface Config {
   port: number;
@@ -26,18 +25,14 @@ export default defineStage<Config>({
   ports: (c) => [`mesh:${c.port}`],
   async create(ctx, config) {
     const mesh = ctx.services.resolve<Mesh>('mesh');
-    let emit: ((env: Envelope) => void) | undefined;
+    const source = createPushSource();
     const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
-      if (emit) emit(ctx.envelope(config.kind, payload, { from }));
-      else ctx.metrics.count('dropped-before-connect');
+      if (!source.connected) return ctx.metrics.count('dropped-before-connect');
+      source.push(ctx.envelope(config.kind, payload, { from }));
     });
     ctx.logger.info({ address: `${mesh.address}:${socket.port}`, mode: mesh.mode }, 'listening on the mesh');
     return {
-      connect: () =>
-        new Observable<Envelope>((subscriber) => {
-          emit = (env) => subscriber.next(env);
-          return () => (emit = undefined);
-        }),
+      connect: () => source.stream,
       close: async () => socket.close(),
       status: () => ({ address: `${mesh.address}:${socket.port}` }),
     };

@@ -1,8 +1,7 @@
 // Emits every datagram that arrives on a UDP port, one envelope each.
 import { createSocket } from 'node:dgram';
-import { Observable } from 'rxjs';
 import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
+import { createPushSource } from '../../core/runtime/push-source.js';
 
 interface Config {
   host: string;
@@ -36,16 +35,15 @@ export default defineStage<Config>({
         resolve();
       });
     });
+    const source = createPushSource();
+    socket.on('message', (msg, rinfo) => {
+      if (source.connected) source.push(ctx.envelope(config.kind, msg, { from: `${rinfo.address}:${rinfo.port}` }));
+      else ctx.metrics.count('dropped-before-connect');
+    });
     const bound = socket.address();
     ctx.logger.info({ address: `${bound.address}:${bound.port}` }, 'listening');
     return {
-      connect: () =>
-        new Observable<Envelope>((subscriber) => {
-          const onMessage = (msg: Buffer, rinfo: { address: string; port: number }) =>
-            subscriber.next(ctx.envelope(config.kind, msg, { from: `${rinfo.address}:${rinfo.port}` }));
-          socket.on('message', onMessage);
-          return () => socket.off('message', onMessage);
-        }),
+      connect: () => source.stream,
       close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
       status: () => ({ address: `${bound.address}:${bound.port}` }),
     };
