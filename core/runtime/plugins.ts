@@ -3,7 +3,8 @@
 // changed on disk is imported again under a fresh URL, so a reload picks up new code.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { StageDefinition } from './define-stage.js';
 
@@ -56,10 +57,15 @@ function resolveModuleFile(type: string, specifier: string | undefined, baseDir:
     if (!existsSync(file)) throw new Error(`plugin module for '${type}' not found: ${file}`);
     return file;
   }
+  // A package is looked for beside the pipeline file first (the user's project), then beside ppn.
   try {
-    return fileURLToPath(import.meta.resolve(specifier));
+    return createRequire(join(baseDir, 'pipeline.json')).resolve(specifier);
   } catch {
-    throw new Error(`plugin package '${specifier}' for '${type}' is not installed`);
+    try {
+      return fileURLToPath(import.meta.resolve(specifier));
+    } catch {
+      throw new Error(`plugin package '${specifier}' for '${type}' is not installed (looked from ${baseDir} and from ppn)`);
+    }
   }
 }
 

@@ -79,6 +79,22 @@ describe('ppn run', function () {
     }
   });
 
+  it('reloads by itself when the pipeline file is saved', async () => {
+    const dir = scratchDir('cli-watch');
+    const file = writePipeline(dir, pipeline(1));
+    const child = spawn('node', [cli, 'run', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await waitForLog(child, (r) => r.msg === 'control endpoint on loopback');
+      const reloaded = waitForLog(child, (r) => r.msg === 'reload finished');
+      writePipeline(dir, pipeline(2));
+      const rec = await reloaded;
+      expect(rec.why).to.equal(`changed: ${file}`);
+      expect(rec.changed).to.deep.equal(['middle']);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('starts nothing and exits 2 when the file is invalid', async () => {
     const dir = scratchDir('cli-bad');
     const file = writePipeline(dir, { role: 'x', node: { name: 'n' }, stages: { a: { type: 'tag' } } });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createSocket, type Socket } from 'node:dgram';
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Host } from '../../core/runtime/host.js';
 import { collect, scratchDir, startTestHost, writePipeline } from '../support/pipeline.js';
@@ -156,6 +156,47 @@ describe('hot reload', function () {
     await out.waitFor(5);
     expect(out.items.every((e) => e.meta.label === 'second')).to.equal(true);
     expect(host.instanceOf('middle')).to.equal(middle);
+  });
+
+  it('finds a stage type by package name, installed beside the pipeline file', async () => {
+    const dir = scratchDir('package');
+    const pkg = join(dir, 'node_modules', 'ppn-stamp-plugin');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'ppn-stamp-plugin', version: '1.0.0', type: 'module', main: 'index.js' }));
+    writeFileSync(
+      join(pkg, 'index.js'),
+      `export default { type: 'stamp', kind: 'transform', description: 'from a package', configSchema: { type: 'object' },
+        create: () => ({ connect: (input$) => input$, close: async () => {} }) };`,
+    );
+    const file = writePipeline(dir, generatorGraph({ sink: { type: 'stamp', inputs: ['middle'] } }, { stamp: 'ppn-stamp-plugin' }));
+    host = await startTestHost(file);
+    // Installed packages change by reinstalling, not by editing: they are not watched.
+    expect(host.watchedFiles()).to.not.include(join(pkg, 'index.js'));
+    const out = collect(host, 'sink');
+    await out.waitFor(3);
+  });
+
+  it('recreates a service whose settings changed, and rebuilds only the stages using it', async () => {
+    const dir = scratchDir('service');
+    writeFileSync(
+      join(dir, 'uses-registry.mjs'),
+      `export default { type: 'uses-registry', kind: 'transform', description: 'holds the registry', services: ['registry'], configSchema: { type: 'object' },
+        create: (ctx) => { const registry = ctx.services.resolve('registry'); return { connect: (input$) => input$, close: async () => {}, status: () => ({ nodes: registry.nodes().length }) }; } };`,
+    );
+    const graph = (dbFile: string) => ({
+      ...generatorGraph({ held: { type: 'uses-registry', inputs: ['middle'] } }, { 'uses-registry': './uses-registry.mjs' }),
+      services: { registry: { file: dbFile } },
+    });
+    const file = writePipeline(dir, graph('one.db'));
+    host = await startTestHost(file);
+    const [middle, held] = [host.instanceOf('middle'), host.instanceOf('held')];
+    writePipeline(dir, graph('two.db'));
+    const result = await host.reload();
+    expect(result).to.include({ ok: true });
+    expect(result.changed).to.deep.equal(['held']);
+    expect(host.instanceOf('held')).to.not.equal(held);
+    expect(host.instanceOf('middle')).to.equal(middle);
+    expect(existsSync(join(host.instanceDir, 'two.db'))).to.equal(true);
   });
 
   it('adds and removes stages live', async () => {
