@@ -36,6 +36,14 @@ describe('local mesh end to end (4 processes over userspace WireGuard)', functio
       const pipeline = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', `${n.role}.json`), 'utf8'));
       delete pipeline.$schema;
       if (n.role === 'os-network-admin') pipeline.stages.f8.config.port = 0;
+      // onprem runs real commands for two intents: argv arrays, no shell, with a time limit.
+      if (n.name === 'onprem') {
+        pipeline.stages.executor.config.timeoutMs = 1000;
+        pipeline.stages.executor.config.commands = {
+          reboot: [process.execPath, '-e', "console.log('reboot requested; exit 0 && echo not-a-shell')"],
+          'restart-service:sync': [process.execPath, '-e', 'setTimeout(() => {}, 60000)'],
+        };
+      }
       writeFileSync(pipelineCopy(n), JSON.stringify(pipeline, null, 2));
     }
     mesh = await launchLocalMesh(nodes, { pipelineFor: pipelineCopy });
@@ -111,6 +119,38 @@ describe('local mesh end to end (4 processes over userspace WireGuard)', functio
     // No reboot command is configured on the node: it says so rather than pretending.
     const record = await get(`/v1/commands/${confirmed.body.id}`);
     expect(record.targets[0]).to.include({ status: 'failed', detail: 'no handler configured for reboot on this node' });
+  });
+
+  it('runs configured commands without a shell and reports their output, failure or timeout', async () => {
+    const reboot = await post({ text: 'reboot onprem', confirm: true });
+    expect(reboot.status).to.equal(200);
+    await acked(reboot.body.counter, 2);
+    const rebooted = await get(`/v1/commands/${reboot.body.id}`);
+    expect(rebooted.targets[0]).to.include({ status: 'executed', detail: 'reboot requested; exit 0 && echo not-a-shell' });
+
+    const slow = await post({ text: 'restart the sync service on onprem' });
+    expect(slow.body.draft).to.include({ intent: 'restart-service', argName: 'sync' });
+    await acked(slow.body.counter, 2);
+    const timedOut = await get(`/v1/commands/${slow.body.id}`);
+    expect(timedOut.targets[0].status).to.equal('failed');
+    expect(timedOut.targets[0].detail).to.match(/timed out after 1000 ms/);
+  });
+
+  it('a quarantined node refuses all but ping, telemetry and release', async () => {
+    const q = await post({ text: 'quarantine leased', confirm: true });
+    await acked(q.body.counter, 3);
+    const restart = await post({ text: 'restart telemetry on leased' });
+    await acked(restart.body.counter, 3);
+    expect((await get(`/v1/commands/${restart.body.id}`)).targets[0]).to.include({ status: 'rejected-by-policy', detail: 'quarantined: restart-service refused' });
+    const ping = await post({ text: 'ping leased' });
+    await acked(ping.body.counter, 3);
+    expect((await get(`/v1/commands/${ping.body.id}`)).targets[0]).to.include({ status: 'executed', detail: 'pong' });
+    const release = await post({ text: 'release leased from quarantine' });
+    expect(release.body.draft.intent).to.equal('release-quarantine');
+    await acked(release.body.counter, 3);
+    const again = await post({ text: 'restart telemetry on leased' });
+    await acked(again.body.counter, 3);
+    expect((await get(`/v1/commands/${again.body.id}`)).targets[0].status).to.equal('executed');
   });
 
   it('answers precisely to bad requests and never sends for them', async () => {
