@@ -24,36 +24,53 @@ export type SettleListener = (env: Envelope, outcome: Outcome) => void;
 let sequence = 0;
 const idPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}`;
 
+/** What all views of one envelope share: its id and its single settlement. */
+interface Settlement {
+  readonly id: string;
+  settled: boolean;
+  readonly listeners: SettleListener[];
+}
+
+// A class rather than closures: envelopes are made by the hundred thousand per second, and a
+// view per stage that changes one shares everything but kind, body and meta.
+class EnvelopeView<B> implements Envelope<B> {
+  constructor(
+    private readonly settlement: Settlement,
+    readonly kind: string,
+    readonly body: B,
+    readonly meta: Record<string, unknown>,
+  ) {}
+
+  get id(): string {
+    return this.settlement.id;
+  }
+
+  get settled(): boolean {
+    return this.settlement.settled;
+  }
+
+  settle(outcome: Outcome): boolean {
+    const s = this.settlement;
+    if (s.settled) return false;
+    s.settled = true;
+    for (const l of s.listeners) l(this, outcome);
+    return true;
+  }
+
+  with<B2 = B>(changes: { kind?: string; body?: B2; meta?: Record<string, unknown> }): Envelope<B2> {
+    const body = 'body' in changes ? (changes.body as B2) : (this.body as unknown as B2);
+    return new EnvelopeView<B2>(this.settlement, changes.kind ?? this.kind, body, changes.meta ?? this.meta);
+  }
+}
+
 export function createEnvelope<B>(
   kind: string,
   body: B,
   meta: Record<string, unknown> = {},
   ...listeners: SettleListener[]
 ): Envelope<B> {
-  const id = `${idPrefix}-${(++sequence).toString(36)}`;
-  let settled = false;
-  const view = <V>(kind: string, body: V, meta: Record<string, unknown>): Envelope<V> => {
-    const env: Envelope<V> = {
-      id,
-      kind,
-      body,
-      meta,
-      get settled() {
-        return settled;
-      },
-      settle(outcome) {
-        if (settled) return false;
-        settled = true;
-        for (const l of listeners) l(env, outcome);
-        return true;
-      },
-      with(changes) {
-        return view(changes.kind ?? kind, 'body' in changes ? changes.body : (body as any), changes.meta ?? meta);
-      },
-    };
-    return env;
-  };
-  return view(kind, body, meta);
+  const settlement: Settlement = { id: `${idPrefix}-${(++sequence).toString(36)}`, settled: false, listeners };
+  return new EnvelopeView(settlement, kind, body, meta);
 }
 
 /**
