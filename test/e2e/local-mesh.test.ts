@@ -177,6 +177,37 @@ describe('local mesh end to end (4 processes over userspace WireGuard)', functio
     expect(dry.body).to.not.have.property('counter');
   });
 
+  it('swaps in a custom router plugin on the running admin, and back, without restarting anything else', async () => {
+    const admin = nodes.find((n) => n.role === 'os-network-admin')!;
+    const file = pipelineCopy(admin);
+    const original = readFileSync(file, 'utf8');
+    const control = JSON.parse(readFileSync(join(admin.instanceDir, 'control.json'), 'utf8'));
+    const reload = async () =>
+      (await (await fetch(`${control.url}/reload`, { method: 'POST', headers: { authorization: `Bearer ${control.token}` } })).json()) as any;
+    const pipeline = JSON.parse(original);
+    pipeline.plugins = { 'phrasebook-router': join(projectRoot(), 'examples/custom-router/phrasebook-router.js') };
+    pipeline.stages.router = {
+      type: 'phrasebook-router',
+      inputs: ['f8'],
+      config: { phrases: { 'bounce leased telemetry': { intent: 'restart-service', opcode: 3, arg: 1, argName: 'telemetry', target: 'leased', selector: 3 } } },
+    };
+    writeFileSync(file, JSON.stringify(pipeline, null, 2));
+    try {
+      const swapped = await reload();
+      expect(swapped).to.include({ ok: true });
+      expect(swapped.changed).to.deep.equal(['router']);
+      const routed = await post({ text: 'Bounce leased telemetry!' });
+      expect(routed.status).to.equal(200);
+      expect(routed.body.draft.explanation).to.equal('phrasebook: "bounce leased telemetry"');
+      await acked(routed.body.counter, 3);
+      expect((await post({ text: 'restart telemetry on the leased node' })).status).to.equal(422);
+    } finally {
+      writeFileSync(file, original);
+      expect((await reload()).changed).to.deep.equal(['router']);
+    }
+    expect((await post({ text: 'restart telemetry on the leased node' })).status).to.equal(200);
+  });
+
   describe('forged and replayed packets (a test peer speaking WireGuard with keys from the instance directories)', () => {
     let rogue: Device | undefined;
     afterEach(async () => {

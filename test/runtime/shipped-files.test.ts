@@ -13,6 +13,7 @@ const root = projectRoot();
 const shipped = [
   ...readdirSync(join(root, 'pipelines')).map((f) => join(root, 'pipelines', f)),
   join(root, 'examples/custom-role/udp-relay-logger.json'),
+  join(root, 'examples/custom-router/os-network-admin.json'),
 ].filter((f) => f.endsWith('.json'));
 
 describe('shipped pipeline files', () => {
