@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { createDevice, type Device } from '../core/wireguard/device.js';
 import { addMacs, checkMac1, createCookieChecker, createCookieGenerator } from '../core/wireguard/cookie.js';
 import { COOKIE_REFRESH_TIME } from '../core/wireguard/constants.js';
-import { dh, generatePrivateKey, keyPairFromPrivate, keyToBase64, publicKeyFromPrivate } from '../core/wireguard/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../core/protocol/keys.js';
+import { dh, keyPairFromPrivate } from '../core/wireguard/keys.js';
 import {
   consumeInitiation, consumeResponse, createInitiation, createResponse, deriveTransportKeys,
 } from '../core/wireguard/noise.js';
@@ -38,8 +39,8 @@ interface Count {
 // ---- handshakes -------------------------------------------------------------------------------
 
 function handshakesPerSecond(ms = 2000): number {
-  const i = keyPairFromPrivate(generatePrivateKey());
-  const r = keyPairFromPrivate(generatePrivateKey());
+  const i = keyPairFromPrivate(generateSecret());
+  const r = keyPairFromPrivate(generateSecret());
   const ss = dh(i.privateKey, r.publicKey)!;
   const gen = createCookieGenerator(r.publicKey);
   const genBack = createCookieGenerator(i.publicKey);
@@ -77,7 +78,7 @@ async function blast(send: () => void, ms: number): Promise<void> {
 
 /** The receiving endpoint, run as a forked child of this same file. */
 async function receiverChild(): Promise<void> {
-  const secret = generatePrivateKey();
+  const secret = generateSecret();
   const device = await createDevice({ privateKey: secret, address: '10.98.0.2', bindAddress: '127.0.0.1', mtu: 1500 });
   let peer: string | undefined;
   process.on('message', (m: { peer?: string; measure?: number }) => {
@@ -121,7 +122,7 @@ async function oursThroughput(): Promise<Map<number, Count>> {
   try {
     const hello = await next<{ publicKey: string; port: number }>('receiver start');
     for (const size of SIZES) {
-      sender = await createDevice({ privateKey: generatePrivateKey(), address: '10.98.0.1', bindAddress: '127.0.0.1', mtu: 1500 });
+      sender = await createDevice({ privateKey: generateSecret(), address: '10.98.0.1', bindAddress: '127.0.0.1', mtu: 1500 });
       child.send({ peer: sender.publicKey });
       await next('receiver peer set-up');
       sender.addPeer({ publicKey: hello.publicKey, allowedIPs: ['10.98.0.2/32'], endpoint: `127.0.0.1:${hello.port}` });
@@ -182,16 +183,16 @@ async function wireguardGoThroughput(): Promise<Map<number, Count> | string> {
   const id = `b${String(process.pid).slice(-4)}`;
   // MTU 1500 inside, 1600 on the veth: 1,400-byte payloads then cross unfragmented, as in ours.
   const ns = await createNetnsPair(id, 1600);
-  const ka = generatePrivateKey();
-  const kb = generatePrivateKey();
+  const ka = generateSecret();
+  const kb = generateSecret();
   const results = new Map<number, Count>();
   let wa: Awaited<ReturnType<typeof startWireguardGo>> | undefined;
   let wb: Awaited<ReturnType<typeof startWireguardGo>> | undefined;
   try {
     wa = await startWireguardGo(ns.a, `ppnwg${id}a`, '10.99.1.1/24', 1500);
     wb = await startWireguardGo(ns.b, `ppnwg${id}b`, '10.99.1.2/24', 1500);
-    await wa.configure({ privateKey: ka, listenPort: 51820, peers: [{ publicKey: publicKeyFromPrivate(kb), endpoint: `${ns.addressB}:51820`, allowedIPs: ['10.99.1.2/32'] }] });
-    await wb.configure({ privateKey: kb, listenPort: 51820, peers: [{ publicKey: publicKeyFromPrivate(ka), endpoint: `${ns.addressA}:51820`, allowedIPs: ['10.99.1.1/32'] }] });
+    await wa.configure({ privateKey: ka, listenPort: 51820, peers: [{ publicKey: publicKeyOf(kb), endpoint: `${ns.addressB}:51820`, allowedIPs: ['10.99.1.2/32'] }] });
+    await wb.configure({ privateKey: kb, listenPort: 51820, peers: [{ publicKey: publicKeyOf(ka), endpoint: `${ns.addressA}:51820`, allowedIPs: ['10.99.1.1/32'] }] });
     for (const size of SIZES) {
       const receiver = spawn('ip', ['netns', 'exec', ns.b, process.execPath, '--input-type=module', '-e', NS_RECEIVER, '10.99.1.2', String(PORT), String(DURATION), String(WARMUP)], { stdio: ['ignore', 'pipe', 'pipe'] });
       const lines = watchLines(receiver);
@@ -219,8 +220,8 @@ async function wireguardGoThroughput(): Promise<Map<number, Count> | string> {
 async function memoryPerPeer(peers = 1000): Promise<{ bytesPerPeer: number; addPeerUs: number }> {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const keys = Array.from({ length: peers }, () => keyToBase64(publicKeyFromPrivate(generatePrivateKey())));
-  const device = await createDevice({ privateKey: generatePrivateKey(), address: '10.97.0.1', bindAddress: '127.0.0.1' });
+  const keys = Array.from({ length: peers }, () => formatKey(publicKeyOf(generateSecret())));
+  const device = await createDevice({ privateKey: generateSecret(), address: '10.97.0.1', bindAddress: '127.0.0.1' });
   try {
     gc();
     const before = process.memoryUsage();

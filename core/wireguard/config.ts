@@ -4,7 +4,7 @@
 // back as ignored rather than rejected, so the same file can serve both modes.
 import { parsePrefix } from './allowed-ips.js';
 import { parseIPv4 } from './ipv4.js';
-import { parseKey } from './keys.js';
+import { parseKey } from '../protocol/keys.js';
 
 export interface InterfaceSection {
   privateKey: Uint8Array;

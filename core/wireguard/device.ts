@@ -17,7 +17,8 @@ import {
   buildUdpPacket, createReassembler, formatIPv4, fragmentIPv4, icmpEchoReply, parseIPv4, parseIPv4Packet, parseUdp,
   PROTO_ICMP, PROTO_UDP,
 } from './ipv4.js';
-import { dh, keyPairFromPrivate, keyToBase64, parseKey, publicKeyObject } from './keys.js';
+import { formatKey, parseKey, publicKeyObject } from '../protocol/keys.js';
+import { dh, keyPairFromPrivate } from './keys.js';
 import {
   decodeCookieReply, decodeResponse, decodeTransportHeader, messageType, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION,
   MESSAGE_RESPONSE, MESSAGE_TRANSPORT, TRANSPORT_HEADER_SIZE, writeTransportHeader,
@@ -164,8 +165,8 @@ export interface Device {
 
 type IndexEntry = { peer: Peer; keypair?: Keypair };
 
-function toKey(k: string | Uint8Array): Uint8Array {
-  return typeof k === 'string' ? parseKey(k) : k;
+function toKey(k: string | Uint8Array, what: string): Uint8Array {
+  return typeof k === 'string' ? parseKey(k, what) : k;
 }
 
 export function parseEndpoint(text: string): Endpoint {
@@ -196,9 +197,9 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   const mtu = options.mtu ?? DEFAULT_MTU;
   const addressBytes = parseIPv4(options.address);
   if (!addressBytes) throw new Error(`not an IPv4 address: ${JSON.stringify(options.address)}`);
-  const secret = toKey(options.privateKey);
+  const secret = toKey(options.privateKey, 'private key');
   const local: LocalIdentity = keyPairFromPrivate(secret);
-  const localId = keyToBase64(local.publicKey);
+  const localId = formatKey(local.publicKey);
   const checker = createCookieChecker(local.publicKey);
 
   const peers = new Map<string, Peer>();
@@ -342,7 +343,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
 
   function handleInitiation(d: Uint8Array, from: Endpoint): void {
     const result = consumeInitiation(local, d, (pub) => {
-      const peer = peers.get(keyToBase64(pub));
+      const peer = peers.get(formatKey(pub));
       return peer && { peer, staticStatic: peer.staticStatic };
     });
     if (typeof result === 'string') return drop(`initiation: ${result}`, { from: formatEndpoint(from) });
@@ -594,8 +595,8 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   }
 
   function addPeer(config: PeerConfig): void {
-    const publicKey = toKey(config.publicKey);
-    const id = keyToBase64(publicKey);
+    const publicKey = toKey(config.publicKey, 'peer public key');
+    const id = formatKey(publicKey);
     if (peers.has(id)) throw new Error(`peer ${id} already exists`);
     if (id === localId) throw new Error('a peer cannot have this device\'s own public key');
     const staticStatic = dh(local.privateKey, publicKeyObject(publicKey));
@@ -608,7 +609,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     }
     const peer: Peer = {
       id, publicKey, staticStatic, endpoint,
-      presharedKey: config.presharedKey === undefined ? undefined : toKey(config.presharedKey),
+      presharedKey: config.presharedKey === undefined ? undefined : toKey(config.presharedKey, 'preshared key'),
       handshake: zeroHandshake(),
       lastSentHandshake: -Infinity,
       lastInitiationConsumed: -Infinity,

@@ -4,7 +4,9 @@
 // tests and benches, and by an OS-mode mesh to configure its interface.
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { keyToHex } from './keys.js';
+
+/** The UAPI's key encoding. */
+const hex = (key: Uint8Array) => Buffer.from(key).toString('hex');
 
 export const UAPI_DIR = '/var/run/wireguard';
 
@@ -54,12 +56,12 @@ export interface UapiConfig {
 /** Applies a configuration with `set=1`. */
 export async function uapiSet(iface: string, c: UapiConfig, opts?: { dir?: string }): Promise<void> {
   const lines = ['set=1'];
-  if (c.privateKey) lines.push(`private_key=${keyToHex(c.privateKey)}`);
+  if (c.privateKey) lines.push(`private_key=${hex(c.privateKey)}`);
   if (c.listenPort !== undefined) lines.push(`listen_port=${c.listenPort}`);
   if (c.replacePeers) lines.push('replace_peers=true');
   for (const p of c.peers ?? []) {
-    lines.push(`public_key=${keyToHex(p.publicKey)}`);
-    if (p.presharedKey) lines.push(`preshared_key=${keyToHex(p.presharedKey)}`);
+    lines.push(`public_key=${hex(p.publicKey)}`);
+    if (p.presharedKey) lines.push(`preshared_key=${hex(p.presharedKey)}`);
     if (p.endpoint) lines.push(`endpoint=${p.endpoint}`);
     if (p.persistentKeepalive !== undefined) lines.push(`persistent_keepalive_interval=${p.persistentKeepalive}`);
     if (p.allowedIPs) lines.push('replace_allowed_ips=true', ...p.allowedIPs.map((a) => `allowed_ip=${a}`));

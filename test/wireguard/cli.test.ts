@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDevice, type Device } from '../../core/wireguard/device.js';
-import { keyToBase64 } from '../../core/wireguard/keys.js';
+import { formatKey } from '../../core/protocol/keys.js';
 import { run, stop, watchLines } from './netns.js';
 import { newKey, nextHandshake, nextUdp } from './support.js';
 
@@ -27,7 +27,7 @@ describe('wireguard cli: ppn wg run', function () {
   }
 
   it('exits 2 naming the file and line of a mistake', async () => {
-    const file = conf('bad.conf', ['[Interface]', `PrivateKey = ${keyToBase64(me.secret)}`, 'Address = 10.8.0.2/33']);
+    const file = conf('bad.conf', ['[Interface]', `PrivateKey = ${formatKey(me.secret)}`, 'Address = 10.8.0.2/33']);
     const r = await run(process.execPath, [MAIN, 'wg', 'run', file]);
     expect(r.code).to.equal(2);
     expect(r.stderr.trim()).to.equal(`ppn: ${file}:3: address: bad prefix length in "10.8.0.2/33"`);
@@ -37,7 +37,7 @@ describe('wireguard cli: ppn wg run', function () {
     const missing = await run(process.execPath, [MAIN, 'wg', 'run', join(dir, 'nope.conf')]);
     expect(missing.code).to.equal(2);
     expect(missing.stderr).to.match(/cannot read .*nope\.conf: no such file/);
-    const file = conf('ok.conf', ['[Interface]', `PrivateKey = ${keyToBase64(me.secret)}`, 'Address = 10.8.0.2/24']);
+    const file = conf('ok.conf', ['[Interface]', `PrivateKey = ${formatKey(me.secret)}`, 'Address = 10.8.0.2/24']);
     const badPort = await run(process.execPath, [MAIN, 'wg', 'run', file, '--echo-udp', '70000']);
     expect(badPort.code).to.equal(2);
     expect(badPort.stderr).to.match(/--echo-udp must be an integer in 1\.\.65535/);
@@ -46,7 +46,7 @@ describe('wireguard cli: ppn wg run', function () {
   it('runs an endpoint that completes a handshake and echoes UDP, then stops on SIGTERM with exit 0', async () => {
     let device: Device | undefined;
     const child = spawn(process.execPath, [MAIN, 'wg', 'run', '--echo-udp', '8090', '--bind', '127.0.0.1', conf('run.conf', [
-      '[Interface]', `PrivateKey = ${keyToBase64(me.secret)}`, 'Address = 10.8.0.2/24', 'DNS = 10.8.0.1',
+      '[Interface]', `PrivateKey = ${formatKey(me.secret)}`, 'Address = 10.8.0.2/24', 'DNS = 10.8.0.1',
       '[Peer]', `PublicKey = ${them.publicKey}`, 'AllowedIPs = 10.8.0.10/32',
     ])], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = watchLines(child);
@@ -64,7 +64,7 @@ describe('wireguard cli: ppn wg run', function () {
       await lines.waitFor(/"msg":"handshake completed"/, 5000);
       expect(await stop(child)).to.equal(0);
       await lines.waitFor(/"msg":"stopped"/, 1000);
-      expect(lines.all.join('\n')).to.not.include(keyToBase64(me.secret));
+      expect(lines.all.join('\n')).to.not.include(formatKey(me.secret));
     } finally {
       await stop(child);
       await device?.close();

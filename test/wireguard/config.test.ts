@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { ConfigError, parseWgQuick } from '../../core/wireguard/config.js';
-import { keyToBase64 } from '../../core/wireguard/keys.js';
+import { formatKey } from '../../core/protocol/keys.js';
 import { newKey } from './support.js';
 
 const me = newKey();
 const them = newKey();
-const psk = keyToBase64(newKey().secret);
+const psk = formatKey(newKey().secret);
 
 function file(lines: string[]): string {
   return lines.join('\n');
@@ -26,7 +26,7 @@ describe('wireguard config: wg-quick style files', () => {
     const c = parseWgQuick(file([
       '# the admin node',
       '[Interface]',
-      `PrivateKey = ${keyToBase64(me.secret)}`,
+      `PrivateKey = ${formatKey(me.secret)}`,
       'Address = 10.8.0.10/24, fd00::10/64',
       'listenport = 51820   # comment after a value',
       'DNS = 10.8.0.1',
@@ -41,10 +41,10 @@ describe('wireguard config: wg-quick style files', () => {
     ]), 'node.conf');
     expect(c.interface.address).to.equal('10.8.0.10');
     expect(c.interface.listenPort).to.equal(51820);
-    expect(keyToBase64(c.interface.privateKey)).to.equal(keyToBase64(me.secret));
+    expect(formatKey(c.interface.privateKey)).to.equal(formatKey(me.secret));
     expect(c.peers).to.have.length(1);
-    expect(keyToBase64(c.peers[0].publicKey)).to.equal(them.publicKey);
-    expect(keyToBase64(c.peers[0].presharedKey!)).to.equal(psk);
+    expect(formatKey(c.peers[0].publicKey)).to.equal(them.publicKey);
+    expect(formatKey(c.peers[0].presharedKey!)).to.equal(psk);
     expect(c.peers[0].allowedIPs).to.deep.equal(['10.8.0.0/24', '192.168.7.0/24']);
     expect(c.peers[0].endpoint).to.deep.equal({ host: 'relay.example.org', port: 51820 });
     expect(c.peers[0].persistentKeepalive).to.equal(25);
@@ -52,7 +52,7 @@ describe('wireguard config: wg-quick style files', () => {
   });
 
   it('names the line of each mistake', () => {
-    const base = ['[Interface]', `PrivateKey = ${keyToBase64(me.secret)}`, 'Address = 10.8.0.10/24', '[Peer]', `PublicKey = ${them.publicKey}`];
+    const base = ['[Interface]', `PrivateKey = ${formatKey(me.secret)}`, 'Address = 10.8.0.10/24', '[Peer]', `PublicKey = ${them.publicKey}`];
     const cases: [string[], number, RegExp][] = [
       [[...base, 'AllowedIPs = 10.8.0.0/33'], 6, /allowedips: bad prefix length/],
       [[...base, 'Endpoint = 10.0.0.1'], 6, /endpoint must be host:port/],
@@ -61,12 +61,12 @@ describe('wireguard config: wg-quick style files', () => {
       [[...base, 'PersistentKeepalive = soon'], 6, /off or 0..65535/],
       [[...base, 'Colour = blue'], 6, /unknown key "colour" in \[Peer\]/],
       [[...base, 'PublicKey = abc'], 6, /"publickey" given twice/],
-      [['[Interface]', 'PrivateKey = not-a-key', 'Address = 10.8.0.10/24'], 2, /privatekey: not a WireGuard key/],
-      [['[Interface]', `PrivateKey = ${keyToBase64(me.secret)}`, 'Address = 10.8.0.10/24', 'ListenPort = -1'], 4, /not a port number/],
-      [['[Interface]', `PrivateKey = ${keyToBase64(me.secret)}`, 'Address = 10.8.0.10/24', 'just words'], 4, /expected "Key = Value"/],
+      [['[Interface]', 'PrivateKey = not-a-key', 'Address = 10.8.0.10/24'], 2, /privatekey: key must be 44 characters of base64/],
+      [['[Interface]', `PrivateKey = ${formatKey(me.secret)}`, 'Address = 10.8.0.10/24', 'ListenPort = -1'], 4, /not a port number/],
+      [['[Interface]', `PrivateKey = ${formatKey(me.secret)}`, 'Address = 10.8.0.10/24', 'just words'], 4, /expected "Key = Value"/],
       [['Address = 10.8.0.10/24'], 1, /before any \[Interface\]/],
-      [['[Interface]', `PrivateKey = ${keyToBase64(me.secret)}`, 'Address = 10.8.0.10/24', '[Peers]'], 4, /unknown section \[Peers\]/],
-      [['[Interface]', `PrivateKey = ${keyToBase64(me.secret)}`], 1, /no IPv4 Address/],
+      [['[Interface]', `PrivateKey = ${formatKey(me.secret)}`, 'Address = 10.8.0.10/24', '[Peers]'], 4, /unknown section \[Peers\]/],
+      [['[Interface]', `PrivateKey = ${formatKey(me.secret)}`], 1, /no IPv4 Address/],
       [['[Interface]', 'Address = 10.8.0.10/24'], 1, /no PrivateKey/],
       [[...base.slice(0, 3), '', '[Peer]', 'AllowedIPs = 10.8.0.1/32'], 5, /\[Peer\] has no PublicKey/],
       [[...base, '[Peer]', `PublicKey = ${them.publicKey}`], 6, /same PublicKey in two/],

@@ -5,7 +5,7 @@ import {
 } from '../../core/wireguard/cookie.js';
 import { COOKIE_REFRESH_TIME, REKEY_TIMEOUT } from '../../core/wireguard/constants.js';
 import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../../core/wireguard/messages.js';
-import { generatePrivateKey, publicKeyFromPrivate } from '../../core/wireguard/keys.js';
+import { generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
 import { linkedPair, nextHandshake } from './support.js';
 
 function fakeMessage(type: number, size: number): Buffer {
@@ -15,7 +15,7 @@ function fakeMessage(type: number, size: number): Buffer {
 }
 
 describe('wireguard cookie: mac1, mac2 and cookie replies', () => {
-  const responderPublic = publicKeyFromPrivate(generatePrivateKey());
+  const responderPublic = publicKeyOf(generateSecret());
   const source = Buffer.from([192, 0, 2, 1, 0xca, 0x6c]);
 
   it('computes mac1 as keyed BLAKE2s-128 of the message under HASH("mac1----" ‖ responder key)', () => {
@@ -33,7 +33,7 @@ describe('wireguard cookie: mac1, mac2 and cookie replies', () => {
     for (const [type, size] of [[MESSAGE_INITIATION, 148], [MESSAGE_RESPONSE, 92]]) {
       const m = fakeMessage(type, size);
       addMacs(g, m, 0, COOKIE_REFRESH_TIME);
-      expect(checkMac1(createCookieChecker(publicKeyFromPrivate(generatePrivateKey())), m)).to.equal(false);
+      expect(checkMac1(createCookieChecker(publicKeyOf(generateSecret())), m)).to.equal(false);
       m[20] ^= 1;
       expect(checkMac1(createCookieChecker(responderPublic), m)).to.equal(false);
     }
@@ -75,7 +75,7 @@ describe('wireguard cookie: mac1, mac2 and cookie replies', () => {
     other[50] = 1;
     addMacs(createCookieGenerator(responderPublic), other, 0, COOKIE_REFRESH_TIME);
     expect(consumeCookieReply(g, createCookieReply(checker, other, 1, source, 0, COOKIE_REFRESH_TIME), 0)).to.equal(false);
-    const wrongResponder = createCookieChecker(publicKeyFromPrivate(generatePrivateKey()));
+    const wrongResponder = createCookieChecker(publicKeyOf(generateSecret()));
     expect(consumeCookieReply(g, createCookieReply(wrongResponder, sent, 1, source, 0, COOKIE_REFRESH_TIME), 0)).to.equal(false);
     expect(consumeCookieReply(g, createCookieReply(checker, sent, 1, source, 0, COOKIE_REFRESH_TIME), 0)).to.equal(true);
   });

@@ -3,11 +3,11 @@
 import { expect } from 'chai';
 import { createDevice, type Device } from '../../core/wireguard/device.js';
 import { buildIcmpEcho, buildUdpPacket, parseIPv4 } from '../../core/wireguard/ipv4.js';
-import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../core/wireguard/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
 import { MESSAGE_TRANSPORT } from '../../core/wireguard/messages.js';
 import { linkedPair, newKey, nextEvent, nextHandshake, nextUdp, type Pair } from './support.js';
 
-async function loopbackDevice(address: string, secret = generatePrivateKey()): Promise<Device> {
+async function loopbackDevice(address: string, secret = generateSecret()): Promise<Device> {
   return createDevice({ privateKey: secret, address, bindAddress: '127.0.0.1' });
 }
 
@@ -29,7 +29,7 @@ describe('wireguard device', () => {
   });
 
   it('completes a handshake over UDP with a preshared key and carries UDP both ways', async () => {
-    const psk = keyToBase64(generatePrivateKey());
+    const psk = formatKey(generateSecret());
     const a = await loopbackDevice('10.0.0.1');
     const b = await loopbackDevice('10.0.0.2');
     devices.push(a, b);
@@ -107,7 +107,7 @@ describe('wireguard device', () => {
     expect(pair.a.peerStats(pair.b.publicKey)!.state).to.equal('handshaking');
     await pair.close();
 
-    pair = await linkedPair({ aPeer: { presharedKey: keyToBase64(generatePrivateKey()) } });
+    pair = await linkedPair({ aPeer: { presharedKey: formatKey(generateSecret()) } });
     pair.a.sendUdp(1000, '10.0.0.2', 7, Buffer.from('x'));
     await pair.link.settle();
     expect(pair.a.stats().drops['response: does not authenticate']).to.equal(1);
@@ -170,7 +170,7 @@ describe('wireguard device', () => {
     a.addPeer({ publicKey: other.publicKey, allowedIPs: ['10.0.0.2/32'] });
     expect(() => a.addPeer({ publicKey: other.publicKey, allowedIPs: [] })).to.throw(/already exists/);
     expect(() => a.addPeer({ publicKey: a.publicKey, allowedIPs: [] })).to.throw(/own public key/);
-    expect(() => a.addPeer({ publicKey: 'short', allowedIPs: [] })).to.throw(/not a WireGuard key/);
+    expect(() => a.addPeer({ publicKey: 'short', allowedIPs: [] })).to.throw(/peer public key must be 44 characters of base64/);
     expect(() => a.addPeer({ publicKey: newKey().publicKey, allowedIPs: ['10.0.0.0/40'] })).to.throw(/prefix/);
     expect(() => a.addPeer({ publicKey: newKey().publicKey, allowedIPs: [], endpoint: 'host' })).to.throw(/endpoint/);
     expect(() => a.setEndpoint(newKey().publicKey, '127.0.0.1:1')).to.throw(/no peer/);
@@ -178,7 +178,7 @@ describe('wireguard device', () => {
     expect(() => a.bindUdp(53, () => {})).to.throw(/already bound/);
     expect(() => a.bindUdp(0, () => {})).to.throw(/bad UDP port/);
     expect(() => a.sendUdp(1, '10.0.0', 2, Buffer.alloc(0))).to.throw(/not an IPv4 address/);
-    await expectReject(createDevice({ privateKey: publicKeyFromPrivate(generatePrivateKey()), address: '10.0.0' }), /not an IPv4 address/);
+    await expectReject(createDevice({ privateKey: publicKeyOf(generateSecret()), address: '10.0.0' }), /not an IPv4 address/);
     // Garbage on the socket is counted, never fatal.
     a.receiveDatagram(Buffer.from('hello'), { host: '127.0.0.1', port: 9 });
     expect(a.stats().drops['not a wireguard message']).to.equal(1);

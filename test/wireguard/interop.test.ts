@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { keyToBase64, parseKey } from '../../core/wireguard/keys.js';
+import { formatKey, parseKey } from '../../core/protocol/keys.js';
 import { uapiGet } from '../../core/wireguard/uapi.js';
 import { requireNetns } from '../support/root.js';
 import {
@@ -96,7 +96,7 @@ describe('wireguard interop with wireguard-go (network namespaces)', function ()
   }
 
   function ourConfig(secret: Uint8Array, peer: string[]): string[] {
-    return ['[Interface]', `PrivateKey = ${keyToBase64(secret)}`, 'Address = 10.99.0.2/24', `ListenPort = ${OUR_PORT}`,
+    return ['[Interface]', `PrivateKey = ${formatKey(secret)}`, 'Address = 10.99.0.2/24', `ListenPort = ${OUR_PORT}`,
       '', '[Peer]', ...peer];
   }
 
@@ -142,7 +142,7 @@ describe('wireguard interop with wireguard-go (network namespaces)', function ()
     await o.log('stopped', { signal: 'SIGTERM' }, 1000);
     // No secret in the logs: not our private key, not the peer's.
     const all = o.lines.all.join('\n');
-    expect(all).to.not.include(keyToBase64(me.secret));
+    expect(all).to.not.include(formatKey(me.secret));
   });
 
   it('our endpoint initiates (persistent keepalive); wireguard-go learns our endpoint and answers', async () => {

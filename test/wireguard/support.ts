@@ -2,7 +2,7 @@
 // device's relay hook, so no sockets or real time are involved), and bounded waits on events.
 import { createManualClock, type ManualClock } from '../../core/wireguard/clock.js';
 import { createDevice, type Device, type DeviceOptions, type PeerConfig } from '../../core/wireguard/device.js';
-import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../core/wireguard/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
 import { MESSAGE_TRANSPORT, TRANSPORT_MIN_SIZE } from '../../core/wireguard/messages.js';
 
 export interface Sent {
@@ -84,13 +84,13 @@ export async function linkedPair(opts: {
   a?: Partial<DeviceOptions>; b?: Partial<DeviceOptions>; aPeer?: Partial<PeerConfig>; bPeer?: Partial<PeerConfig>;
 } = {}): Promise<Pair> {
   const clock = createManualClock();
-  const ka = generatePrivateKey();
-  const kb = generatePrivateKey();
+  const ka = generateSecret();
+  const kb = generateSecret();
   const a = await createDevice({ privateKey: ka, address: '10.0.0.1', bindAddress: '127.0.0.1', clock, ...opts.a });
   const b = await createDevice({ privateKey: kb, address: '10.0.0.2', bindAddress: '127.0.0.1', clock, ...opts.b });
   const l = link(a, b, clock);
-  a.addPeer({ publicKey: publicKeyFromPrivate(kb), allowedIPs: ['10.0.0.2/32'], endpoint: { relay: 'wire' }, ...opts.aPeer });
-  b.addPeer({ publicKey: publicKeyFromPrivate(ka), allowedIPs: ['10.0.0.1/32'], ...opts.bPeer });
+  a.addPeer({ publicKey: publicKeyOf(kb), allowedIPs: ['10.0.0.2/32'], endpoint: { relay: 'wire' }, ...opts.aPeer });
+  b.addPeer({ publicKey: publicKeyOf(ka), allowedIPs: ['10.0.0.1/32'], ...opts.bPeer });
   return { a, b, clock, link: l, close: async () => { await a.close(); await b.close(); } };
 }
 
@@ -141,6 +141,6 @@ export function nextUdp(d: Device, port: number, ms = 5000): Promise<{ payload: 
 }
 
 export function newKey(): { secret: Uint8Array; publicKey: string } {
-  const secret = generatePrivateKey();
-  return { secret, publicKey: keyToBase64(publicKeyFromPrivate(secret)) };
+  const secret = generateSecret();
+  return { secret, publicKey: formatKey(publicKeyOf(secret)) };
 }
