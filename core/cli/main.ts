@@ -7,6 +7,8 @@ import * as keysCommands from './keys.js';
 import * as packetCommands from './packet.js';
 import * as routeCommands from './route.js';
 import * as wgCommands from './wg.js';
+import * as genesisCommands from './genesis.js';
+import * as nodesCommands from './nodes.js';
 
 const program = new Command('ppn')
   .description('Sovereign Mesh: run a node of the mesh, and the tools around it')
@@ -19,6 +21,8 @@ const modules: Array<{ register(program: Command): void }> = [
   pipelineCommands,
   routeCommands,
   wgCommands,
+  genesisCommands,
+  nodesCommands,
 ];
 for (const m of modules) m.register(program);
 

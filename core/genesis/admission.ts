@@ -1,0 +1,121 @@
+// Who gets in, and at which address. A join request from an unknown key gets a node id at once
+// (the lowest never used: ids of revoked nodes stay used, so an address is never handed to a
+// second key), inside one IMMEDIATE transaction, so concurrent joins, the CLI in another process
+// and a restart half-way never hand out an id twice. The node is then pending until an operator
+// approves it, unless it was claimed (pre-approved key), brings a valid one-time enrolment token,
+// or the admin admits everyone (auto). Asking again is idempotent: the same key gets the same id.
+import type { RegistryNode } from '../registry/registry.js';
+import type { Pairing } from './pairing.js';
+
+/** The hub's id (10.8.0.1, as the design's table has it): only a cloud-relay node takes it. */
+export const HUB_ID = 1;
+export const HUB_ROLE = 'cloud-relay';
+export const AUTHORITY_ROLE = 'os-network-admin';
+const MAX_ID = 254;
+
+/** The groups a new authority starts with: every os-infrastructure node is in 'edge' (group 1). */
+export const DEFAULT_GROUPS = [{ id: 1, name: 'edge', aliases: ['edge nodes', 'edge group', 'infrastructure nodes', 'infra nodes'] }];
+
+export interface AdmissionPolicy {
+  /** Admit every authenticated request at once (labs, benchmarks). */
+  auto: boolean;
+  /** Requests that may wait for approval at the same time; more are refused until some are decided. */
+  maxPending: number;
+  /** Groups a new node of a role joins. */
+  groupsByRole: Record<string, number[]>;
+}
+
+export interface AdmissionRequest {
+  publicKey: string;
+  name: string;
+  role: string;
+  /** The node's underlay WireGuard endpoint. */
+  listen: string;
+  token?: string;
+}
+
+export type Admission =
+  | { status: 'granted'; node: RegistryNode; via: 'already-active' | 'claim' | 'token' | 'auto' }
+  | { status: 'pending'; node: RegistryNode; code: string; created: boolean }
+  | { status: 'refused'; refusal: Refusal; reason: string };
+
+export type Refusal = 'bad-token' | 'revoked' | 'too-many-pending' | 'pool-exhausted';
+
+/** The lowest id never used, or undefined when the pool is exhausted. */
+export function allocateId(usedIds: Iterable<number>, role: string): number | undefined {
+  const used = new Set(usedIds);
+  if (role === HUB_ROLE && !used.has(HUB_ID)) return HUB_ID;
+  for (let id = HUB_ID + 1; id <= MAX_ID; id++) if (!used.has(id)) return id;
+  return undefined;
+}
+
+/** A node that interprets commands: everyone but the hub and the authority. */
+export function takesCommands(role: string): boolean {
+  return role !== HUB_ROLE && role !== AUTHORITY_ROLE;
+}
+
+function uniqueName(wanted: string, taken: Set<string>): string {
+  if (!taken.has(wanted)) return wanted;
+  for (let n = 2; ; n++) {
+    const suffix = `-${n}`;
+    const name = wanted.slice(0, 63 - suffix.length) + suffix;
+    if (!taken.has(name)) return name;
+  }
+}
+
+export function admit(pairing: Pairing, request: AdmissionRequest, policy: AdmissionPolicy): Admission {
+  const { registry } = pairing;
+  const decide = registry.db.transaction((): Admission => {
+    const known = pairing.byPublicKey(request.publicKey);
+    const tokenOk = request.token !== undefined && pairing.tokenValid(request.token);
+    if (request.token !== undefined && !tokenOk && known?.status !== 'active') {
+      return { status: 'refused', refusal: 'bad-token', reason: 'the enrolment token is unknown, used or expired' };
+    }
+    const via = pairing.hasPreapproval(request.publicKey) ? 'claim' : tokenOk ? 'token' : policy.auto ? 'auto' : undefined;
+    const consume = (nodeId: number) => {
+      if (via === 'claim') pairing.usePreapproval(request.publicKey);
+      if (via === 'token') pairing.useToken(request.token!, nodeId);
+    };
+
+    if (known) {
+      if (known.status === 'revoked') return { status: 'refused', refusal: 'revoked', reason: `this key was revoked (node ${known.id}, ${known.name})` };
+      let node = known;
+      if (known.endpoint !== request.listen) {
+        registry.upsertNode({ ...known, endpoint: request.listen }, 'genesis');
+        node = registry.node(known.id)!;
+      }
+      if (node.status === 'active') return { status: 'granted', node, via: 'already-active' };
+      if (via) {
+        consume(node.id);
+        registry.setStatus(node.id, 'active', `genesis:${via}`);
+        return { status: 'granted', node: registry.node(node.id)!, via };
+      }
+      return { status: 'pending', node, code: pairing.find(node.id)!.code!, created: false };
+    }
+
+    if (!via && pairing.pendingCount() >= policy.maxPending) {
+      return { status: 'refused', refusal: 'too-many-pending', reason: `${policy.maxPending} join requests are already waiting for approval; approve or revoke some first` };
+    }
+    const nodes = registry.nodes();
+    const id = allocateId(nodes.map((n) => n.id), request.role);
+    if (id === undefined) return { status: 'refused', refusal: 'pool-exhausted', reason: `the address pool is exhausted: every node id 1..${MAX_ID} is in use or was used` };
+    const node: RegistryNode = {
+      id,
+      name: uniqueName(request.name, new Set(nodes.map((n) => n.name))),
+      aliases: [],
+      address: `10.8.0.${id}`,
+      role: request.role,
+      groups: policy.groupsByRole[request.role] ?? [],
+      takesCommands: takesCommands(request.role),
+      publicKey: request.publicKey,
+      endpoint: request.listen,
+      status: via ? 'active' : 'pending',
+    };
+    registry.upsertNode(node, via ? `genesis:${via}` : 'genesis');
+    const code = pairing.recordRequest(id);
+    consume(id);
+    const saved = registry.node(id)!;
+    return via ? { status: 'granted', node: saved, via } : { status: 'pending', node: saved, code, created: true };
+  });
+  return decide.immediate();
+}

@@ -1,0 +1,226 @@
+// A node's first boot (`ppn join`): keep an identity key; find the authority — by its beacon on
+// the underlay when one is pinned, else (or when no beacon comes within the scan window) by
+// waiting for an admin's claim; then ask to join until the authority grants it a membership,
+// which is written to membership.json for `ppn run`. Nothing here needs DNS or DHCP.
+import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { request } from 'node:http';
+import { basename, join } from 'node:path';
+import { ensureInstanceDir, loadSecret } from '../node/instance-files.js';
+import { loadMembership, MEMBERSHIP_FILE, saveMembership, type Membership } from '../node/membership.js';
+import { formatKey, parseKey, publicKeyOf } from '../protocol/keys.js';
+import {
+  dropEnrolmentToken, loadEnrolmentToken, loadGenesisState, loadPinnedAuthority, pinAuthority, saveGenesisState, type PinnedAuthority,
+} from './authority-pin.js';
+import { createBeaconChecker, type BeaconReject } from './beacon.js';
+import { listenForClaim } from './claim.js';
+import { formatCode, newCode } from './code.js';
+import { formatEndpoint, parseEndpoint, type Endpoint } from './endpoint.js';
+import { JOIN_PATH, JoinAnswerError, joinKeys, MAC_HEADER, NAME_PATTERN, newNonce, openAnswer, sealRequest, sealToken, type JoinAnswer } from './join.js';
+
+export const WIREGUARD_PORT = 51820;
+
+export interface JoinOptions {
+  instanceDir: string;
+  name?: string;
+  role: string;
+  /** The node's WireGuard endpoint on the underlay; default: the address it reaches the join endpoint from, port 51820. */
+  listen?: string;
+  scanWindowMs: number;
+  beaconPort: number;
+  beaconFreshnessMs: number;
+  claimListen: Endpoint;
+  /** Pause between join requests while pending or while the endpoint does not answer. */
+  pollMs: number;
+  /** Give up after this long in the join phase (undefined: never). */
+  joinTimeoutMs?: number;
+  /** Human-readable progress, a line at a time. */
+  say(line: string): void;
+}
+
+export class JoinRefusedError extends Error {
+  override name = 'JoinRefusedError';
+}
+
+/** The node name a directory suggests, if it makes a valid one. */
+export function defaultName(instanceDir: string): string | undefined {
+  const name = basename(instanceDir).toLowerCase().replace(/[^a-z0-9-]+/g, '-');
+  return new RegExp(NAME_PATTERN).test(name) ? name : undefined;
+}
+
+interface Found {
+  joinEndpoint: Endpoint;
+  /** Authority time minus ours, ms, as last seen. */
+  offset: number;
+}
+
+export async function joinMesh(o: JoinOptions): Promise<{ membership: Membership; alreadyJoined: boolean }> {
+  ensureInstanceDir(o.instanceDir);
+  const secret = loadSecret(o.instanceDir, 'identity.key', true);
+  const publicKey = formatKey(publicKeyOf(secret));
+  if (existsSync(join(o.instanceDir, MEMBERSHIP_FILE))) return { membership: loadMembership(o.instanceDir), alreadyJoined: true };
+  const name = o.name ?? defaultName(o.instanceDir);
+  if (!name) throw new JoinRefusedError(`'${basename(o.instanceDir)}' makes no valid node name: give --name`);
+  o.say(`identity ${publicKey} (${join(o.instanceDir, 'identity.key')}, 0600)`);
+
+  let pinned = loadPinnedAuthority(o.instanceDir);
+  let found = pinned ? await scanForBeacon(o, pinned) : undefined;
+  if (!pinned) o.say('no authority pinned (no provisioning bundle): only an admin claim can establish it');
+  if (!found) {
+    const claimed = await awaitClaim(o, publicKey, pinned);
+    pinned = claimed.authority;
+    found = claimed.found;
+  }
+  return { membership: await requestJoin(o, secret, publicKey, name, pinned!, found), alreadyJoined: false };
+}
+
+async function scanForBeacon(o: JoinOptions, pinned: PinnedAuthority): Promise<Found | undefined> {
+  const state = loadGenesisState(o.instanceDir);
+  const checker = createBeaconChecker({ authorityKey: parseKey(pinned.genesisKey), freshnessMs: o.beaconFreshnessMs, lastAccepted: state.lastBeaconAt, now: Date.now });
+  const socket = createSocket({ type: 'udp4', reuseAddr: true });
+  o.say(`listening for the authority's beacon on UDP ${o.beaconPort} for ${Math.round(o.scanWindowMs / 1000)} s`);
+  const found = await new Promise<Found | undefined>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(undefined), o.scanWindowMs);
+    socket.once('error', (err) => (clearTimeout(timer), reject(new Error(`cannot listen for beacons on UDP ${o.beaconPort}: ${(err as NodeJS.ErrnoException).code ?? err.message}`))));
+    socket.on('message', (datagram, from) => {
+      const result = checker.check(datagram);
+      if (!result.ok) return o.say(`beacon ignored (${result.reason}) from ${from.address}:${from.port}`);
+      clearTimeout(timer);
+      saveGenesisState(o.instanceDir, { lastBeaconAt: result.at });
+      o.say(`beacon from the authority at ${from.address}: join endpoint ${formatEndpoint(result.joinEndpoint)}`);
+      resolve({ joinEndpoint: result.joinEndpoint, offset: result.at - Date.now() });
+    });
+    socket.bind(o.beaconPort, '0.0.0.0');
+  }).finally(() => socket.close());
+  const ignored = Object.entries(checker.rejected).filter(([, n]) => n > 0) as [BeaconReject, number][];
+  if (ignored.length) o.say(`beacons ignored: ${ignored.map(([r, n]) => `${r} ${n}`).join(', ')}`);
+  if (!found) o.say(`no beacon from the pinned authority within ${Math.round(o.scanWindowMs / 1000)} s`);
+  return found;
+}
+
+async function awaitClaim(o: JoinOptions, publicKey: string, pinned: PinnedAuthority | undefined): Promise<{ authority: PinnedAuthority; found: Found }> {
+  const code = newCode();
+  const listener = await listenForClaim({
+    host: o.claimListen.host,
+    port: o.claimListen.port,
+    code,
+    nodePublicKey: publicKey,
+    pinned,
+    onReject: (reason, from, detail) => o.say(`claim from ${from} rejected (${reason}): ${detail}`),
+  });
+  o.say(`self-genesis: waiting for an admin's claim on TCP ${o.claimListen.host}:${listener.port}`);
+  o.say(`claim code: ${formatCode(code)}`);
+  o.say(`on the admin: ppn claim <this node's address>:${listener.port} --code ${formatCode(code)}`);
+  const claim = await listener.claimed;
+  const rejected = Object.values(listener.rejected).reduce((a, b) => a + b, 0);
+  pinAuthority(o.instanceDir, claim.authority);
+  o.say(`claimed by the authority (genesis key ${claim.authority.genesisKey})${rejected ? `; ${rejected} wrong claim(s) were rejected before` : ''}`);
+  return { authority: claim.authority, found: { joinEndpoint: parseEndpoint(claim.joinEndpoint, 'join endpoint'), offset: claim.at - Date.now() } };
+}
+
+interface HttpAnswer {
+  status: number;
+  mac: string | undefined;
+  body: Buffer;
+}
+
+function post(endpoint: Endpoint, body: Buffer, mac: string): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: endpoint.host, port: endpoint.port, path: JOIN_PATH, method: 'POST', timeout: 10_000, headers: { 'content-type': 'application/json', [MAC_HEADER]: mac, 'content-length': body.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const header = res.headers[MAC_HEADER];
+          resolve({ status: res.statusCode ?? 0, mac: typeof header === 'string' ? header : undefined, body: Buffer.concat(chunks) });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The address this machine reaches `endpoint` from (what the kernel's routing picks), via a UDP connect. */
+function localAddressToward(endpoint: Endpoint): Promise<string> {
+  const socket = createSocket('udp4');
+  return new Promise<string>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.connect(endpoint.port, endpoint.host, () => resolve(socket.address().address));
+  }).finally(() => socket.close());
+}
+
+async function requestJoin(o: JoinOptions, secret: Buffer, publicKey: string, name: string, pinned: PinnedAuthority, found: Found): Promise<Membership> {
+  const keys = joinKeys(secret, parseKey(pinned.commandPublicKey));
+  const token = loadEnrolmentToken(o.instanceDir);
+  const listen = o.listen ?? `${await localAddressToward(found.joinEndpoint)}:${WIREGUARD_PORT}`;
+  parseEndpoint(listen, 'listen');
+  const deadline = o.joinTimeoutMs === undefined ? Infinity : Date.now() + o.joinTimeoutMs;
+  let offset = found.offset;
+  let lastProblem = '';
+  let shownCode = '';
+  let staleRetried = false;
+  const pause = () => new Promise((r) => setTimeout(r, o.pollMs));
+  o.say(`asking to join at ${formatEndpoint(found.joinEndpoint)} as ${name} (${o.role}), WireGuard on ${listen}${token ? ', with an enrolment token' : ''}`);
+  while (Date.now() < deadline) {
+    const nonce = newNonce();
+    const sealed = sealRequest(keys, { v: 1, publicKey, name, role: o.role, listen, at: Date.now() + offset, nonce, ...(token && { token: sealToken(keys, token) }) });
+    let answer: JoinAnswer;
+    try {
+      const http = await post(found.joinEndpoint, sealed.body, sealed.mac);
+      answer = openAnswer(keys, http.body, http.mac, nonce);
+    } catch (err) {
+      // The endpoint may be restarting, or someone else answered: try again, say so once.
+      const problem = err instanceof JoinAnswerError ? err.message : `join endpoint ${formatEndpoint(found.joinEndpoint)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      if (problem !== lastProblem) o.say(`${problem}; trying again every ${o.pollMs} ms`);
+      lastProblem = problem;
+      await pause();
+      continue;
+    }
+    lastProblem = '';
+    if (answer.status === 'granted') return accept(o, pinned, listen, answer.membership, answer.syncSeq);
+    if (answer.status === 'pending') {
+      if (answer.code !== shownCode) {
+        o.say(`waiting for approval as node ${answer.nodeId}: join code ${formatCode(answer.code)} (compare it with \`ppn nodes list\` on the admin)`);
+        shownCode = answer.code;
+      }
+      await pause();
+      continue;
+    }
+    if (answer.refusal === 'too-many-pending') {
+      if (answer.reason !== lastProblem) o.say(`${answer.reason}; trying again every ${o.pollMs} ms`);
+      lastProblem = answer.reason;
+      await pause();
+      continue;
+    }
+    if (answer.refusal === 'stale' && !staleRetried) {
+      // Our clock is off: the authenticated answer carries the authority's time.
+      offset = answer.at - Date.now();
+      staleRetried = true;
+      continue;
+    }
+    throw new JoinRefusedError(`the authority refused the join: ${answer.reason}`);
+  }
+  throw new JoinRefusedError(`not admitted within ${o.joinTimeoutMs} ms${lastProblem ? ` (${lastProblem})` : ''}`);
+}
+
+function accept(o: JoinOptions, pinned: PinnedAuthority, listen: string, m: Membership, syncSeq: number): Membership {
+  const wrong =
+    m.authority.commandPublicKey !== pinned.commandPublicKey || m.authority.address !== pinned.address || m.authority.nodeId !== pinned.nodeId
+      ? 'names another authority'
+      : m.address !== `10.8.0.${m.nodeId}`
+        ? 'has an address that is not its node id'
+        : m.listen !== listen
+          ? 'has another WireGuard endpoint'
+          : !m.peers.some((p) => p.address === pinned.address)
+            ? 'has no peer for the authority'
+            : undefined;
+  if (wrong) throw new JoinRefusedError(`the grant ${wrong}; not saved`);
+  saveMembership(o.instanceDir, m);
+  saveGenesisState(o.instanceDir, { syncSeq });
+  dropEnrolmentToken(o.instanceDir);
+  return m;
+}

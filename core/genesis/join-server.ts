@@ -1,0 +1,151 @@
+// The authority's join endpoint: HTTP on the underlay, one route (POST /v1/join). A request that
+// does not authenticate gets a plain error and changes nothing; an authenticated one always gets
+// an authenticated answer (granted, pending with the join code, or refused and why), stamped
+// with the authority's time so a node with a wrong clock can correct it.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { formatCode } from './code.js';
+import { admit, type Admission, type AdmissionPolicy } from './admission.js';
+import { JOIN_PATH, MAC_HEADER, MAX_JOIN_BODY, openRequest, openToken, sealAnswer, type JoinAnswer, type JoinKeys, type JoinRefusal } from './join.js';
+import type { Pairing } from './pairing.js';
+import { membershipFor, type AuthorityView } from './peers.js';
+
+export interface GenesisEvent {
+  event: 'pending' | 'granted' | 'refused';
+  nodeId?: number;
+  name?: string;
+  role?: string;
+  address?: string;
+  code?: string;
+  via?: string;
+  reason?: string;
+  from: string;
+}
+
+export interface JoinServerOptions {
+  host: string;
+  port: number;
+  commandSecret: Buffer;
+  pairing: Pairing;
+  policy: AdmissionPolicy;
+  authority: AuthorityView;
+  /** How far a request's time may be from the authority's, either way. */
+  freshnessMs: number;
+  now(): number;
+  /** Runs before a grant is answered: the authority's own mesh must know the node by then. */
+  beforeGrant(): void;
+  /** The membership update sequence the grant is as new as. */
+  syncSeq(): number;
+  logger: Logger;
+  onEvent(event: GenesisEvent): void;
+  count(what: string): void;
+}
+
+export interface JoinServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const STATUS = { granted: 200, pending: 202 } as const;
+
+export async function startJoinServer(o: JoinServerOptions): Promise<JoinServer> {
+  /** Nonces of authenticated requests still inside the freshness window: a replay is refused. */
+  const seen = new Map<string, number>();
+  const remember = (nonce: string) => {
+    const now = o.now();
+    for (const [n, until] of seen) if (until < now) seen.delete(n);
+    seen.set(nonce, now + 2 * o.freshnessMs);
+  };
+
+  const answer = (res: ServerResponse, keys: JoinKeys, status: number, body: JoinAnswer) => {
+    const sealed = sealAnswer(keys, body);
+    res.writeHead(status, { 'content-type': 'application/json', [MAC_HEADER]: sealed.mac, 'cache-control': 'no-store' });
+    res.end(sealed.body);
+  };
+  const plain = (res: ServerResponse, status: number, error: string) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error }));
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const from = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    if (req.method !== 'POST' || req.url !== JOIN_PATH) return plain(res, 404, `no such endpoint: ${req.method} ${req.url}; joins are POST ${JOIN_PATH}`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_JOIN_BODY) {
+        o.count('join-rejected.too-large');
+        return plain(res, 413, `request body over ${MAX_JOIN_BODY} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const mac = req.headers[MAC_HEADER];
+    const opened = openRequest(Buffer.concat(chunks), typeof mac === 'string' ? mac : undefined, o.commandSecret);
+    if (!opened.ok) {
+      o.count(`join-rejected.${opened.reason}`);
+      o.logger.warn({ from, reason: opened.reason }, 'join request rejected');
+      return plain(res, opened.reason === 'bad-mac' ? 401 : 400, opened.detail);
+    }
+    const { request, keys } = opened;
+    const now = o.now();
+    const base = { v: 1 as const, nonce: request.nonce, at: now };
+    const refuse = (status: number, refusal: JoinRefusal, reason: string) => {
+      o.count(`join-refused.${refusal}`);
+      o.logger.warn({ from, name: request.name, reason }, 'join refused');
+      o.onEvent({ event: 'refused', name: request.name, role: request.role, reason, from });
+      answer(res, keys, status, { ...base, status: 'refused', refusal, reason });
+    };
+    if (Math.abs(request.at - now) > o.freshnessMs) return refuse(409, 'stale', `the request's time is ${request.at - now} ms off the authority's`);
+    if (seen.has(request.nonce)) return refuse(409, 'replayed', 'this request was seen before');
+    remember(request.nonce);
+
+    let token: string | undefined;
+    if (request.token !== undefined) {
+      token = openToken(keys, request.token);
+      if (token === undefined) return refuse(400, 'bad-token', 'the sealed enrolment token does not open');
+    }
+    const admission: Admission = admit(o.pairing, { publicKey: request.publicKey, name: request.name, role: request.role, listen: request.listen, token }, o.policy);
+    if (admission.status === 'refused') {
+      const busy = admission.refusal === 'pool-exhausted' || admission.refusal === 'too-many-pending';
+      return refuse(busy ? 503 : 403, admission.refusal, admission.reason);
+    }
+    const { node } = admission;
+    const who = { nodeId: node.id, name: node.name, role: node.role, address: node.address, from };
+    if (admission.status === 'pending') {
+      o.count('join-pending');
+      if (admission.created) {
+        o.logger.info({ ...who, code: formatCode(admission.code) }, 'join request pending: compare the code with the node and approve it');
+        o.onEvent({ event: 'pending', ...who, code: formatCode(admission.code) });
+      }
+      return answer(res, keys, STATUS.pending, { ...base, status: 'pending', nodeId: node.id, code: admission.code });
+    }
+    o.beforeGrant();
+    const membership = membershipFor(node, o.pairing.registry.nodes(), o.authority)!;
+    o.count('join-granted');
+    o.logger.info({ ...who, via: admission.via }, 'node admitted');
+    o.onEvent({ event: 'granted', ...who, via: admission.via });
+    answer(res, keys, STATUS.granted, { ...base, status: 'granted', membership, syncSeq: o.syncSeq() });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      o.logger.error({ err: String(err) }, 'join request failed');
+      if (!res.headersSent) plain(res, 500, 'internal error; see the admin node log');
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,163 @@
+// The genesis side of the pairing registry, in the admin's database beside the nodes table:
+// when each node asked to join and the code both screens show while it waits, one-time
+// enrolment tokens (stored as SHA-256 only), keys an admin pre-approved by claiming the node,
+// and small facts the running admin shares with the CLI (its join endpoint, the sync sequence).
+// The operations people run (approve, revoke, rename) live here so that the CLI and the F8 API
+// behave alike; every change goes through the registry, which writes the audit log.
+import { createHash, randomBytes } from 'node:crypto';
+import type { NodeStatus, Registry, RegistryNode } from '../registry/registry.js';
+import { newCode } from './code.js';
+import { NAME_PATTERN } from './join.js';
+
+/** Facts the running admin records for the CLI. */
+export const JOIN_ENDPOINT_META = 'join_endpoint';
+export const AUTHORITY_ID_META = 'authority_id';
+
+export interface PairedNode extends RegistryNode {
+  /** When the node first asked to join (absent for nodes registered by hand). */
+  requestedAt?: string;
+  /** The join code, while the node waits for approval. */
+  code?: string;
+}
+
+/** A refusal people caused (unknown node, wrong state, bad name): the CLI exits 2, F8 answers 4xx. */
+export class PairingError extends Error {
+  override name = 'PairingError';
+  constructor(message: string, readonly status: 404 | 409 | 400 = 409) {
+    super(message);
+  }
+}
+
+export interface Pairing {
+  readonly registry: Registry;
+  list(): PairedNode[];
+  /** The node a join code or an id names. */
+  find(idOrCode: number | string): PairedNode | undefined;
+  byPublicKey(publicKey: string): RegistryNode | undefined;
+  approve(id: number, actor: string): PairedNode;
+  revoke(id: number, actor: string): PairedNode;
+  rename(id: number, name: string, actor: string): PairedNode;
+  /** Records a join request's row; returns its join code. */
+  recordRequest(nodeId: number): string;
+  pendingCount(): number;
+  /** A new one-time enrolment token; only its hash is kept. */
+  createToken(actor: string, ttlMs: number | null): string;
+  /** Uses the token up if it is valid; false if unknown, used or expired. */
+  useToken(token: string, nodeId: number): boolean;
+  tokenValid(token: string): boolean;
+  preapprove(publicKey: string, actor: string): void;
+  withdrawPreapproval(publicKey: string): void;
+  /** Uses the pre-approval of this key up, if there is one. */
+  usePreapproval(publicKey: string): boolean;
+  hasPreapproval(publicKey: string): boolean;
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
+}
+
+const hash = (token: string) => createHash('sha256').update(token).digest('hex');
+
+export function openPairing(registry: Registry, clock: () => number = Date.now): Pairing {
+  const { db } = registry;
+  db.pragma('busy_timeout = 5000');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS genesis_joins (
+      node_id INTEGER PRIMARY KEY REFERENCES nodes(id),
+      code TEXT NOT NULL,
+      requested_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS genesis_tokens (
+      hash TEXT PRIMARY KEY,
+      created_at TEXT NOT NULL, created_by TEXT NOT NULL, expires_at INTEGER,
+      used_at TEXT, used_by INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS genesis_preapproved (
+      public_key TEXT PRIMARY KEY, created_at TEXT NOT NULL, created_by TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS genesis_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `);
+  const now = () => new Date(clock()).toISOString();
+  type JoinRow = { node_id: number; code: string; requested_at: string };
+  const joinOf = db.prepare<[number], JoinRow>('SELECT * FROM genesis_joins WHERE node_id = ?');
+  const paired = (node: RegistryNode): PairedNode => {
+    const join = joinOf.get(node.id);
+    return { ...node, ...(join && { requestedAt: join.requested_at }), ...(join && node.status === 'pending' && { code: join.code }) };
+  };
+  const must = (id: number) => {
+    const node = registry.node(id);
+    if (!node) throw new PairingError(`no node with id ${id}`, 404);
+    return node;
+  };
+  const setStatus = (id: number, from: NodeStatus[], to: NodeStatus, actor: string) => {
+    const node = must(id);
+    if (!from.includes(node.status)) throw new PairingError(`node ${id} (${node.name}) is ${node.status}; only a ${from.join(' or ')} node can be made ${to}`);
+    registry.setStatus(id, to, actor);
+    return paired(must(id));
+  };
+  const tokenRow = db.prepare<[string], { expires_at: number | null; used_at: string | null }>('SELECT expires_at, used_at FROM genesis_tokens WHERE hash = ?');
+
+  const pairing: Pairing = {
+    registry,
+    list: () => registry.nodes().map(paired),
+    find(idOrCode) {
+      if (typeof idOrCode === 'number') {
+        const node = registry.node(idOrCode);
+        return node && paired(node);
+      }
+      const row = db.prepare<[string], { node_id: number }>("SELECT j.node_id FROM genesis_joins j JOIN nodes n ON n.id = j.node_id WHERE j.code = ? AND n.status = 'pending'").get(idOrCode);
+      return row && paired(must(row.node_id));
+    },
+    byPublicKey(publicKey) {
+      const row = db.prepare<[string], { id: number }>('SELECT id FROM nodes WHERE public_key = ?').get(publicKey);
+      return row && registry.node(row.id);
+    },
+    approve: (id, actor) => setStatus(id, ['pending'], 'active', actor),
+    revoke(id, actor) {
+      const self = pairing.getMeta(AUTHORITY_ID_META);
+      if (self !== undefined && Number(self) === id) throw new PairingError(`node ${id} is the authority itself; it cannot be revoked`);
+      return setStatus(id, ['pending', 'active'], 'revoked', actor);
+    },
+    rename(id, name, actor) {
+      if (!new RegExp(NAME_PATTERN).test(name)) throw new PairingError(`invalid name '${name}': lower-case letters, digits and dashes, starting with a letter, at most 63 characters`, 400);
+      const node = must(id);
+      const holder = registry.nodes().find((n) => n.name === name);
+      if (holder && holder.id !== id) throw new PairingError(`the name '${name}' is taken by node ${holder.id}`);
+      if (node.name !== name) registry.rename(id, name, actor);
+      return paired(must(id));
+    },
+    recordRequest(nodeId) {
+      const code = newCode();
+      db.prepare('INSERT INTO genesis_joins (node_id, code, requested_at) VALUES (?, ?, ?)').run(nodeId, code, now());
+      return code;
+    },
+    pendingCount: () => db.prepare<[], { n: number }>("SELECT count(*) AS n FROM nodes WHERE status = 'pending'").get()!.n,
+    createToken(actor, ttlMs) {
+      const token = randomBytes(32).toString('base64url');
+      db.prepare('INSERT INTO genesis_tokens (hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?)').run(hash(token), now(), actor, ttlMs === null ? null : clock() + ttlMs);
+      registry.audit(actor, 'genesis.token', { expiresAt: ttlMs === null ? null : new Date(clock() + ttlMs).toISOString() });
+      return token;
+    },
+    tokenValid(token) {
+      const row = tokenRow.get(hash(token));
+      return !!row && row.used_at === null && (row.expires_at === null || row.expires_at > clock());
+    },
+    useToken(token, nodeId) {
+      if (!pairing.tokenValid(token)) return false;
+      db.prepare('UPDATE genesis_tokens SET used_at = ?, used_by = ? WHERE hash = ?').run(now(), nodeId, hash(token));
+      return true;
+    },
+    preapprove(publicKey, actor) {
+      db.prepare('INSERT OR REPLACE INTO genesis_preapproved (public_key, created_at, created_by) VALUES (?, ?, ?)').run(publicKey, now(), actor);
+      registry.audit(actor, 'genesis.claim', { publicKey });
+    },
+    withdrawPreapproval(publicKey) {
+      db.prepare('DELETE FROM genesis_preapproved WHERE public_key = ?').run(publicKey);
+    },
+    hasPreapproval: (publicKey) => !!db.prepare('SELECT 1 FROM genesis_preapproved WHERE public_key = ?').get(publicKey),
+    usePreapproval: (publicKey) => db.prepare('DELETE FROM genesis_preapproved WHERE public_key = ?').run(publicKey).changes > 0,
+    getMeta: (key) => db.prepare<[string], { value: string }>('SELECT value FROM genesis_meta WHERE key = ?').get(key)?.value,
+    setMeta(key, value) {
+      db.prepare('INSERT INTO genesis_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    },
+  };
+  return pairing;
+}

@@ -1,0 +1,121 @@
+// The authority's side of membership updates. From the registry it works out every active node's
+// membership; its own peer list it applies to its own mesh at once (live, no restart), the others
+// it signs and sends to each node's sync port, at once for those that changed and all of them
+// again every `everyMs`. It follows the registry in this process (change events) and in others
+// (the CLI writing the same database: SQLite's data_version, checked every `pollMs`).
+import type { Logger } from 'pino';
+import type { Mesh, MeshSocket } from '../mesh/mesh.js';
+import { SYNC_PORT } from '../mesh/ports.js';
+import { saveMembership, type Membership } from '../node/membership.js';
+import type { Registry } from '../registry/registry.js';
+import type { Pairing } from './pairing.js';
+import { membershipFor, type AuthorityView } from './peers.js';
+import type { GenesisKey } from './signing-key.js';
+import { encodeUpdate, MAX_SYNC_DATAGRAM } from './sync.js';
+
+export interface SyncPusherOptions {
+  registry: Registry;
+  pairing: Pairing;
+  mesh: Mesh;
+  key: GenesisKey;
+  authority: AuthorityView;
+  /** The authority's own membership (its peers are kept current here) and where to save it. */
+  self: Membership;
+  instanceDir: string;
+  everyMs: number;
+  pollMs: number;
+  count(what: string): void;
+  logger: Logger;
+}
+
+export interface SyncPusher {
+  /** Brings the authority's mesh and every node up to date with the registry now. */
+  refresh(): void;
+  seq(): number;
+  status(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+const SEQ_KEY = 'sync_seq';
+
+export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher> {
+  const socket: MeshSocket = await o.mesh.bind(0, () => o.count('sync-unexpected-inbound'));
+  let seq = Number(o.pairing.getMeta(SEQ_KEY) ?? 0);
+  /** What each node was last sent (membership JSON), and under which seq. */
+  const sent = new Map<number, { json: string; seq: number }>();
+  let ownPeers = JSON.stringify(o.self.peers);
+
+  const send = (nodeId: number, membership: Membership, updateSeq: number) => {
+    const datagram = encodeUpdate(o.key, { v: 1, seq: updateSeq, nodeId, membership });
+    if (datagram.length > MAX_SYNC_DATAGRAM) {
+      o.count('sync-too-large');
+      o.logger.error({ nodeId, bytes: datagram.length }, 'membership update too large for one datagram');
+      return;
+    }
+    o.count(socket.send(membership.address, SYNC_PORT, datagram) ? 'sync-sent' : 'sync-unrouted');
+  };
+
+  const refresh = () => {
+    const nodes = o.registry.nodes();
+    const self = nodes.find((n) => n.id === o.authority.nodeId);
+    const mine = self && membershipFor(self, nodes, o.authority);
+    if (mine && JSON.stringify(mine.peers) !== ownPeers) {
+      o.mesh.setPeers(mine.peers);
+      ownPeers = JSON.stringify(mine.peers);
+      saveMembership(o.instanceDir, { ...o.self, peers: mine.peers });
+      o.logger.info({ peers: mine.peers.map((p) => p.name) }, 'authority peers updated');
+    }
+    const due: [number, Membership][] = [];
+    const active = new Set<number>();
+    for (const node of nodes) {
+      if (node.status !== 'active' || node.id === o.authority.nodeId) continue;
+      const membership = membershipFor(node, nodes, o.authority);
+      if (!membership) continue;
+      active.add(node.id);
+      if (sent.get(node.id)?.json !== JSON.stringify(membership)) due.push([node.id, membership]);
+    }
+    for (const id of sent.keys()) if (!active.has(id)) sent.delete(id);
+    if (!due.length) return;
+    seq++;
+    o.pairing.setMeta(SEQ_KEY, String(seq));
+    for (const [id, membership] of due) {
+      sent.set(id, { json: JSON.stringify(membership), seq });
+      send(id, membership, seq);
+    }
+  };
+
+  let scheduled = false;
+  const soon = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      refresh();
+    });
+  };
+  const stopListening = o.registry.onChange((e) => e.type === 'node' && soon());
+  let version = o.registry.db.pragma('data_version', { simple: true });
+  const poll = setInterval(() => {
+    const now = o.registry.db.pragma('data_version', { simple: true });
+    if (now !== version) {
+      version = now;
+      refresh();
+    }
+  }, o.pollMs);
+  const repeat = setInterval(() => {
+    for (const [id, s] of sent) send(id, JSON.parse(s.json), s.seq);
+  }, o.everyMs);
+  refresh();
+
+  return {
+    refresh,
+    seq: () => seq,
+    status: () => ({ seq, nodes: sent.size, peers: (JSON.parse(ownPeers) as { name: string }[]).map((p) => p.name) }),
+    close: async () => {
+      stopListening();
+      clearInterval(poll);
+      clearInterval(repeat);
+      socket.close();
+    },
+  };
+}
