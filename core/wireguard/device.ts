@@ -14,8 +14,8 @@ import {
 } from './cookie.js';
 import { TAG_LEN, wipe } from './crypto.js';
 import {
-  buildUdpPacket, createReassembler, formatIPv4, fragmentIPv4, icmpEchoReply, parseIPv4, parseIPv4Packet, parseUdp,
-  PROTO_ICMP, PROTO_UDP,
+  buildUdpPacket, createReassembler, formatIPv4, fragmentIPv4, icmpEchoReply, internetChecksum, parseIPv4, parseIPv4Packet,
+  parseUdp, PROTO_ICMP, PROTO_UDP, type IPv4Packet,
 } from './ipv4.js';
 import { formatKey, parseKey, publicKeyObject } from '../protocol/keys.js';
 import { dh, keyPairFromPrivate } from './keys.js';
@@ -69,6 +69,18 @@ export interface DeviceOptions {
    */
   cookieThreshold?: number;
   mtu?: number;
+  /**
+   * Forward inner packets addressed to other mesh addresses to the peer whose AllowedIPs hold
+   * them (a hub's classic routing), instead of dropping them. Off by default: an endpoint is a
+   * host, not a router.
+   */
+  forwarding?: boolean;
+  /**
+   * Receive buffer of the real UDP socket in bytes; 4 MiB by default (wireguard-go uses several
+   * MiB too). The kernel's default (about 208 KiB) loses a burst of a few hundred datagrams.
+   * Linux caps it at net.core.rmem_max.
+   */
+  recvBufferSize?: number;
 }
 
 export interface PeerConfig {
@@ -126,11 +138,23 @@ export interface DropEvent {
   peer?: string;
 }
 
+export interface InnerEvent {
+  /** base64 public key of the peer it came from. */
+  peer: string;
+  /** The decrypted IPv4 packet (padding included), before it is delivered or forwarded. */
+  packet: Buffer;
+}
+
 export interface DeviceEvents {
   handshake: [HandshakeEvent];
   peer: [PeerStateEvent];
   /** Every discarded datagram or packet, with the reason it is also counted under in stats(). */
   drop: [DropEvent];
+  /**
+   * Every non-empty packet decrypted from a peer: all this device can read of the traffic it
+   * carries (a tap, like tcpdump on a WireGuard interface). Emitted only while listened to.
+   */
+  inner: [InnerEvent];
 }
 
 export interface Device {
@@ -156,7 +180,7 @@ export interface Device {
   /** Processes an outer WireGuard datagram as if it had arrived from `from`. */
   receiveDatagram(datagram: Uint8Array, from: Endpoint): void;
   peerStats(publicKey: string): PeerStats | undefined;
-  stats(): { port: number; peers: PeerStats[]; drops: Record<string, number> };
+  stats(): { port: number; peers: PeerStats[]; drops: Record<string, number>; forwarded: number };
   on<K extends keyof DeviceEvents>(event: K, listener: (...args: DeviceEvents[K]) => void): Device;
   off<K extends keyof DeviceEvents>(event: K, listener: (...args: DeviceEvents[K]) => void): Device;
   once<K extends keyof DeviceEvents>(event: K, listener: (...args: DeviceEvents[K]) => void): Device;
@@ -189,12 +213,15 @@ function randomIndex(): number {
   return (Math.random() * 2 ** 32) >>> 0;
 }
 
+const DEFAULT_RECV_BUFFER = 4 << 20;
+
 export async function createDevice(options: DeviceOptions): Promise<Device> {
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? silentLogger;
   const timings: ProtocolTimings = { ...DEFAULT_TIMINGS, ...options.timings };
   const cookieThreshold = options.cookieThreshold ?? 64;
   const mtu = options.mtu ?? DEFAULT_MTU;
+  const forwarding = options.forwarding ?? false;
   const addressBytes = parseIPv4(options.address);
   if (!addressBytes) throw new Error(`not an IPv4 address: ${JSON.stringify(options.address)}`);
   const secret = toKey(options.privateKey, 'private key');
@@ -211,12 +238,13 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   const reassembler = createReassembler();
   const events = new EventEmitter();
   let closed = false;
+  let forwarded = 0;
   // "Under load": handshake messages counted in one-second buckets.
   let loadBucketStart = 0;
   let loadCount = 0;
   let loadPrevious = 0;
 
-  const socket: Socket = createSocket({ type: 'udp4' });
+  const socket: Socket = createSocket({ type: 'udp4', recvBufferSize: options.recvBufferSize ?? DEFAULT_RECV_BUFFER });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.bind({ port: options.listenPort ?? 0, address: options.bindAddress }, () => {
@@ -515,6 +543,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     }
     timersDataReceived(peer.timers, timings);
     peer.counters.rxPackets++;
+    if (events.listenerCount('inner') > 0) events.emit('inner', { peer: peer.id, packet: plaintext });
     deliver(peer, plaintext);
   }
 
@@ -525,7 +554,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     if (!ip) return drop('inner: not a valid IPv4 packet', { peer: peer.id });
     // Cryptokey routing, inbound: a peer may only speak from addresses it owns.
     if (routes.lookup(ip.source) !== peer) return drop('inner: source not allowed for peer', { peer: peer.id, source: formatIPv4(ip.source) });
-    if (Buffer.compare(ip.destination, addressBytes!) !== 0) return drop('inner: not for this address', { peer: peer.id });
+    if (Buffer.compare(ip.destination, addressBytes!) !== 0) return forward(peer, ip);
     if (ip.fragment) {
       // Stock peers fragment datagrams larger than their MTU (1,400-byte UDP at 1420).
       const whole = reassembler.add(ip, clock.now());
@@ -545,6 +574,27 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     } else {
       drop('inner: protocol not carried', { protocol: ip.protocol });
     }
+  }
+
+  /**
+   * Classic routing (a hub): the packet goes on, whole or as the fragment it is, to the peer whose
+   * AllowedIPs hold its destination, with its TTL one lower, as an IP router would send it.
+   */
+  function forward(from: Peer, ip: IPv4Packet): void {
+    if (!forwarding) return drop('inner: not for this address', { peer: from.id });
+    const destination = formatIPv4(ip.destination);
+    const to = routes.lookup(ip.destination);
+    if (!to) return drop('forward: no route', { peer: from.id, destination });
+    // Its own AllowedIPs cover the destination: sending it back would loop between the two.
+    if (to === from) return drop('forward: route leads back to the sender', { peer: from.id, destination });
+    if (ip.ttl <= 1) return drop('forward: ttl expired', { peer: from.id, destination });
+    const out = Buffer.from(ip.packet);
+    out[8]--;
+    out.writeUInt16BE(0, 10);
+    out.writeUInt16BE(internetChecksum(out.subarray(0, ip.headerLength)), 10);
+    forwarded++;
+    for (const fragment of fragmentIPv4(out, mtu)) stage(to, fragment);
+    sendStaged(to);
   }
 
   function sendPacket(packet: Buffer): boolean {
@@ -714,7 +764,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     },
     receiveDatagram,
     peerStats,
-    stats: () => ({ port, peers: [...peers.keys()].map((id) => peerStats(id)!), drops: { ...drops } }),
+    stats: () => ({ port, peers: [...peers.keys()].map((id) => peerStats(id)!), drops: { ...drops }, forwarded }),
     on(event, listener) { events.on(event, listener); return device; },
     off(event, listener) { events.off(event, listener); return device; },
     once(event, listener) { events.once(event, listener); return device; },
