@@ -1,14 +1,18 @@
-// F8: the operator's HTTP terminal. POST /v1/intents turns text into an envelope for the router
-// and answers from the envelope's outcome (draft, targets, counter, packets, or why not).
+// F8: the operator's terminal. A web page at / (web/), and the HTTP API behind it: POST
+// /v1/intents turns text into an envelope for the router and answers from the envelope's outcome
+// (draft, targets, counter, packets, or why not); GET /v1/events streams changes live.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import { F8_PORT } from '../../core/mesh/ports.js';
 import type { NodeIdentity } from '../../core/node/services.js';
-import type { Registry } from '../../core/registry/registry.js';
+import type { NodeStatus, Registry } from '../../core/registry/registry.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
 import type { Envelope, Outcome } from '../../core/runtime/envelope.js';
 import { checkSchema } from '../../core/runtime/schema-check.js';
 import type { IntentRequest } from '../slm-router/index.js';
+import { createEventFeed, streamEvents } from './event-feed.js';
+import { HttpError, readJsonBody, sendJson as send } from './http.js';
+import { servePageFile } from './page-files.js';
 import { loadOrCreateToken, tokenChecker } from './token.js';
 
 interface Config {
@@ -28,12 +32,6 @@ const intentSchema = {
     confirm: { type: 'boolean', default: false },
   },
 };
-
-class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
 
 export default defineStage<Config>({
   type: 'f8-ingress',
@@ -67,9 +65,16 @@ export default defineStage<Config>({
         }));
       });
 
+    const feed = createEventFeed(registry);
+
     const handle = async (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? '/', 'http://f8');
       if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { ok: true, accepting: emit !== undefined });
+      // The page's own files need no token: signing in happens on the page.
+      if (!url.pathname.startsWith('/v1/')) {
+        if (req.method === 'GET' && (await servePageFile(url.pathname, res))) return;
+        throw new HttpError(404, 'not found');
+      }
       if (!authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token');
       if (req.method === 'POST' && url.pathname === '/v1/intents') {
         const body = await readJsonBody(req, config.maxBodyBytes);
@@ -78,7 +83,15 @@ export default defineStage<Config>({
         const request = { ...(body as Omit<IntentRequest, 'actor'>), actor: 'operator' };
         return answer(res, await submit(request), registry);
       }
+      if (req.method === 'GET' && url.pathname === '/v1/events') return streamEvents(feed, res);
       if (req.method === 'GET' && url.pathname === '/v1/nodes') return send(res, 200, { nodes: registry.nodes() });
+      const decision = /^\/v1\/nodes\/(\d{1,3})\/(approve|revoke)$/.exec(url.pathname);
+      if (req.method === 'POST' && decision) {
+        const id = Number(decision[1]);
+        const status: NodeStatus = decision[2] === 'approve' ? 'active' : 'revoked';
+        if (!registry.setStatus(id, status, 'operator')) throw new HttpError(404, `no node ${id}`);
+        return send(res, 200, registry.node(id));
+      }
       if (req.method === 'GET' && url.pathname === '/v1/commands') {
         const limit = Math.min(Number(url.searchParams.get('limit') ?? 50) || 50, 500);
         return send(res, 200, { commands: registry.commands(limit) });
@@ -114,6 +127,7 @@ export default defineStage<Config>({
         }),
       close: () =>
         new Promise<void>((resolve) => {
+          feed.close();
           server.close(() => resolve());
           server.closeAllConnections();
         }),
@@ -142,29 +156,5 @@ function answer(res: ServerResponse, outcome: Outcome, registry: Registry): void
       return send(res, 422, { error: detail.error, draft: detail.draft });
     default:
       return send(res, 403, { error: `not sent: ${outcome.reason}` });
-  }
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(text);
-}
-
-async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, `request body over ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, `request body over ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    throw new HttpError(400, `malformed JSON: ${(err as Error).message}`);
   }
 }

@@ -1,0 +1,201 @@
+// DOM for the page's records: commands with their targets, nodes. Text goes in as text nodes
+// only (never HTML), and rows are updated in place so that focus and open details survive the
+// live updates.
+
+/**
+ * @param {string} tag
+ * @param {Record<string, any>} [props] attributes; `class`; `on<event>` listeners
+ * @param {...(Node | string | null | undefined | false | (Node | string)[])} children
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) el.append(child);
+  return el;
+}
+
+export const TARGET_STATUS = {
+  sent: 'sent, waiting',
+  executed: 'executed',
+  failed: 'failed',
+  'rejected-by-policy': 'refused by policy',
+  'unknown-intent': 'unknown intent',
+  'no-answer': 'no answer by its deadline',
+};
+
+const NODE_STATUS = { active: 'active', pending: 'pending approval', revoked: 'revoked' };
+
+/** @param {Record<string, string>} labels @param {string} status */
+const badge = (labels, status) => h('span', { class: `status status-${status}` }, labels[status] ?? status);
+
+/** @param {string | undefined} iso @param {number} now */
+export function ago(iso, now) {
+  if (!iso) return 'never';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 5) return 'just now';
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(iso).toLocaleDateString();
+}
+
+/** "2 executed, 1 no answer" @param {any} command */
+export function outcomeSummary(command) {
+  /** @type {Map<string, number>} */
+  const counts = new Map();
+  for (const t of command.targets) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
+  return [...counts].map(([status, n]) => `${n} ${TARGET_STATUS[/** @type {keyof TARGET_STATUS} */ (status)] ?? status}`).join(', ');
+}
+
+/** One target of a command: status as it comes, counter and packet behind a disclosure. @param {any} t @param {string} counter */
+function targetRow(t, counter) {
+  return h(
+    'li',
+    { 'data-node-id': t.nodeId, class: 'target' },
+    h('span', { class: 'name' }, t.name),
+    h('span', { class: 'address' }, t.address),
+    badge(TARGET_STATUS, t.status),
+    h('span', { class: 'detail' }, t.detail ?? ''),
+    h(
+      'details',
+      { class: 'packet' },
+      h('summary', {}, 'Counter and packet', h('span', { class: 'visually-hidden' }, ` for ${t.name}`)),
+      h('dl', { class: 'facts' }, h('dt', {}, 'Counter'), h('dd', {}, counter), h('dt', {}, 'Packet (hex)'), h('dd', {}, h('code', { class: 'hex' }, t.packet))),
+    ),
+  );
+}
+
+/** @param {HTMLElement} list @param {any} command */
+function updateTargets(list, command) {
+  for (const t of command.targets) {
+    const row = list.querySelector(`[data-node-id="${t.nodeId}"]`);
+    if (!row) {
+      list.append(targetRow(t, command.counter));
+      continue;
+    }
+    row.querySelector('.status')?.replaceWith(badge(TARGET_STATUS, t.status));
+    const detail = row.querySelector('.detail');
+    if (detail) detail.textContent = t.detail ?? '';
+  }
+}
+
+/** @param {any} command */
+const commandMeta = (command) =>
+  `${command.intent} → ${command.target} · ${command.id}${command.at ? ` · ${new Date(command.at).toLocaleTimeString()}` : ''}`;
+
+/** The command just sent, followed live. @param {any} command */
+export function liveCommand(command) {
+  const list = h('ul', { class: 'targets' });
+  updateTargets(list, command);
+  return h(
+    'article',
+    { class: 'command', 'data-key': command.id },
+    h('p', { class: 'text' }, h('q', {}, command.text)),
+    h('p', { class: 'meta' }, commandMeta(command)),
+    list,
+  );
+}
+
+/** @param {HTMLElement} el @param {any} command */
+export function updateLiveCommand(el, command) {
+  const list = el.querySelector('ul.targets');
+  if (list instanceof HTMLElement) updateTargets(list, command);
+}
+
+/** One line of history, its targets behind a disclosure. @param {any} command */
+export function historyEntry(command) {
+  const list = h('ul', { class: 'targets' });
+  updateTargets(list, command);
+  return h(
+    'li',
+    { 'data-key': command.id },
+    h(
+      'details',
+      {},
+      h(
+        'summary',
+        {},
+        h('time', { datetime: command.at }, command.at ? new Date(command.at).toLocaleTimeString() : ''),
+        ' ',
+        h('q', { class: 'text' }, command.text),
+        ' ',
+        h('span', { class: 'outcome' }, outcomeSummary(command)),
+      ),
+      h('p', { class: 'meta' }, commandMeta(command)),
+      list,
+    ),
+  );
+}
+
+/** @param {HTMLElement} el @param {any} command */
+export function updateHistoryEntry(el, command) {
+  const outcome = el.querySelector('.outcome');
+  if (outcome) outcome.textContent = outcomeSummary(command);
+  const list = el.querySelector('ul.targets');
+  if (list instanceof HTMLElement) updateTargets(list, command);
+}
+
+/**
+ * @param {any} node
+ * @param {number} now
+ * @param {(node: any, decision: 'approve' | 'revoke') => void} decide
+ */
+export function fleetEntry(node, now, decide) {
+  const el = h('li', { 'data-key': node.id, class: `node node-${node.status}` });
+  fillFleetEntry(el, node, now, decide);
+  return el;
+}
+
+/** @param {HTMLElement} el @param {any} node @param {number} now @param {(node: any, decision: 'approve' | 'revoke') => void} decide */
+export function fillFleetEntry(el, node, now, decide) {
+  el.className = `node node-${node.status}`;
+  el.replaceChildren(
+    h('p', { class: 'node-name' }, h('strong', {}, node.name), ' ', h('span', { class: 'address' }, node.address)),
+    h(
+      'p',
+      { class: 'node-meta' },
+      `${node.role} · last heard `,
+      h('time', { datetime: node.lastSeen ?? '', title: node.lastSeen ?? 'never' }, ago(node.lastSeen, now)),
+    ),
+    badge(NODE_STATUS, node.status),
+    ...(node.status === 'pending'
+      ? [
+          h(
+            'p',
+            { class: 'actions' },
+            h('button', { type: 'button', 'aria-label': `Approve ${node.name}`, onclick: () => decide(node, 'approve') }, 'Approve'),
+            h('button', { type: 'button', class: 'danger', 'aria-label': `Reject ${node.name}`, onclick: () => decide(node, 'revoke') }, 'Reject'),
+          ),
+        ]
+      : []),
+  );
+}
+
+/** Keeps `list`'s children in the order of `items`, reusing each item's element by key. */
+export function reconcile(
+  /** @type {HTMLElement} */ list,
+  /** @type {any[]} */ items,
+  /** @type {(item: any) => string} */ key,
+  /** @type {(item: any) => HTMLElement} */ create,
+  /** @type {(el: HTMLElement, item: any) => void} */ update,
+) {
+  /** @type {Map<string, HTMLElement>} */
+  const existing = new Map();
+  for (const el of list.children) if (el instanceof HTMLElement) existing.set(el.dataset.key ?? '', el);
+  const wanted = items.map((item) => {
+    const el = existing.get(key(item));
+    if (!el) return create(item);
+    existing.delete(key(item));
+    update(el, item);
+    return el;
+  });
+  for (const el of existing.values()) el.remove();
+  wanted.forEach((el, i) => {
+    if (list.children[i] !== el) list.insertBefore(el, list.children[i] ?? null);
+  });
+}
