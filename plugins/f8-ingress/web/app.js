@@ -185,9 +185,10 @@ function upsertNode(node) {
 }
 
 /** Later statuses win whatever order the answers arrive in: an ack can beat the reply to the send. */
+/** @type {Record<string, number>} */
 const STATUS_RANK = { sent: 0, 'no-answer': 1 };
 /** @param {string} status */
-const rank = (status) => STATUS_RANK[/** @type {keyof STATUS_RANK} */ (status)] ?? 2;
+const rank = (status) => STATUS_RANK[status] ?? 2;
 
 /** @param {any} next */
 function upsertCommand(next) {
@@ -202,8 +203,11 @@ function upsertCommand(next) {
   if (command.id !== state.liveId) return;
   renderLive();
   const changed = targets.filter((/** @type {any} */ t) => old && old.targets.find((/** @type {any} */ o) => o.nodeId === t.nodeId)?.status !== t.status);
-  if (changed.length) announce(changed.map((/** @type {any} */ t) => `${t.name}: ${TARGET_STATUS[/** @type {keyof TARGET_STATUS} */ (t.status)] ?? t.status}`).join('; '));
+  if (changed.length) announce(statusLine(changed));
 }
+
+/** "leased: executed; onprem: sent, waiting" @param {any[]} targets */
+const statusLine = (targets) => targets.map((t) => `${t.name}: ${TARGET_STATUS[t.status] ?? t.status}`).join('; ');
 
 // ---- rendering
 
@@ -362,7 +366,8 @@ async function send() {
     clearPreview();
     ui.command.value = '';
     ui.command.focus();
-    announce(`Sent ${sent.draft.intent} to ${sent.targets.map((/** @type {any} */ t) => t.name).join(', ')}`);
+    // An ack may have come in before this answer did.
+    announce(`Sent ${sent.draft.intent}. ${statusLine(state.commands.get(sent.id).targets)}`);
   } catch (err) {
     showError(`The F8 server did not answer: ${messageOf(err)}`);
   } finally {

@@ -19,6 +19,7 @@ export function h(tag, props = {}, ...children) {
   return el;
 }
 
+/** @type {Record<string, string>} */
 export const TARGET_STATUS = {
   sent: 'sent, waiting',
   executed: 'executed',
@@ -28,6 +29,7 @@ export const TARGET_STATUS = {
   'no-answer': 'no answer by its deadline',
 };
 
+/** @type {Record<string, string>} */
 const NODE_STATUS = { active: 'active', pending: 'pending approval', revoked: 'revoked' };
 
 /** @param {Record<string, string>} labels @param {string} status */
@@ -49,7 +51,7 @@ export function outcomeSummary(command) {
   /** @type {Map<string, number>} */
   const counts = new Map();
   for (const t of command.targets) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
-  return [...counts].map(([status, n]) => `${n} ${TARGET_STATUS[/** @type {keyof TARGET_STATUS} */ (status)] ?? status}`).join(', ');
+  return [...counts].map(([status, n]) => `${n} ${TARGET_STATUS[status] ?? status}`).join(', ');
 }
 
 /** One target of a command: status as it comes, counter and packet behind a disclosure. @param {any} t @param {string} counter */
