@@ -1,10 +1,12 @@
 // ppn0: the mesh as the stages see it — UDP sockets on the node's mesh address. In userspace
 // mode the sockets are virtual, carried by our WireGuard device over one real UDP socket (no
-// root, no kernel module); in OS mode they are real sockets on an existing interface's address
-// (kernel WireGuard or wireguard-go named ppn0, or a loopback address for local runs).
+// root, no kernel module), and peers without a direct path are reached through a hub's relay
+// (relay.ts); in OS mode they are real sockets on an existing interface's address (kernel
+// WireGuard or wireguard-go named ppn0, or a loopback address for local runs).
 import { createSocket } from 'node:dgram';
-import { createDevice, type Device, type Logger, type PeerConfig } from '../wireguard/device.js';
+import { createDevice, parseEndpoint, type Device, type Endpoint, type Logger } from '../wireguard/device.js';
 import type { MeshPeer } from '../node/membership.js';
+import { createRelay } from './relay.js';
 
 export type MeshMode = 'userspace' | 'os';
 
@@ -25,9 +27,15 @@ export interface MeshSocket {
 export interface Mesh {
   readonly mode: MeshMode;
   readonly address: string;
+  /** Userspace mode: the WireGuard device (its stats and events); the OS's business in OS mode. */
+  readonly device?: Device;
   /** A UDP socket on the mesh address; port 0 picks a free one. Throws if the port is taken. */
   bind(port: number, onMessage: MeshHandler): Promise<MeshSocket>;
-  /** Brings the peer set in line with `peers`: new ones added, gone ones removed, others untouched. */
+  /**
+   * Brings the peer set in line with `peers`: new ones added, gone ones removed, others untouched.
+   * A peer whose path alone changed (a direct endpoint instead of `via` the hub, or back) keeps
+   * its session: only where its datagrams go changes.
+   */
   setPeers(peers: readonly MeshPeer[]): void;
   /** Resolves when a WireGuard session with the peer at `address` is up (at once in OS mode). */
   whenConnected(address: string, timeoutMs: number): Promise<void>;
@@ -43,6 +51,10 @@ export interface MeshOptions {
   bindAddress: string;
   peers: readonly MeshPeer[];
   logger: Logger;
+  /** Userspace: route packets between peers by AllowedIPs (a hub's classic routing for stock peers). */
+  forwarding?: boolean;
+  /** Userspace: pass relay frames on between spokes (a hub). */
+  relay?: boolean;
 }
 
 export async function createMesh(options: MeshOptions): Promise<Mesh> {
@@ -52,22 +64,42 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
 const EPHEMERAL_FIRST = 49152;
 
 async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
+  const log = options.logger;
   const device: Device = await createDevice({
     privateKey: options.privateKey,
     listenPort: options.listenPort,
     bindAddress: options.bindAddress,
     address: options.address,
-    logger: options.logger,
+    logger: log,
+    forwarding: options.forwarding,
   });
-  const peers = new Map<string, string>();
+  // What each peer was configured with, by public key; and who owns which mesh address.
+  const peers = new Map<string, MeshPeer>();
+  const keyAt = new Map<string, string>();
+  const relay = createRelay(device, { serve: options.relay ?? false, peerAt: (a) => keyAt.get(a), logger: log });
   const bound = new Set<number>();
   const freePort = () => {
     for (let p = EPHEMERAL_FIRST; p <= 65535; p++) if (!bound.has(p)) return p;
     throw new Error('no free UDP port left on the mesh address');
   };
+
+  /** The configured path: direct when there is an endpoint, else through the `via` peer's relay. */
+  function pathOf(peer: MeshPeer, byName: Map<string, MeshPeer>): Endpoint | undefined {
+    if (peer.endpoint) return parseEndpoint(peer.endpoint);
+    if (!peer.via) return undefined;
+    const hub = byName.get(peer.via);
+    if (!hub || hub === peer) {
+      log.warn({ peer: peer.name, via: peer.via }, 'via names no other peer: no path until the peer makes contact');
+      return undefined;
+    }
+    return relay.path(hub.address, peer.address);
+  }
+  const describePath = (p: MeshPeer) => p.endpoint ?? (p.via && `via ${p.via}`);
+
   const mesh: Mesh = {
     mode: 'userspace',
     address: options.address,
+    device,
     async bind(port, onMessage) {
       const chosen = port === 0 ? freePort() : port;
       const handle = device.bindUdp(chosen, (payload, from) => onMessage(Buffer.from(payload), { address: from.address, port: from.port }));
@@ -82,6 +114,7 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
       };
     },
     setPeers(next) {
+      const byName = new Map(next.map((p) => [p.name, p]));
       const wanted = new Map(next.map((p) => [p.publicKey, p]));
       for (const key of peers.keys()) {
         if (!wanted.has(key)) {
@@ -89,17 +122,28 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
           peers.delete(key);
         }
       }
+      keyAt.clear();
+      for (const p of next) keyAt.set(p.address, p.publicKey);
       for (const [key, peer] of wanted) {
-        const json = JSON.stringify(peer);
-        if (peers.get(key) === json) continue;
-        if (peers.has(key)) device.removePeer(key);
-        const config: PeerConfig = { publicKey: key, allowedIPs: peer.allowedIPs, endpoint: peer.endpoint, persistentKeepalive: peer.persistentKeepalive };
-        device.addPeer(config);
-        peers.set(key, json);
+        const old = peers.get(key);
+        const path = pathOf(peer, byName);
+        if (old && old.persistentKeepalive === peer.persistentKeepalive) {
+          // Routes and path change under a live session; a path the device learnt since
+          // (roaming) is kept unless the configured one changed.
+          if (JSON.stringify(old.allowedIPs) !== JSON.stringify(peer.allowedIPs)) device.setAllowedIPs(key, peer.allowedIPs);
+          if (path && describePath(old) !== describePath(peer)) {
+            device.setEndpoint(key, path);
+            log.info({ peer: peer.name, path: describePath(peer) }, 'peer path changed; session kept');
+          }
+        } else {
+          if (old) device.removePeer(key);
+          device.addPeer({ publicKey: key, allowedIPs: peer.allowedIPs, endpoint: path, persistentKeepalive: peer.persistentKeepalive });
+        }
+        peers.set(key, peer);
       }
     },
     whenConnected(address, timeoutMs) {
-      const peer = [...peers.values()].map((j) => JSON.parse(j) as MeshPeer).find((p) => p.address === address);
+      const peer = [...peers.values()].find((p) => p.address === address);
       if (!peer) return Promise.reject(new Error(`no peer with mesh address ${address}`));
       if (device.peerStats(peer.publicKey)?.lastHandshake) return Promise.resolve();
       return new Promise((resolve, reject) => {
@@ -118,14 +162,21 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
         device.sendUdp(9, address, 9, new Uint8Array(0));
       });
     },
-    status: () => ({ mode: 'userspace', address: options.address, ...device.stats() }),
-    close: () => device.close(),
+    status: () => ({ mode: 'userspace', address: options.address, ...device.stats(), relay: relay.stats() }),
+    async close() {
+      relay.close();
+      await device.close();
+    },
   };
   mesh.setPeers(options.peers);
   return mesh;
 }
 
 async function osMesh(options: MeshOptions): Promise<Mesh> {
+  if (options.forwarding || options.relay) {
+    // The OS interface's packets never pass through this process.
+    throw new Error('mesh: forwarding and relay are userspace settings; in OS mode the kernel forwards (net.ipv4.ip_forward) and no relay is served');
+  }
   const sockets = new Set<{ close(): void }>();
   return {
     mode: 'os',

@@ -52,7 +52,14 @@ export const nodeService = defineService<{ authority: boolean }, NodeIdentity>({
   },
 });
 
-export const meshService = defineService<{ mode: 'userspace' | 'os'; bindAddress?: string }, Mesh>({
+export interface MeshConfig {
+  mode: 'userspace' | 'os';
+  bindAddress?: string;
+  forwarding: boolean;
+  relay: boolean;
+}
+
+export const meshService = defineService<MeshConfig, Mesh>({
   name: 'mesh',
   services: ['node'],
   configSchema: {
@@ -61,6 +68,16 @@ export const meshService = defineService<{ mode: 'userspace' | 'os'; bindAddress
     properties: {
       mode: { enum: ['userspace', 'os'], default: 'userspace' },
       bindAddress: { type: 'string', format: 'ipv4', description: "underlay address to bind; default: the host part of membership's listen" },
+      forwarding: {
+        type: 'boolean',
+        default: false,
+        description: 'userspace: route packets between peers by AllowedIPs (a hub serving stock WireGuard peers; it can read that traffic)',
+      },
+      relay: {
+        type: 'boolean',
+        default: false,
+        description: "userspace: pass relay frames on between spokes (a hub; it carries only ciphertext of the spokes' own sessions)",
+      },
     },
   },
   create(ctx, config, deps) {
@@ -74,6 +91,8 @@ export const meshService = defineService<{ mode: 'userspace' | 'os'; bindAddress
       bindAddress: config.bindAddress ?? listenHost,
       peers: node.membership.peers,
       logger: ctx.logger,
+      forwarding: config.forwarding,
+      relay: config.relay,
     });
   },
   close: (mesh) => mesh.close(),

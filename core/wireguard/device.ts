@@ -166,6 +166,8 @@ export interface Device {
   /** Removes a peer live: its sessions and routes go, other peers are not touched. */
   removePeer(publicKey: string): boolean;
   setEndpoint(publicKey: string, endpoint: Endpoint | string): void;
+  /** Replaces a peer's AllowedIPs live; its sessions are kept. */
+  setAllowedIPs(publicKey: string, allowedIPs: string[]): void;
   /** A virtual UDP socket on the mesh address. Throws if the port is taken. */
   bindUdp(port: number, handler: UdpHandler): { close(): void };
   /** Sends a UDP datagram from the mesh address; false when no peer routes `destination`. */
@@ -745,6 +747,13 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       const peer = peers.get(id);
       if (!peer) throw new Error(`no peer ${id}`);
       peer.endpoint = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
+    },
+    setAllowedIPs(id, allowedIPs) {
+      const peer = peers.get(id);
+      if (!peer) throw new Error(`no peer ${id}`);
+      const prefixes = allowedIPs.map(parsePrefix);
+      routes.removeValue(peer);
+      for (const p of prefixes) routes.insert(p, peer);
     },
     bindUdp(p, handler) {
       if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`bad UDP port ${p}`);
