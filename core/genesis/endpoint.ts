@@ -14,7 +14,7 @@ export function parseEndpoint(text: string, what = 'endpoint', minPort = 1): End
   const m = /^([0-9.]+):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[2]) : NaN;
   if (!m || !isIPv4(m[1]) || port < minPort || port > 65535) {
-    throw new RangeError(`${what} must be IPv4:port (for example 192.0.2.1:9444), got '${text}'`);
+    throw new RangeError(`${what} must be IPv4:port (for example 192.0.2.1:51820), got '${text}'`);
   }
   return { host: m[1], port };
 }

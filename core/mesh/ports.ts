@@ -5,8 +5,6 @@ export const TELEMETRY_PORT = 8091;
 export const F8_PORT = 8085;
 export const CLAIM_PORT = 9443;
 // Genesis (docs/genesis.md): the authority's beacon on the underlay (UDP, the same number as the
-// command port, on another network), its join endpoint (TCP, underlay), membership updates on
-// the mesh (authority → node).
+// command port, on another network) and membership updates on the mesh (authority → node).
 export const BEACON_PORT = 8090;
-export const JOIN_PORT = 9444;
 export const SYNC_PORT = 8092;

@@ -3,7 +3,7 @@
 // node's peers (and the authority's own) current as nodes join and leave. Emits one envelope per
 // admission event (pending, granted, refused) for a log sink or anything else downstream.
 import type { Mesh } from '../../core/mesh/mesh.js';
-import { BEACON_PORT, JOIN_PORT } from '../../core/mesh/ports.js';
+import { BEACON_PORT } from '../../core/mesh/ports.js';
 import type { NodeIdentity } from '../../core/node/services.js';
 import { formatKey, publicKeyOf } from '../../core/protocol/keys.js';
 import type { Registry } from '../../core/registry/registry.js';
@@ -18,7 +18,7 @@ import { startSyncPusher } from '../../core/genesis/sync-pusher.js';
 
 interface Config {
   host?: string;
-  port: number;
+  port?: number;
   advertise?: string;
   admission: 'approve' | 'auto';
   maxPending: number;
@@ -38,7 +38,12 @@ export default defineStage<Config>({
     additionalProperties: false,
     properties: {
       host: { type: 'string', format: 'ipv4', description: "underlay address of the join endpoint; default: the host of the authority's WireGuard listen address" },
-      port: { type: 'integer', minimum: 0, maximum: 65535, default: JOIN_PORT },
+      port: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 65535,
+        description: "TCP port of the join endpoint; default: the number of the authority's WireGuard port (TCP beside its UDP: stable across restarts, and unique wherever the WireGuard port is)",
+      },
       advertise: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}:\\d{1,5}$', description: 'join endpoint put in beacons and claims; default: host:port' },
       admission: { enum: ['approve', 'auto'], default: 'approve', description: "'approve': new nodes wait for an operator unless claimed or holding an enrolment token; 'auto': everyone authenticated is admitted" },
       maxPending: { type: 'integer', minimum: 1, maximum: 253, default: 32 },
@@ -70,7 +75,7 @@ export default defineStage<Config>({
       },
     },
   },
-  ports: (c) => (c.port === 0 ? [] : [`tcp:${c.host ?? '*'}:${c.port}`]),
+  ports: (c) => (c.port === 0 ? [] : [`tcp:${c.host ?? 'listen'}:${c.port ?? 'listen'}`]),
   async create(ctx, config) {
     const node = ctx.services.resolve<NodeIdentity>('node');
     const registry = ctx.services.resolve<Registry>('registry');
@@ -81,7 +86,8 @@ export default defineStage<Config>({
     const pairing = openPairing(registry);
     pairing.setMeta(AUTHORITY_ID_META, String(membership.nodeId));
     const authority = { nodeId: membership.nodeId, commandPublicKey: formatKey(publicKeyOf(node.commandSecret)), epoch: membership.epoch };
-    const host = config.host ?? parseEndpoint(membership.listen, 'membership listen').host;
+    const listen = parseEndpoint(membership.listen, 'membership listen');
+    const host = config.host ?? listen.host;
     const count = (what: string) => ctx.metrics.count(what);
     const source = createPushSource();
 
@@ -92,7 +98,7 @@ export default defineStage<Config>({
     const closers: (() => Promise<void>)[] = [sync.close];
     try {
       const server = await startJoinServer({
-        host, port: config.port, commandSecret: node.commandSecret, pairing, authority,
+        host, port: config.port ?? listen.port, commandSecret: node.commandSecret, pairing, authority,
         policy: { auto: config.admission === 'auto', maxPending: config.maxPending, groupsByRole: config.groupsByRole },
         freshnessMs: config.freshnessSeconds * 1000,
         now: Date.now,
