@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../core/project-root.js';
-import { localFleet, prepareLocalMesh, type LocalNode } from './fleet.js';
+import { localFleet, prepareLocalMesh, RELAYED, type LocalNode } from './fleet.js';
 import { launchLocalMesh, type LogRecord, type RunningMesh } from './launch.js';
 
 const INTENT = 'restart telemetry on the leased node';
@@ -30,6 +30,7 @@ async function main(): Promise<number> {
   step(1, `Preparing ${nodes.length} nodes in ${root} (keys are made once and kept)`);
   prepareLocalMesh(nodes);
   for (const n of nodes) say(`${n.name.padEnd(12)} ${`10.8.0.${n.id}`.padEnd(10)} ${n.role.padEnd(18)} WireGuard on 127.0.0.1:${n.wgPort}`);
+  for (const name of RELAYED) say(`admin ↔ ${name}: no direct path; their end-to-end WireGuard session is relayed by the hub`);
 
   const names = new Map<string, string>();
   const onLog = (node: LocalNode, r: LogRecord) => {

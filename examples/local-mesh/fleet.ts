@@ -42,8 +42,19 @@ export function localFleet(root: string, basePort = 51820): LocalNode[] {
 const address = (n: LocalNode) => `10.8.0.${n.id}`;
 
 /**
+ * Edge nodes as if behind a NAT: nobody knows an endpoint for them (not the registry, not the
+ * hub, not the admin). Each keeps its own sessions alive (persistent keepalives) with the hub
+ * directly and with the admin through the hub's relay, so the demo and the end-to-end tests run
+ * one end-to-end session directly (leased) and one relayed by the hub (onprem).
+ */
+export const RELAYED = new Set(['onprem']);
+const KEEPALIVE_SECONDS = 25;
+
+/**
  * Creates what is missing (keys are kept across runs) and rewrites memberships and the registry.
- * Every node peers directly with the hub; the admin and the edge nodes also peer directly.
+ * Every node peers directly with the hub; the admin and each edge node also peer end to end,
+ * directly or `via` the hub. (Spokes route only the hub's own address to it: a spoke that should
+ * reach stock WireGuard peers behind the hub would add their addresses to the hub's AllowedIPs.)
  */
 export function prepareLocalMesh(nodes: LocalNode[]): void {
   const keys = new Map<string, string>();
@@ -53,13 +64,22 @@ export function prepareLocalMesh(nodes: LocalNode[]): void {
   }
   const admin = nodes.find((n) => n.role === 'os-network-admin')!;
   const commandPublicKey = formatKey(publicKeyOf(loadSecret(admin.instanceDir, 'command.key', true)));
-  const peerOf = (n: LocalNode): MeshPeer => ({
-    name: n.name,
-    publicKey: keys.get(n.name)!,
-    address: address(n),
-    allowedIPs: [`${address(n)}/32`],
-    endpoint: `127.0.0.1:${n.wgPort}`,
-  });
+  const hub = nodes.find((n) => n.role === 'cloud-relay')!;
+  /** How `n` appears in the membership of `seenFrom`. */
+  const peerOf = (n: LocalNode, seenFrom: LocalNode): MeshPeer => {
+    const natted = RELAYED.has(n.name);
+    const path = natted && seenFrom === hub ? {} // learnt from its keepalives
+      : (natted || RELAYED.has(seenFrom.name)) && n !== hub && seenFrom !== hub ? { via: hub.name }
+        : { endpoint: `127.0.0.1:${n.wgPort}` };
+    return {
+      name: n.name,
+      publicKey: keys.get(n.name)!,
+      address: address(n),
+      allowedIPs: [`${address(n)}/32`],
+      ...path,
+      ...(RELAYED.has(seenFrom.name) && { persistentKeepalive: KEEPALIVE_SECONDS }),
+    };
+  };
   const talksTo = (a: LocalNode, b: LocalNode) =>
     a !== b && (a.role === 'cloud-relay' || b.role === 'cloud-relay' || a.role === 'os-network-admin' || b.role === 'os-network-admin');
 
@@ -73,7 +93,7 @@ export function prepareLocalMesh(nodes: LocalNode[]): void {
       groups: n.groups,
       epoch: 0,
       authority: { nodeId: admin.id, address: address(admin), commandPublicKey },
-      peers: nodes.filter((m) => talksTo(n, m)).map(peerOf),
+      peers: nodes.filter((m) => talksTo(n, m)).map((m) => peerOf(m, n)),
     });
   }
 
@@ -91,7 +111,7 @@ export function prepareLocalMesh(nodes: LocalNode[]): void {
           groups: n.groups,
           takesCommands: n.role === 'os-infrastructure',
           publicKey: keys.get(n.name)!,
-          endpoint: `127.0.0.1:${n.wgPort}`,
+          ...(!RELAYED.has(n.name) && { endpoint: `127.0.0.1:${n.wgPort}` }),
           status: 'active',
         },
         'local-mesh setup',

@@ -19,7 +19,7 @@ interface IntentAnswer {
   targets: { name: string; address: string; status: string; packet: string }[];
 }
 
-describe('local mesh end to end (4 processes over userspace WireGuard)', function () {
+describe('local mesh end to end (4 processes over userspace WireGuard; onprem relayed by the hub)', function () {
   this.timeout(120_000);
   let mesh: RunningMesh;
   let nodes: LocalNode[];
@@ -106,6 +106,22 @@ describe('local mesh end to end (4 processes over userspace WireGuard)', functio
       expect(record.targets.map((t: { status: string }) => t.status)).to.deep.equal(['executed', 'executed']);
     });
   }
+
+  it('reaches onprem through the hub\'s relay and leased directly, each over its own end-to-end session', async () => {
+    const { body } = await post({ text: 'ping the edge nodes' });
+    await Promise.all([acked(body.counter, 2), acked(body.counter, 3)]);
+    const keyOf = (name: string) => loadMembership(join(root, 'admin')).peers.find((p) => p.name === name)!.publicKey;
+    const session = (on: string, peer: string) => node(on).waitForLog((r) => r.msg === 'handshake completed' && r.peer === keyOf(peer));
+    // The admin's session with onprem runs through relay frames to the hub (10.8.0.1), onprem's
+    // with the admin the same way back; the hub has a session with each of them, never theirs.
+    expect((await session('admin', 'onprem')).endpoint).to.equal('relay:10.8.0.1>10.8.0.2');
+    const leased = nodes.find((n) => n.name === 'leased')!;
+    expect((await session('admin', 'leased')).endpoint).to.equal(`127.0.0.1:${leased.wgPort}`);
+    const adminKey = loadMembership(join(root, 'onprem')).peers.find((p) => p.name === 'admin')!.publicKey;
+    const onpremSide = await node('onprem').waitForLog((r) => r.msg === 'handshake completed' && r.peer === adminKey);
+    expect(onpremSide.endpoint).to.equal('relay:10.8.0.1>10.8.0.10');
+    expect(node('cloud-relay').logs.some((r) => r.msg === 'handshake completed' && r.peer === adminKey)).to.equal(true);
+  });
 
   it('sends nothing for a confirm-flagged intent until it is confirmed', async () => {
     const before = (await get('/v1/commands')).commands.length;
