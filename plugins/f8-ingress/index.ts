@@ -115,6 +115,9 @@ export default defineStage<Config>({
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => resolve());
+    }).catch((err) => {
+      feed.close();
+      throw err;
     });
     const port = (server.address() as { port: number }).port;
     ctx.logger.info({ url: `http://${config.host}:${port}/` }, 'F8 terminal listening');
