@@ -4,10 +4,16 @@
 //   --echo-udp PORT           answer every UDP datagram to the mesh address on PORT with itself
 //   --rekey-after-time SECS   rekey sooner than the protocol's 120 s (to watch a rekey happen)
 //   --cookie-threshold N      handshakes/s above which mac2 cookies are demanded (0 = always)
-import { readFileSync } from 'node:fs';
+// `ppn wg-config --instance DIR [--out FILE]`: the wg-quick file for OS mode (interface ppn0) from
+// the node's key and membership; written 0600 (DIR/ppn0.conf by default), printed only with `--out -`.
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
+import { wgQuickFor } from '../mesh/wg-config.js';
+import { loadSecret } from '../node/instance-files.js';
+import { loadMembership } from '../node/membership.js';
 import { ConfigError, parseWgQuick, type WgQuickConfig } from '../wireguard/config.js';
 import { createDevice } from '../wireguard/device.js';
 import { UsageError } from './usage-error.js';
@@ -97,7 +103,38 @@ async function run(file: string, opts: RunOptions): Promise<void> {
   log.info({ signal }, 'stopped');
 }
 
+function wgConfig(opts: { instance: string; out?: string }): void {
+  let result: ReturnType<typeof wgQuickFor>;
+  try {
+    result = wgQuickFor(loadMembership(opts.instance), loadSecret(opts.instance, 'identity.key', false));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  for (const w of result.warnings) process.stderr.write(`ppn: warning: ${w}\n`);
+  if (opts.out === '-') {
+    process.stdout.write(result.text);
+    return;
+  }
+  const out = opts.out ?? join(opts.instance, 'ppn0.conf');
+  // Written aside and renamed, so the key is never in a file readable by others, even briefly.
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, result.text, { mode: 0o600, flag: 'wx' });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, out);
+  } catch (err) {
+    throw new UsageError(`cannot write ${out}: ${(err as NodeJS.ErrnoException).code ?? 'write failed'}`);
+  }
+  process.stderr.write(`ppn: wrote ${out} (mode 0600: it holds the private key)\n`);
+}
+
 export function register(program: Command): void {
+  program.command('wg-config')
+    .description('Write the wg-quick file for OS mode (interface ppn0) from the node\'s key and membership')
+    .requiredOption('--instance <dir>', 'the node\'s instance directory (identity.key, membership.json)')
+    .option('--out <file>', 'where to write it (mode 0600); "-" prints it, private key included (default: DIR/ppn0.conf)')
+    .action((opts: { instance: string; out?: string }) => wgConfig(opts));
+
   const wg = program.command('wg').description('Userspace WireGuard, interoperable with stock WireGuard peers');
   wg.command('run')
     .description('Run a userspace WireGuard endpoint from a wg-quick style file ([Interface] PrivateKey, Address, ListenPort; [Peer] ...)')

@@ -1,10 +1,11 @@
 // wg-quick style configuration files ([Interface] and [Peer] sections of `Key = Value` lines),
 // parsed with errors that name the file and line. Keys are case-insensitive, as in wg-quick.
 // Keys that only matter to wg-quick on a real interface (DNS, Table, PostUp, ...) are reported
-// back as ignored rather than rejected, so the same file can serve both modes.
+// back as ignored rather than rejected, so the same file can serve both modes. `formatWgQuick`
+// writes such files (`ppn wg-config`).
 import { parsePrefix } from './allowed-ips.js';
 import { parseIPv4 } from './ipv4.js';
-import { parseKey } from '../protocol/keys.js';
+import { formatKey, parseKey } from '../protocol/keys.js';
 
 export interface InterfaceSection {
   privateKey: Uint8Array;
@@ -165,4 +166,35 @@ export function parseWgQuick(text: string, file = 'config'): WgQuickConfig {
     peers.push(peer as PeerSection);
   }
   return { interface: { privateKey, address, listenPort, mtu }, peers, ignored };
+}
+
+export interface WgQuickPeerOut {
+  /** A comment line above the section (names the peer; never a secret). */
+  comment?: string;
+  publicKey: Uint8Array;
+  allowedIPs: string[];
+  endpoint?: string;
+  persistentKeepalive?: number;
+}
+
+export interface WgQuickOut {
+  comment?: string;
+  privateKey: Uint8Array;
+  /** With its prefix length, as wg-quick wants it (e.g. 10.8.0.2/32). */
+  address: string;
+  listenPort?: number;
+  peers: WgQuickPeerOut[];
+}
+
+/** Writes a wg-quick file that `parseWgQuick` (and wg-quick) read back. It holds the private key. */
+export function formatWgQuick(c: WgQuickOut): string {
+  const comment = (text: string | undefined) => (text ? text.split('\n').map((l) => `# ${l}`) : []);
+  const lines = [...comment(c.comment), '[Interface]', `PrivateKey = ${formatKey(c.privateKey)}`, `Address = ${c.address}`];
+  if (c.listenPort !== undefined) lines.push(`ListenPort = ${c.listenPort}`);
+  for (const p of c.peers) {
+    lines.push('', ...comment(p.comment), '[Peer]', `PublicKey = ${formatKey(p.publicKey)}`, `AllowedIPs = ${p.allowedIPs.join(', ')}`);
+    if (p.endpoint) lines.push(`Endpoint = ${p.endpoint}`);
+    if (p.persistentKeepalive) lines.push(`PersistentKeepalive = ${p.persistentKeepalive}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -2,7 +2,7 @@
 // MeshPeer records, and bounded waits on what arrives on a mesh socket.
 import { pino } from 'pino';
 import { createMesh, type Mesh, type MeshEndpoint, type MeshOptions } from '../../core/mesh/mesh.js';
-import type { MeshPeer } from '../../core/node/membership.js';
+import type { Membership, MeshPeer } from '../../core/node/membership.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
 
 export interface TestNode {
@@ -82,4 +82,13 @@ export async function roundTrip(from: Inbox, to: TestNode, echoPort: number, tex
   const back = from.next((p) => p.toString() === text);
   if (!from.send(to.address, echoPort, Buffer.from(text))) throw new Error(`nothing routes ${to.address}`);
   await back;
+}
+
+/** A node's membership as the registry would write it (the authority's key is a stand-in). */
+export function membershipOf(name: string, address: string, listen: string, peers: MeshPeer[]): Membership {
+  return {
+    nodeId: Number(address.split('.')[3]), name, role: 'os-infrastructure', address, listen, groups: [1], epoch: 0,
+    authority: { nodeId: 10, address: '10.8.0.10', commandPublicKey: formatKey(publicKeyOf(generateSecret())) },
+    peers,
+  };
 }
