@@ -14,6 +14,7 @@ import { createEventFeed, streamEvents } from './event-feed.js';
 import { HttpError, readJsonBody, sendJson as send } from './http.js';
 import { servePageFile } from './page-files.js';
 import { loadOrCreateToken, tokenChecker } from './token.js';
+import { nodeRoute } from '../../core/genesis/node-routes.js';
 
 interface Config {
   host: string;
@@ -92,6 +93,8 @@ export default defineStage<Config>({
         if (!registry.setStatus(id, status, 'operator')) throw new HttpError(404, `no node ${id}`);
         return send(res, 200, registry.node(id));
       }
+      const routed = await nodeRoute(req.method ?? '', url.pathname, registry, () => readJsonBody(req, config.maxBodyBytes));
+      if (routed) return send(res, routed.status, routed.body);
       if (req.method === 'GET' && url.pathname === '/v1/commands') {
         const limit = Math.min(Number(url.searchParams.get('limit') ?? 50) || 50, 500);
         return send(res, 200, { commands: registry.commands(limit) });

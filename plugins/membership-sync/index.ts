@@ -61,6 +61,12 @@ export default defineStage<Config>({
       ctx.metrics.count('applied');
       ctx.logger.info({ seq: result.update.seq, peers: next.peers.map((p) => p.name) }, 'membership updated');
     });
+    // Bringing ppn0 up means reaching the authority: a handshake now lets commands in at once (and
+    // tells the authority where this node is, should it sit behind NAT).
+    mesh.whenConnected(membership.authority.address, 15_000).then(
+      () => ctx.logger.info({ authority: membership.authority.address }, 'session with the authority up'),
+      (err: Error) => ctx.logger.warn({ err: err.message }, 'no session with the authority yet'),
+    );
     return {
       connect: () => EMPTY,
       close: async () => socket.close(),

@@ -70,7 +70,8 @@ describe('genesis on a LAN of network namespaces (processes, real broadcast)', f
     if (r.code !== 0) throw new Error(`ns-tools ${args[0]} failed: ${r.stderr}`);
     return JSON.parse(r.stdout.trim().split('\n').pop()!);
   };
-  const f8 = (text: string) => tool('admin', 'f8', f8Url, readFileSync(join(dir('admin'), 'f8.token'), 'utf8').trim(), text);
+  const f8Token = () => readFileSync(join(dir('admin'), 'f8.token'), 'utf8').trim();
+  const f8 = (text: string) => tool('admin', 'f8', f8Url, f8Token(), text);
   const writeAdminPipeline = (beacon: boolean) => {
     const p = JSON.parse(readFileSync(join(projectRoot(), 'pipelines/os-network-admin.json'), 'utf8'));
     delete p.$schema;
@@ -210,6 +211,16 @@ describe('genesis on a LAN of network namespaces (processes, real broadcast)', f
     expect(await tool('forger', 'forge-joins', '192.0.2.1:51820', commandPublic)).to.deep.equal({ forged: 401, malformed: 400, first: 202, replayed: 409 });
     const status = JSON.parse((await ppn('admin', 'status', '--instance', dir('admin'), '--json')).stdout);
     expect(status.stages.genesis.counters).to.include({ 'join-rejected.bad-mac': 1, 'join-rejected.malformed': 1, 'join-refused.replayed': 1 });
+  });
+
+  it('renames a node over F8 (with the token); the hub hears the new name; bad names are refused', async () => {
+    const id = loadMembership(dir('n3')).nodeId;
+    const rename = (name: string) => tool('admin', 'f8-post', f8Url, f8Token(), `v1/nodes/${id}/rename`, JSON.stringify({ name }));
+    expect(await rename('n3-east')).to.deep.include({ status: 200 });
+    await hub.log('membership updated', (r) => (r.peers as string[]).includes('n3-east'));
+    expect((await rename('n2')).status).to.equal(409);
+    expect((await rename('N3')).status).to.equal(400);
+    expect((await registryNodes()).find((n) => n.id === id)!.name).to.equal('n3-east');
   });
 
   it('the admin killed mid-join and restarted: the node keeps asking and gets the same id, never a duplicate', async () => {

@@ -1,6 +1,7 @@
 // Small tools the genesis netns tests run inside a namespace (the test process itself stays in
 // the root namespace). Each prints one JSON line and exits.
 //   node ns-tools.js f8 URL TOKEN TEXT             POST an intent to F8; prints {status, body}
+//   node ns-tools.js f8-post URL TOKEN PATH JSON   POST JSON to another F8 route; prints {status, body}
 //   node ns-tools.js capture PORT                  waits for one genesis beacon; prints {hex, at}
 //   node ns-tools.js blast BROADCAST PORT HEX      broadcasts forged, foreign, junk and replayed beacons (HEX)
 //   node ns-tools.js forge-joins ENDPOINT CMDPUB   forged, malformed and replayed join requests; prints the statuses
@@ -14,8 +15,8 @@ import { formatKey, generateSecret, parseKey, publicKeyOf } from '../../core/pro
 const [command, ...args] = process.argv.slice(2);
 const print = (value: unknown) => console.log(JSON.stringify(value));
 
-async function f8(url: string, token: string, text: string) {
-  const res = await fetch(`${url}v1/intents`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+async function f8(url: string, token: string, path: string, body: string) {
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
   print({ status: res.status, body: await res.json() });
 }
 
@@ -60,7 +61,8 @@ async function forgeJoins(endpoint: string, commandPublic: string) {
 }
 
 const commands: Record<string, () => Promise<void>> = {
-  f8: () => f8(args[0], args[1], args[2]),
+  f8: () => f8(args[0], args[1], 'v1/intents', JSON.stringify({ text: args[2] })),
+  'f8-post': () => f8(args[0], args[1], args[2], args[3]),
   capture: () => capture(Number(args[0])),
   blast: () => blast(args[0], Number(args[1]), args[2]),
   'forge-joins': () => forgeJoins(args[0], args[1]),
