@@ -11,7 +11,7 @@ import { formatKey, parseKey } from '../../core/protocol/keys.js';
 import { uapiGet } from '../../core/wireguard/uapi.js';
 import { requireNetns } from '../support/root.js';
 import {
-  createNetnsPair, run, startWireguardGo, stop, watchLines, type Lines, type NetnsPair, type WireguardGo,
+  createNetnsPair, run, startWireguardGo, stop, udpEchoFrom, watchLines, type Lines, type NetnsPair, type WireguardGo,
 } from './netns.js';
 import { newKey } from './support.js';
 
@@ -20,21 +20,6 @@ const ID = String(process.pid).slice(-5);
 const WG_PORT = 51820;
 const OUR_PORT = 51821;
 const ECHO_PORT = 7000;
-
-/** A UDP client run inside a namespace: sends `count` datagrams and waits for each to come back. */
-const UDP_CLIENT = `
-import dgram from 'node:dgram';
-const [bindAddr, host, port, count, waitMs, size] = process.argv.slice(1);
-const s = dgram.createSocket('udp4');
-const want = new Set(Array.from({ length: +count }, (_, i) => ('msg-' + i + ' ').padEnd(+size, '.')));
-const got = [];
-const timer = setTimeout(() => { console.log(JSON.stringify({ got, timeout: true })); process.exit(2); }, +waitMs);
-s.on('message', (m, r) => {
-  if (want.delete(m.toString())) got.push(m.toString());
-  if (want.size === 0) { clearTimeout(timer); console.log(JSON.stringify({ got, from: r.address + ':' + r.port })); s.close(); }
-});
-s.bind(0, bindAddr, () => { for (const w of want) s.send(w, +port, host); });
-`;
 
 interface Ours {
   child: ChildProcess;
@@ -101,10 +86,8 @@ describe('wireguard interop with wireguard-go (network namespaces)', function ()
   }
 
   /** Sends `count` datagrams of `size` bytes from wireguard-go's side to our echo port; all must come back. */
-  async function udpEcho(count: number, waitMs = 15_000, size = 16) {
-    const r = await run('ip', ['netns', 'exec', ns!.a, process.execPath, '--input-type=module', '-e', UDP_CLIENT,
-      '10.99.0.1', '10.99.0.2', String(ECHO_PORT), String(count), String(waitMs), String(size)], waitMs + 5000);
-    return { code: r.code, ...(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { got?: string[]; from?: string }) };
+  function udpEcho(count: number, waitMs = 15_000, size = 16) {
+    return udpEchoFrom(ns!.a, '10.99.0.1', '10.99.0.2', ECHO_PORT, { count, waitMs, size });
   }
 
   it('wireguard-go initiates: handshake, UDP both ways, ping, and a clean exit on SIGTERM', async () => {

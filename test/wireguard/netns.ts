@@ -156,3 +156,37 @@ export async function startWireguardGo(ns: string, iface: string, address: strin
   }
   return wg;
 }
+
+/** A UDP client run inside a namespace: sends `count` datagrams and waits for each to come back. */
+const UDP_CLIENT = `
+import dgram from 'node:dgram';
+const [bindAddr, host, port, count, waitMs, size, prefix] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+const want = new Set(Array.from({ length: +count }, (_, i) => (prefix + i + ' ').padEnd(+size, '.')));
+const got = [];
+const timer = setTimeout(() => { console.log(JSON.stringify({ got, timeout: true })); process.exit(2); }, +waitMs);
+s.on('message', (m, r) => {
+  if (want.delete(m.toString())) got.push(m.toString());
+  if (want.size === 0) { clearTimeout(timer); console.log(JSON.stringify({ got, from: r.address + ':' + r.port })); s.close(); }
+});
+s.bind(0, bindAddr, () => { for (const w of want) s.send(w, +port, host); });
+`;
+
+export interface UdpEchoResult {
+  /** 0 when every datagram came back, 2 on timeout. */
+  code: number | null;
+  got?: string[];
+  /** "address:port" the answers came from. */
+  from?: string;
+}
+
+/**
+ * From `bindAddr` inside `ns`, sends `count` datagrams of `size` bytes (`prefix` and a number,
+ * padded) to an echo service at `host:port` and waits (at most `waitMs`) for all to come back.
+ */
+export async function udpEchoFrom(ns: string, bindAddr: string, host: string, port: number,
+  { count = 1, waitMs = 15_000, size = 16, prefix = 'msg-' } = {}): Promise<UdpEchoResult> {
+  const r = await run('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', UDP_CLIENT,
+    bindAddr, host, String(port), String(count), String(waitMs), String(size), prefix], waitMs + 5000);
+  return { code: r.code, ...(JSON.parse(r.stdout.trim().split('\n').at(-1) || '{}') as { got?: string[]; from?: string }) };
+}
