@@ -1,7 +1,8 @@
 // Userspace WireGuard: handshakes per second on one core; UDP packets/s and MB/s through a tunnel
 // between two of our endpoints (two processes, loopback) beside the same traffic between two
-// wireguard-go instances in network namespaces (when root and wireguard-go are available); and
-// memory per configured peer.
+// wireguard-go instances in network namespaces (when root and wireguard-go are available); the
+// same between two meshes directly and through a hub's relay (three processes); and memory per
+// configured peer.
 //
 // Throughput method, the same for both: a receiver counts UDP datagrams on the far tunnel
 // address for DURATION ms, starting WARMUP ms after the first one it gets; the sender writes as fast as it can, in
@@ -10,6 +11,9 @@ import { fork, spawn } from 'node:child_process';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { createMesh, type Mesh } from '../core/mesh/mesh.js';
+import type { MeshPeer } from '../core/node/membership.js';
 import { createDevice, type Device } from '../core/wireguard/device.js';
 import { addMacs, checkMac1, createCookieChecker, createCookieGenerator } from '../core/wireguard/cookie.js';
 import { COOKIE_REFRESH_TIME } from '../core/wireguard/constants.js';
@@ -76,6 +80,23 @@ async function blast(send: () => void, ms: number): Promise<void> {
 
 // ---- ours: two endpoints, two processes, loopback ------------------------------------------------
 
+/** Counts what arrives on PORT for `ms`, starting WARMUP after the first datagram; then reports it. */
+function measure(bindUdp: (port: number, handler: (payload: Uint8Array) => void) => { close(): void }, ms: number): void {
+  let first = 0;
+  const c: Count = { packets: 0, bytes: 0, ms };
+  const binding = bindUdp(PORT, (payload) => {
+    const now = performance.now();
+    if (!first) {
+      first = now;
+      setTimeout(() => { binding.close(); process.send!(c); }, WARMUP + ms);
+    }
+    const t = now - first - WARMUP;
+    if (t < 0 || t > ms) return;
+    c.packets++;
+    c.bytes += payload.length;
+  });
+}
+
 /** The receiving endpoint, run as a forked child of this same file. */
 async function receiverChild(): Promise<void> {
   const secret = generateSecret();
@@ -88,21 +109,7 @@ async function receiverChild(): Promise<void> {
       device.addPeer({ publicKey: m.peer, allowedIPs: ['10.98.0.1/32'] });
       process.send!({ ready: true });
     }
-    if (m.measure) {
-      let first = 0;
-      const c: Count = { packets: 0, bytes: 0, ms: m.measure };
-      const binding = device.bindUdp(PORT, (payload) => {
-        const now = performance.now();
-        if (!first) {
-          first = now;
-          setTimeout(() => { binding.close(); process.send!(c); }, WARMUP + m.measure!);
-        }
-        const t = now - first - WARMUP;
-        if (t < 0 || t > m.measure!) return;
-        c.packets++;
-        c.bytes += payload.length;
-      });
-    }
+    if (m.measure) measure((port, handler) => device.bindUdp(port, handler), m.measure);
   });
   process.send!({ publicKey: device.publicKey, port: device.port });
 }
@@ -215,6 +222,73 @@ async function wireguardGoThroughput(): Promise<Map<number, Count> | string> {
   return results;
 }
 
+// ---- meshes: spoke to spoke directly, and through a hub's relay (three processes, loopback) --------
+
+const SPOKE_A = '10.98.0.1';
+const SPOKE_B = '10.98.0.2';
+const HUB = '10.98.0.254';
+
+function benchMesh(address: string, relay: boolean): Promise<Mesh> {
+  return createMesh({
+    mode: 'userspace', address, privateKey: generateSecret(), listenPort: 0, bindAddress: '127.0.0.1', peers: [], relay,
+    logger: pino({ level: 'silent' }),
+  });
+}
+
+/** A mesh (the receiving spoke, or the hub), run as a forked child of this same file. */
+async function meshChild(): Promise<void> {
+  const { address, relay } = JSON.parse(process.env.PPN_WG_BENCH_MESH!) as { address: string; relay: boolean };
+  const mesh = await benchMesh(address, relay);
+  process.on('message', (m: { peers?: MeshPeer[]; measure?: number }) => {
+    if (m.peers) {
+      mesh.setPeers(m.peers);
+      process.send!({ ready: true });
+    }
+    if (m.measure) measure((port, handler) => mesh.device!.bindUdp(port, handler), m.measure);
+  });
+  process.send!({ publicKey: mesh.device!.publicKey, port: mesh.device!.port });
+}
+
+async function meshThroughput(relayed: boolean): Promise<Map<number, Count>> {
+  const forkMesh = (address: string, relay: boolean) =>
+    fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, PPN_WG_BENCH_ROLE: 'mesh', PPN_WG_BENCH_MESH: JSON.stringify({ address, relay }) } });
+  const next = <T>(child: ReturnType<typeof fork>, what: string) =>
+    within(new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T))), WARMUP + DURATION + 10_000, what);
+  const b = forkMesh(SPOKE_B, false);
+  const hub = relayed ? forkMesh(HUB, true) : undefined;
+  const a = await benchMesh(SPOKE_A, false);
+  const results = new Map<number, Count>();
+  try {
+    type Hello = { publicKey: string; port: number };
+    const atB = await next<Hello>(b, 'spoke start');
+    const atHub = hub && (await next<Hello>(hub, 'hub start'));
+    const peer = (name: string, address: string, hello: Hello, via?: string): MeshPeer =>
+      ({ name, publicKey: hello.publicKey, address, allowedIPs: [`${address}/32`], ...(via ? { via } : { endpoint: `127.0.0.1:${hello.port}` }) });
+    const atA = { publicKey: a.device!.publicKey, port: a.device!.port };
+    if (hub && atHub) {
+      hub.send({ peers: [peer('a', SPOKE_A, atA), peer('b', SPOKE_B, atB)] });
+      await next(hub, 'hub peers');
+    }
+    b.send({ peers: atHub ? [peer('hub', HUB, atHub), peer('a', SPOKE_A, atA, 'hub')] : [peer('a', SPOKE_A, atA)] });
+    await next(b, 'spoke peers');
+    a.setPeers(atHub ? [peer('hub', HUB, atHub), peer('b', SPOKE_B, atB, 'hub')] : [peer('b', SPOKE_B, atB)]);
+    const socket = await a.bind(0, () => {});
+    await within(a.whenConnected(SPOKE_B, 10_000), 11_000, 'session with the far spoke');
+    for (const size of SIZES) {
+      const result = next<Count>(b, 'spoke count');
+      b.send({ measure: DURATION });
+      const payload = Buffer.alloc(size, 0x61);
+      await blast(() => socket.send(SPOKE_B, PORT, payload), WARMUP + DURATION + 500);
+      results.set(size, await result);
+    }
+  } finally {
+    await a.close();
+    await stop(b);
+    if (hub) await stop(hub);
+  }
+  return results;
+}
+
 // ---- memory per peer ---------------------------------------------------------------------------
 
 async function memoryPerPeer(peers = 1000): Promise<{ bytesPerPeer: number; addPeerUs: number }> {
@@ -265,8 +339,26 @@ export default async function bench(): Promise<void> {
   if (typeof theirs === 'string') console.log(`wireguard-go comparison skipped: ${theirs}`);
   console.log();
 
+  const direct = await meshThroughput(false);
+  const relayed = await meshThroughput(true);
+  printTable(SIZES.map((size) => {
+    const d = direct.get(size)!;
+    const r = relayed.get(size)!;
+    return {
+      'UDP payload': `${size} B`,
+      'direct packets/s': (d.packets * 1000) / d.ms,
+      'via the hub packets/s': (r.packets * 1000) / r.ms,
+      'via the hub MB/s': r.bytes / r.ms / 1000,
+      'via the hub / direct': (r.packets / d.packets).toFixed(2),
+    };
+  }));
+  console.log(`(spoke to spoke between two meshes, directly or through a third process relaying; tunnel MTU 1420, so
+ 1,400-byte payloads are fragmented; received payloads counted over ${DURATION / 1000} s)`);
+  console.log();
+
   const mem = await memoryPerPeer();
   printTable([{ peers: 1000, 'heap + external per peer': `${Math.round(mem.bytesPerPeer)} B`, 'addPeer (incl. static DH)': `${mem.addPeerUs.toFixed(0)} µs` }]);
 }
 
 if (process.env.PPN_WG_BENCH_ROLE === 'receiver') await receiverChild();
+if (process.env.PPN_WG_BENCH_ROLE === 'mesh') await meshChild();
