@@ -84,7 +84,8 @@ async function scanForBeacon(o: JoinOptions, pinned: PinnedAuthority): Promise<F
     socket.once('error', (err) => (clearTimeout(timer), reject(new Error(`cannot listen for beacons on UDP ${o.beaconPort}: ${(err as NodeJS.ErrnoException).code ?? err.message}`))));
     socket.on('message', (datagram, from) => {
       const result = checker.check(datagram);
-      if (!result.ok) return o.say(`beacon ignored (${result.reason}) from ${from.address}:${from.port}`);
+      // The first of each kind is shown; all are counted and summed up at the end.
+      if (!result.ok) return checker.rejected[result.reason] === 1 && o.say(`beacon ignored (${result.reason}) from ${from.address}:${from.port}`);
       clearTimeout(timer);
       saveGenesisState(o.instanceDir, { lastBeaconAt: result.at });
       o.say(`beacon from the authority at ${from.address}: join endpoint ${formatEndpoint(result.joinEndpoint)}`);

@@ -49,11 +49,17 @@ export interface JoinServer {
 const STATUS = { granted: 200, pending: 202 } as const;
 
 export async function startJoinServer(o: JoinServerOptions): Promise<JoinServer> {
-  /** Nonces of authenticated requests still inside the freshness window: a replay is refused. */
+  /**
+   * Nonces of authenticated requests still inside the freshness window: a replay is refused. Kept
+   * in arrival order, so forgetting the expired ones stops at the first that is not.
+   */
   const seen = new Map<string, number>();
   const remember = (nonce: string) => {
     const now = o.now();
-    for (const [n, until] of seen) if (until < now) seen.delete(n);
+    for (const [n, until] of seen) {
+      if (until >= now) break;
+      seen.delete(n);
+    }
     seen.set(nonce, now + 2 * o.freshnessMs);
   };
 

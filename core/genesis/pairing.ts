@@ -58,7 +58,6 @@ const hash = (token: string) => createHash('sha256').update(token).digest('hex')
 
 export function openPairing(registry: Registry, clock: () => number = Date.now): Pairing {
   const { db } = registry;
-  db.pragma('busy_timeout = 5000');
   db.exec(`
     CREATE TABLE IF NOT EXISTS genesis_joins (
       node_id INTEGER PRIMARY KEY REFERENCES nodes(id),

@@ -62,7 +62,9 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
     if (mine && JSON.stringify(mine.peers) !== ownPeers) {
       o.mesh.setPeers(mine.peers);
       ownPeers = JSON.stringify(mine.peers);
-      saveMembership(o.instanceDir, { ...o.self, peers: mine.peers });
+      // Kept current in memory too: a mesh rebuilt later (reload) starts from these peers.
+      o.self.peers = mine.peers;
+      saveMembership(o.instanceDir, o.self);
       o.logger.info({ peers: mine.peers.map((p) => p.name) }, 'authority peers updated');
     }
     const due: [number, Membership][] = [];
