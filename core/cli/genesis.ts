@@ -19,7 +19,7 @@ import { claimNode, ClaimRefusedError } from '../genesis/claim.js';
 import { InvalidCodeError, normaliseCode } from '../genesis/code.js';
 import { parseEndpoint } from '../genesis/endpoint.js';
 import { joinMesh, JoinRefusedError } from '../genesis/join-client.js';
-import { ROLE_PATTERN } from '../genesis/join.js';
+import { NAME_PATTERN, ROLE_PATTERN } from '../genesis/join.js';
 import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing } from '../genesis/pairing.js';
 import { GENESIS_KEY_FILE, loadGenesisKey } from '../genesis/signing-key.js';
 import { cliActor, DEFAULT_ADMIN_INSTANCE, openAdminPairing } from './nodes.js';
@@ -164,7 +164,7 @@ export function register(program: Command): void {
     .option('--timeout <seconds>', 'give up if not admitted this long after the authority was found (default: wait)')
     .action(async (opts: { instance: string; scanWindow: string; name?: string; role: string; listen?: string; claimListen: string; beaconPort: string; poll: string; timeout?: string }) => {
       if (!new RegExp(ROLE_PATTERN).test(opts.role)) throw new UsageError(`invalid role '${opts.role}'`);
-      if (opts.name !== undefined && !/^[a-z][a-z0-9-]{0,62}$/.test(opts.name)) throw new UsageError(`invalid name '${opts.name}': lower-case letters, digits and dashes, starting with a letter`);
+      if (opts.name !== undefined && !new RegExp(NAME_PATTERN).test(opts.name)) throw new UsageError(`invalid name '${opts.name}': lower-case letters, digits and dashes, starting with a letter`);
       if (opts.listen) endpointArg(opts.listen, '--listen');
       const dir = resolve(opts.instance);
       try {

@@ -1,7 +1,7 @@
 // Codes people read off one screen and type or compare on another (join requests, claims):
 // 8 characters of Crockford base32 (40 bits), shown as ABCD-EFGH. Entry is forgiving the way
 // Crockford intended: any case, dashes and spaces ignored, I and L read as 1, O as 0.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 export const CODE_LENGTH = 8;
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -37,11 +37,4 @@ export function normaliseCode(input: string): string {
 /** ABCD-EFGH, for screens. */
 export function formatCode(code: string): string {
   return `${code.slice(0, 4)}-${code.slice(4)}`;
-}
-
-/** Compares two normalised codes without leaking where they differ. */
-export function codesEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
