@@ -4,7 +4,6 @@
 // processes on loopback, one after another; then the per-message costs behind it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +20,7 @@ import { loadMembership } from '../core/node/membership.js';
 import { projectRoot } from '../core/project-root.js';
 import { formatKey, generateSecret, publicKeyOf } from '../core/protocol/keys.js';
 import { openRegistry } from '../core/registry/registry.js';
+import { freeUdpPort } from '../test/genesis/support.js';
 import { scratchDir } from '../test/support/pipeline.js';
 import { printTable } from './table.js';
 
@@ -71,14 +71,6 @@ const logged = (msg: string, extra: (r: Record<string, unknown>) => boolean = ()
     return false;
   }
 };
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function firstBootToFirstCommand(beaconEveryMs: number): Promise<Record<string, string | number>> {
   const root = scratchDir('bench-genesis');
