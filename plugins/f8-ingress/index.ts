@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Observable } from 'rxjs';
 import { F8_PORT } from '../../core/mesh/ports.js';
 import type { NodeIdentity } from '../../core/node/services.js';
-import type { NodeStatus, Registry } from '../../core/registry/registry.js';
+import type { Registry } from '../../core/registry/registry.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
 import type { Envelope, Outcome } from '../../core/runtime/envelope.js';
 import { checkSchema } from '../../core/runtime/schema-check.js';
@@ -86,13 +86,6 @@ export default defineStage<Config>({
       }
       if (req.method === 'GET' && url.pathname === '/v1/events') return streamEvents(feed, res);
       if (req.method === 'GET' && url.pathname === '/v1/nodes') return send(res, 200, { nodes: registry.nodes() });
-      const decision = /^\/v1\/nodes\/(\d{1,3})\/(approve|revoke)$/.exec(url.pathname);
-      if (req.method === 'POST' && decision) {
-        const id = Number(decision[1]);
-        const status: NodeStatus = decision[2] === 'approve' ? 'active' : 'revoked';
-        if (!registry.setStatus(id, status, 'operator')) throw new HttpError(404, `no node ${id}`);
-        return send(res, 200, registry.node(id));
-      }
       const routed = await nodeRoute(req.method ?? '', url.pathname, registry, () => readJsonBody(req, config.maxBodyBytes));
       if (routed) return send(res, routed.status, routed.body);
       if (req.method === 'GET' && url.pathname === '/v1/commands') {

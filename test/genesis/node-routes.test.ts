@@ -16,8 +16,13 @@ describe('F8 node routes added by genesis', () => {
     expect((await post('/v1/nodes/10/rename', { name: 'x', extra: 1 }))!.status).to.equal(400);
   });
 
+  it('approves and revokes with the refusals of the CLI: only a pending node is approved, never the authority revoked', async () => {
+    expect((await post('/v1/nodes/10/approve', {}))!.status).to.equal(409);
+    expect(await post('/v1/nodes/99/revoke', {})).to.deep.equal({ status: 404, body: { error: 'no node with id 99' } });
+  });
+
   it('leaves every other route to F8', async () => {
-    expect(await post('/v1/nodes/10/approve', {})).to.equal(undefined);
+    expect(await post('/v1/nodes/10/promote', {})).to.equal(undefined);
     expect(await nodeRoute('GET', '/v1/nodes/10/rename', registry, async () => ({}))).to.equal(undefined);
   });
 });
