@@ -36,7 +36,7 @@ import { tai64n, tai64nAfter } from './tai64n.js';
 import {
   createPeerTimers, maxTimerHandshakes, stopTimers, timersAnyAuthenticatedPacketReceived,
   timersAnyAuthenticatedPacketSent, timersAnyAuthenticatedPacketTraversal, timersDataReceived, timersDataSent,
-  timersHandshakeComplete, timersHandshakeInitiated, timersSessionDerived,
+  timersHandshakeComplete, timersHandshakeInitiated, timersHandshakeRetryHeld, timersSessionDerived,
 } from './timers.js';
 
 export type { Endpoint, PeerState } from './peer.js';
@@ -332,7 +332,10 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     if (closed) return;
     if (!retry) peer.timers.handshakeAttempts = 0;
     const now = clock.now();
-    if (now - peer.lastSentHandshake < timings.rekeyTimeout) return;
+    if (now - peer.lastSentHandshake < timings.rekeyTimeout) {
+      if (retry) timersHandshakeRetryHeld(peer.timers, peer.lastSentHandshake + timings.rekeyTimeout - now);
+      return;
+    }
     peer.lastSentHandshake = now;
     if (peer.handshake.localIndex) indices.delete(peer.handshake.localIndex);
     const localIndex = allocateIndex({ peer });

@@ -106,6 +106,16 @@ export function timersHandshakeInitiated(t: PeerTimers, c: ProtocolTimings): voi
   t.retransmitHandshake.mod(c.rekeyTimeout + jitter());
 }
 
+/**
+ * A retry that the rate limit held back, because we answered the peer's own initiation since
+ * (one handshake message per REKEY_TIMEOUT): it is postponed until the limit allows, not dropped.
+ * wireguard-go drops it; when the two initiations crossed (each side answered the other's and
+ * forgot its own, so neither answer completes), nothing then retries until new data is sent.
+ */
+export function timersHandshakeRetryHeld(t: PeerTimers, waitMs: number): void {
+  t.retransmitHandshake.mod(waitMs + jitter());
+}
+
 export function timersHandshakeComplete(t: PeerTimers): void {
   t.retransmitHandshake.del();
   t.handshakeAttempts = 0;

@@ -206,6 +206,31 @@ describe('wireguard timers (manual clock)', () => {
     expect((await done).initiator).to.equal(true);
   });
 
+  it('recovers from crossed initiations: a retry held back by the rate limit is postponed, not lost', async () => {
+    p = await linkedPair({ bPeer: { endpoint: { relay: 'wire' } } });
+    const got: string[] = [];
+    p.a.bindUdp(1000, (x) => got.push(Buffer.from(x).toString()));
+    p.b.bindUdp(7, (x) => got.push(Buffer.from(x).toString()));
+    // Both initiate at once, and both initiations arrive late (held up on the way, as behind a
+    // relay whose own session is not up yet): each side answers the other's and forgets its own,
+    // so neither answer completes anything.
+    p.link.up = false;
+    p.a.sendUdp(1000, '10.0.0.2', 7, Buffer.from('from a'));
+    p.b.sendUdp(7, '10.0.0.1', 1000, Buffer.from('from b'));
+    const [fromA, fromB] = ['a', 'b'].map((who) => p.link.sent.find((s) => s.from === who && s.type === MESSAGE_INITIATION)!);
+    await step(p, REKEY_TIMEOUT - 1000);
+    p.link.up = true;
+    p.a.receiveDatagram(fromB.data, { relay: 'wire' });
+    p.b.receiveDatagram(fromA.data, { relay: 'wire' });
+    await p.link.settle();
+    expect([p.a, p.b].map((d) => d.stats().drops['response: unknown index'])).to.deep.equal([1, 1]);
+    // Their retries fall due less than REKEY_TIMEOUT after those answers: held back, then sent.
+    await step(p, 2 * RETRY);
+    expect(got.sort()).to.deep.equal(['from a', 'from b']);
+    expect(p.a.peerStats(p.b.publicKey)!.state).to.equal('up');
+    expect(p.b.peerStats(p.a.publicKey)!.state).to.equal('up');
+  });
+
   it('zeroes all key material 3 × REJECT_AFTER_TIME after the last session was made', async () => {
     p = await linkedPair();
     await establish(p);
