@@ -11,22 +11,28 @@ const INTENT = 'restart telemetry on the leased node';
 
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
-  console.log(`usage: npm run demo [-- --once] [-- --root DIR]
+  console.log(`usage: npm run demo [-- --once] [-- --root DIR] [-- --base-port N]
 
 Starts a local mesh of four nodes (instance directories under DIR, default instance/demo),
 sends "${INTENT}" through the F8 terminal and prints each hop.
-  --once   exit after the ack: 0 when every hop succeeded, 1 otherwise`);
+  --once          exit after the ack: 0 when every hop succeeded, 1 otherwise
+  --base-port N   node N's WireGuard listens on 127.0.0.1:(N + node id); default 51820`);
   process.exit(0);
 }
 const once = args.includes('--once');
-const rootIndex = args.indexOf('--root');
-const root = rootIndex >= 0 ? args[rootIndex + 1] : join(projectRoot(), 'instance', 'demo');
+const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const root = option('--root') ?? join(projectRoot(), 'instance', 'demo');
+const basePort = Number(option('--base-port') ?? 51820);
+if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65000) {
+  console.error(`--base-port must be a whole number from 1024 to 65000, got ${option('--base-port')}`);
+  process.exit(2);
+}
 
 const step = (n: number, text: string) => console.log(`\n[${n}] ${text}`);
 const say = (text: string) => console.log(`    ${text}`);
 
 async function main(): Promise<number> {
-  const nodes = localFleet(root);
+  const nodes = localFleet(root, basePort);
   step(1, `Preparing ${nodes.length} nodes in ${root} (keys are made once and kept)`);
   prepareLocalMesh(nodes);
   for (const n of nodes) say(`${n.name.padEnd(12)} ${`10.8.0.${n.id}`.padEnd(10)} ${n.role.padEnd(18)} WireGuard on 127.0.0.1:${n.wgPort}`);
