@@ -8,3 +8,5 @@ export const CLAIM_PORT = 9443;
 // command port, on another network) and membership updates on the mesh (authority → node).
 export const BEACON_PORT = 8090;
 export const SYNC_PORT = 8092;
+// The hub's relay frames (core/mesh/relay.ts), inside each spoke's own tunnel with the hub.
+export const RELAY_PORT = 8093;

@@ -19,11 +19,11 @@
 //   authenticated by cryptokey routing, so a spoke cannot pose as another to the far side's relay
 //   path — and the datagram inside authenticates its sender anyway).
 import type { Device, Endpoint, Logger } from '../wireguard/device.js';
+import { RELAY_PORT } from './ports.js';
 import { formatIPv4, parseIPv4 } from '../wireguard/ipv4.js';
 import { messageType, MESSAGE_INITIATION, MESSAGE_TRANSPORT, TRANSPORT_MIN_SIZE } from '../wireguard/messages.js';
 
 /** The relay's UDP port on the mesh addresses (spokes and hub alike). */
-export const RELAY_PORT = 8093;
 const ADDRESS_SIZE = 4;
 
 export interface RelayFrame {

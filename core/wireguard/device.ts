@@ -29,7 +29,7 @@ import {
 } from './noise.js';
 import {
   confirmKeypair, dropKeypairs, formatEndpoint, installKeypair, newCounters, sameEndpoint,
-  type Endpoint, type Keypair, type Peer, type PeerState,
+  type Endpoint, type Keypair, type Peer, type PeerCounters, type PeerState,
 } from './peer.js';
 import { createReplayFilter, validateCounter } from './replay.js';
 import { tai64n, tai64nAfter } from './tai64n.js';
@@ -102,7 +102,7 @@ export interface UdpSource {
 
 export type UdpHandler = (payload: Uint8Array, from: UdpSource) => void;
 
-export interface PeerStats {
+export interface PeerStats extends PeerCounters {
   publicKey: string;
   endpoint?: string;
   allowedIPs: string[];
@@ -110,15 +110,6 @@ export interface PeerStats {
   /** Epoch ms of the last completed handshake. */
   lastHandshake?: number;
   persistentKeepalive: number;
-  rxBytes: number;
-  txBytes: number;
-  rxPackets: number;
-  txPackets: number;
-  keepalivesSent: number;
-  keepalivesReceived: number;
-  handshakes: number;
-  initiationsSent: number;
-  cookiesReceived: number;
 }
 
 export interface HandshakeEvent {

@@ -1,7 +1,8 @@
 // The hub relay (DESIGN §5), three userspace meshes on loopback: spokes A and B have no direct
 // path to each other (neither knows where the other is), only each its tunnel with the hub H.
 import { expect } from 'chai';
-import { decodeFrame, encodeFrame, RELAY_PORT } from '../../core/mesh/relay.js';
+import { RELAY_PORT } from '../../core/mesh/ports.js';
+import { decodeFrame, encodeFrame } from '../../core/mesh/relay.js';
 import { createDevice, type Device, type InnerEvent } from '../../core/wireguard/device.js';
 import { buildUdpPacket, parseIPv4, parseIPv4Packet, parseUdp } from '../../core/wireguard/ipv4.js';
 import { MESSAGE_INITIATION, MESSAGE_RESPONSE, MESSAGE_TRANSPORT } from '../../core/wireguard/messages.js';
