@@ -2,29 +2,44 @@
 // The `ppn` command. Each group of subcommands lives in its own module and registers itself here.
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './usage-error.js';
-import * as pipelineCommands from './pipeline.js';
-import * as keysCommands from './keys.js';
-import * as packetCommands from './packet.js';
-import * as routeCommands from './route.js';
-import * as wgCommands from './wg.js';
-import * as genesisCommands from './genesis.js';
-import * as nodesCommands from './nodes.js';
+
+type CommandModule = { register(program: Command): void };
+
+// Each module is loaded only when one of its commands is asked for, so a command starts without
+// loading the rest (and a fault in one module cannot break the others). Help loads them all.
+const keys = () => import('./keys.js');
+const packet = () => import('./packet.js');
+const pipeline = () => import('./pipeline.js');
+const route = () => import('./route.js');
+const wg = () => import('./wg.js');
+const genesis = () => import('./genesis.js');
+const nodes = () => import('./nodes.js');
+const moduleOf: Record<string, () => Promise<CommandModule>> = {
+  keys,
+  packet,
+  run: pipeline,
+  validate: pipeline,
+  schema: pipeline,
+  status: pipeline,
+  reload: pipeline,
+  route,
+  wg,
+  'wg-config': wg,
+  authority: genesis,
+  provision: genesis,
+  join: genesis,
+  claim: genesis,
+  nodes,
+};
 
 const program = new Command('ppn')
   .description('Sovereign Mesh: run a node of the mesh, and the tools around it')
   .showHelpAfterError()
   .exitOverride();
 
-const modules: Array<{ register(program: Command): void }> = [
-  keysCommands,
-  packetCommands,
-  pipelineCommands,
-  routeCommands,
-  wgCommands,
-  genesisCommands,
-  nodesCommands,
-];
-for (const m of modules) m.register(program);
+const asked = process.argv[2] ?? '';
+const loaders = Object.hasOwn(moduleOf, asked) ? [moduleOf[asked]] : [...new Set(Object.values(moduleOf))];
+for (const m of await Promise.all(loaders.map((load) => load()))) m.register(program);
 
 try {
   await program.parseAsync(process.argv);
