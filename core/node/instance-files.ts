@@ -18,7 +18,7 @@ export function loadSecret(dir: string, name: string, create: boolean): Buffer {
   }
   const mode = statSync(path).mode & 0o777;
   if (mode & 0o077) {
-    // Tighten rather than refuse: a key readable by others is fixed at once and said so.
+    // Tighten rather than refuse: a key left readable by others is closed before it is read.
     chmodSync(path, 0o600);
   }
   return parseKey(readFileSync(path, 'utf8'), path);
