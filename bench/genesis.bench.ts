@@ -18,7 +18,7 @@ import { genesisKeyFromSeed, loadGenesisKey } from '../core/genesis/signing-key.
 import { loadSecret } from '../core/node/instance-files.js';
 import { loadMembership } from '../core/node/membership.js';
 import { projectRoot } from '../core/project-root.js';
-import { formatKey, generateSecret, publicKeyOf } from '../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../core/keys/index.js';
 import { openRegistry } from '../core/registry/registry.js';
 import { freeUdpPort } from '../test/genesis/support.js';
 import { scratchDir } from '../test/support/pipeline.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { projectRoot } from '../core/project-root.js';
 import { deriveHmacKey, pairSecret } from '../core/protocol/key-derivation.js';
-import { formatKey, generateSecret, publicKeyOf } from '../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../core/keys/index.js';
 import { encodePacket } from '../core/protocol/packet.js';
 import { createDevice } from '../core/wireguard/device.js';
 import { localFleet, prepareLocalMesh } from '../examples/local-mesh/fleet.js';

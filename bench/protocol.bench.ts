@@ -8,7 +8,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { openAuthorityCounter, type CounterSource } from '../core/protocol/authority-counter.js';
 import { deriveHmacKey, pairSecret } from '../core/protocol/key-derivation.js';
-import { generateSecret, publicKeyOf } from '../core/protocol/keys.js';
+import { generateSecret, publicKeyOf } from '../core/keys/index.js';
 import { memoryNodeState, openNodeState, type NodeStateStore } from '../core/protocol/node-state.js';
 import { encodePacket } from '../core/protocol/packet.js';
 import { createSigner } from '../core/protocol/signer.js';

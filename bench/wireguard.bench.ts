@@ -17,8 +17,7 @@ import type { MeshPeer } from '../core/node/membership.js';
 import { createDevice, type Device } from '../core/wireguard/device.js';
 import { addMacs, checkMac1, createCookieChecker, createCookieGenerator } from '../core/wireguard/cookie.js';
 import { COOKIE_REFRESH_TIME } from '../core/wireguard/constants.js';
-import { formatKey, generateSecret, publicKeyOf } from '../core/protocol/keys.js';
-import { dh, keyPairFromPrivate } from '../core/wireguard/keys.js';
+import { dh, formatKey, generateSecret, keyPairFromPrivate, publicKeyOf } from '../core/keys/index.js';
 import {
   consumeInitiation, consumeResponse, createInitiation, createResponse, deriveTransportKeys,
 } from '../core/wireguard/noise.js';

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { CLAIM_PORT, BEACON_PORT } from '../mesh/ports.js';
 import { ensureInstanceDir, loadSecret } from '../node/instance-files.js';
 import { loadMembership, MEMBERSHIP_FILE, saveMembership } from '../node/membership.js';
-import { formatKey, publicKeyOf } from '../protocol/keys.js';
+import { formatKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry } from '../registry/registry.js';
 import { AUTHORITY_ROLE, DEFAULT_GROUPS } from '../genesis/admission.js';
 import { pinAuthority, saveEnrolmentToken, type PinnedAuthority } from '../genesis/authority-pin.js';

@@ -6,7 +6,7 @@
 //   ppn keys pub [FILE]      reads a secret from FILE or stdin and prints its public key
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InvalidKeyError, formatKey, generateSecret, parseKey, publicKeyOf } from '../protocol/keys.js';
+import { InvalidKeyError, formatKey, generateSecret, parseKey, publicKeyOf } from '../keys/index.js';
 import { UsageError } from './usage-error.js';
 
 function readSecret(file: string | undefined): Buffer {

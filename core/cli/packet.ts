@@ -2,7 +2,7 @@
 // checking other implementations against this one. Numbers take decimal or 0x-hex.
 import type { Command } from 'commander';
 import { reconstructCounter } from '../protocol/counter.js';
-import { InvalidKeyError, parseKey } from '../protocol/keys.js';
+import { InvalidKeyError, parseKey } from '../keys/index.js';
 import { deriveHmacKey, pairSecret } from '../protocol/key-derivation.js';
 import { memoryNodeState } from '../protocol/node-state.js';
 import { COMMAND_VERSION, PACKET_LENGTH, decodePacket, encodePacket } from '../protocol/packet.js';

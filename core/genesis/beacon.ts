@@ -7,7 +7,7 @@
 //   37   2  join endpoint, TCP port
 //   39   8  time, ms since the Unix epoch
 //   47  64  Ed25519 signature over ASCII "ppn/beacon/v1" ‖ bytes 0..46
-import { KEY_LENGTH } from '../protocol/keys.js';
+import { KEY_LENGTH } from '../keys/index.js';
 import type { Endpoint } from './endpoint.js';
 import { signatureVerifier, SIGNATURE_LENGTH, type GenesisKey } from './signing-key.js';
 

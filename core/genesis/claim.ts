@@ -11,7 +11,7 @@
 // identity the claim brings, proven by the code the operator carried from its screen.
 import { createHmac, scrypt, timingSafeEqual } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { parseKey } from '../protocol/keys.js';
+import { parseKey } from '../keys/index.js';
 import { checkSchema } from '../runtime/schema-check.js';
 import { describeProblems, pinnedAuthoritySchema, samePin, type PinnedAuthority } from './authority-pin.js';
 import { ENDPOINT_PATTERN, parseEndpoint, type Endpoint } from './endpoint.js';

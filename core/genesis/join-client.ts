@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { basename, join } from 'node:path';
 import { ensureInstanceDir, loadSecret } from '../node/instance-files.js';
 import { loadMembership, MEMBERSHIP_FILE, saveMembership, type Membership } from '../node/membership.js';
-import { formatKey, parseKey, publicKeyOf } from '../protocol/keys.js';
+import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 import {
   dropEnrolmentToken, loadEnrolmentToken, loadGenesisState, loadPinnedAuthority, pinAuthority, saveGenesisState, type PinnedAuthority,
 } from './authority-pin.js';

@@ -7,7 +7,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { membershipSchema, type Membership } from '../node/membership.js';
 import { pairSecret } from '../protocol/key-derivation.js';
-import { InvalidKeyError, parseKey } from '../protocol/keys.js';
+import { InvalidKeyError, parseKey } from '../keys/index.js';
 import { checkSchema } from '../runtime/schema-check.js';
 import type { Refusal } from './admission.js';
 import { ENDPOINT_PATTERN } from './endpoint.js';

@@ -6,7 +6,7 @@
 // beacons arrive in bulk); raw keys are wrapped in the fixed PKCS#8 / SPKI prefixes.
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { loadSecret } from '../node/instance-files.js';
-import { formatKey, KEY_LENGTH } from '../protocol/keys.js';
+import { formatKey, KEY_LENGTH } from '../keys/index.js';
 
 export const GENESIS_KEY_FILE = 'genesis.key';
 export const SIGNATURE_LENGTH = 64;

@@ -4,7 +4,7 @@
 // interface: it is listed without an Endpoint (it can still reach us, and WireGuard learns where
 // it is), and the caller is told.
 import type { Membership } from '../node/membership.js';
-import { formatKey, parseKey, publicKeyOf } from '../protocol/keys.js';
+import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 import { formatWgQuick } from '../wireguard/config.js';
 
 export interface WgConfigResult {

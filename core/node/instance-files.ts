@@ -2,7 +2,7 @@
 // never logged; JSON files are replaced atomically so a crash never leaves half a file.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { formatKey, generateSecret, parseKey } from '../protocol/keys.js';
+import { formatKey, generateSecret, parseKey } from '../keys/index.js';
 
 export function ensureInstanceDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -2,7 +2,7 @@
 // definition's `services`; a pipeline file configures them under `services` (and `mesh`).
 import { join } from 'node:path';
 import { createMesh, type Mesh } from '../mesh/mesh.js';
-import { formatKey, publicKeyOf } from '../protocol/keys.js';
+import { formatKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry, type Registry } from '../registry/registry.js';
 import { defineService, type ServiceDefinition } from '../runtime/define-stage.js';
 import { ensureInstanceDir, loadSecret } from './instance-files.js';

@@ -4,7 +4,7 @@
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ACK_HEADER_LENGTH, ACK_TAG_LENGTH, ACK_TYPE, MAX_ACK_LENGTH, MIN_ACK_LENGTH, ackStatusOf, ackTag, type AckStatus } from './ack.js';
 import { deriveHmacKey } from './key-derivation.js';
-import { publicKeyObject, secretKeyObject, sharedSecret } from './keys.js';
+import { publicKeyObject, secretKeyObject, sharedSecret } from '../keys/index.js';
 import { createReplayWindow, type ReplayWindow } from './replay-window.js';
 
 export type AckRejectReason =

@@ -1,5 +1,5 @@
 // The command protocol's public API (docs/protocol.md describes the wire format).
-export { InvalidKeyError, generateSecret, parseKey, formatKey, publicKeyOf, KEY_LENGTH } from './keys.js';
+export { InvalidKeyError, generateSecret, parseKey, formatKey, publicKeyOf, KEY_LENGTH } from '../keys/index.js';
 export { deriveKey, pairSecret, COMMAND_SALT, TELEMETRY_SALT, type Channel } from './key-derivation.js';
 export { PACKET_LENGTH, COMMAND_VERSION, decodePacket, encodePacket, type CommandFields, type DecodedPacket } from './packet.js';
 export { ALL_NODES, targetKind, nodeSelector, groupSelector, type TargetKind } from './target.js';

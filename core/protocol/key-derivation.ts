@@ -2,7 +2,7 @@
 // separates the command channel from the telemetry channel, so a tag valid on one is never
 // valid on the other.
 import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
-import { publicKeyObject, secretKeyObject, sharedSecret } from './keys.js';
+import { publicKeyObject, secretKeyObject, sharedSecret } from '../keys/index.js';
 
 export const COMMAND_SALT = 'ppn/cmd/v1';
 export const TELEMETRY_SALT = 'ppn/telemetry/v1';

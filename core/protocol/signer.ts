@@ -3,7 +3,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { CounterSource } from './authority-counter.js';
 import { checkEpoch, checkNodeId, deriveHmacKey } from './key-derivation.js';
-import { publicKeyObject, secretKeyObject, sharedSecret } from './keys.js';
+import { publicKeyObject, secretKeyObject, sharedSecret } from '../keys/index.js';
 import { encodePacket } from './packet.js';
 import { targetKind } from './target.js';
 

@@ -5,7 +5,7 @@
 // writes such files (`ppn wg-config`).
 import { parsePrefix } from './allowed-ips.js';
 import { parseIPv4 } from './ipv4.js';
-import { formatKey, parseKey } from '../protocol/keys.js';
+import { formatKey, parseKey } from '../keys/index.js';
 
 export interface InterfaceSection {
   privateKey: Uint8Array;

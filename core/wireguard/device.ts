@@ -17,8 +17,7 @@ import {
   buildUdpPacket, createReassembler, formatIPv4, fragmentIPv4, icmpEchoReply, internetChecksum, parseIPv4, parseIPv4Packet,
   parseUdp, PROTO_ICMP, PROTO_UDP, type IPv4Packet,
 } from './ipv4.js';
-import { formatKey, parseKey, publicKeyObject } from '../protocol/keys.js';
-import { dh, keyPairFromPrivate } from './keys.js';
+import { dh, formatKey, keyPairFromPrivate, parseKey, publicKeyObject } from '../keys/index.js';
 import {
   decodeCookieReply, decodeResponse, decodeTransportHeader, messageType, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION,
   MESSAGE_RESPONSE, MESSAGE_TRANSPORT, TRANSPORT_HEADER_SIZE, writeTransportHeader,

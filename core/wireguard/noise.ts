@@ -4,7 +4,7 @@
 import type { KeyObject } from 'node:crypto';
 import { CONSTRUCTION, IDENTIFIER } from './constants.js';
 import { aeadOpen, aeadSeal, hash, kdf1, kdf2, kdf3, wipe } from './crypto.js';
-import { dh, generateKeyPair, type KeyPair } from './keys.js';
+import { dh, generateKeyPair, type KeyPair } from '../keys/index.js';
 import {
   decodeInitiation, decodeResponse, encodeInitiation, encodeResponse,
 } from './messages.js';

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { ensureInstanceDir, loadSecret } from '../../core/node/instance-files.js';
 import { saveMembership, type MeshPeer } from '../../core/node/membership.js';
-import { formatKey, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, publicKeyOf } from '../../core/keys/index.js';
 import { openRegistry } from '../../core/registry/registry.js';
 
 export interface LocalNode {

@@ -5,7 +5,7 @@
 import type { Mesh } from '../../core/mesh/mesh.js';
 import { BEACON_PORT } from '../../core/mesh/ports.js';
 import type { NodeIdentity } from '../../core/node/services.js';
-import { formatKey, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, publicKeyOf } from '../../core/keys/index.js';
 import type { Registry } from '../../core/registry/registry.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
 import { createPushSource } from '../../core/runtime/push-source.js';

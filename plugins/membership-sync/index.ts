@@ -8,7 +8,7 @@ import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
 import { SYNC_PORT } from '../../core/mesh/ports.js';
 import { saveMembership } from '../../core/node/membership.js';
 import type { NodeIdentity } from '../../core/node/services.js';
-import { parseKey } from '../../core/protocol/keys.js';
+import { parseKey } from '../../core/keys/index.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
 import { logSampler } from '../../core/runtime/log-sampler.js';
 import { loadGenesisState, loadPinnedAuthority, saveGenesisState } from '../../core/genesis/authority-pin.js';

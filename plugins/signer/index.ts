@@ -4,7 +4,7 @@ import { concatMap, EMPTY, of } from 'rxjs';
 import { COMMAND_PORT } from '../../core/mesh/ports.js';
 import type { NodeIdentity } from '../../core/node/services.js';
 import { openAuthorityCounter } from '../../core/protocol/authority-counter.js';
-import { parseKey } from '../../core/protocol/keys.js';
+import { parseKey } from '../../core/keys/index.js';
 import { createSigner } from '../../core/protocol/signer.js';
 import { targetMatches } from '../../core/protocol/target.js';
 import { commandId, type Registry } from '../../core/registry/registry.js';

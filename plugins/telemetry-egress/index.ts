@@ -5,7 +5,7 @@ import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
 import { COMMAND_PORT, TELEMETRY_PORT } from '../../core/mesh/ports.js';
 import type { NodeIdentity } from '../../core/node/services.js';
 import { createAckSigner } from '../../core/protocol/ack.js';
-import { parseKey } from '../../core/protocol/keys.js';
+import { parseKey } from '../../core/keys/index.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
 import type { Envelope } from '../../core/runtime/envelope.js';
 import type { CommandAck } from '../executor/index.js';

@@ -4,7 +4,7 @@ import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
 import { COMMAND_PORT, TELEMETRY_PORT } from '../../core/mesh/ports.js';
 import type { NodeIdentity } from '../../core/node/services.js';
 import { createAckVerifier, type VerifiedAck } from '../../core/protocol/ack-verifier.js';
-import { parseKey } from '../../core/protocol/keys.js';
+import { parseKey } from '../../core/keys/index.js';
 import type { Registry } from '../../core/registry/registry.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
 import { createPushSource } from '../../core/runtime/push-source.js';

@@ -2,7 +2,7 @@
 // persisting the counter before the command goes on. Rejections are dropped, counted by reason.
 import { filter, map } from 'rxjs';
 import type { NodeIdentity } from '../../core/node/services.js';
-import { parseKey } from '../../core/protocol/keys.js';
+import { parseKey } from '../../core/keys/index.js';
 import { openNodeState } from '../../core/protocol/node-state.js';
 import { createVerifier, DEFAULT_FAILED_TAG_CAP, type AcceptedCommand } from '../../core/protocol/verifier.js';
 import { defineStage } from '../../core/runtime/define-stage.js';

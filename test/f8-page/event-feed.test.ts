@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { createEventFeed, type EventFeed, type FeedEvent } from '../../plugins/f8-ingress/event-feed.js';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { openRegistry, type Registry } from '../../core/registry/registry.js';
 import { scratchDir } from '../support/pipeline.js';
 

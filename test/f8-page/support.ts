@@ -7,7 +7,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { localFleet, prepareLocalMesh, type LocalNode } from '../../examples/local-mesh/fleet.js';
 import { launchLocalMesh, type RunningMesh } from '../../examples/local-mesh/launch.js';
 import { projectRoot } from '../../core/project-root.js';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { openRegistry } from '../../core/registry/registry.js';
 import { scratchDir } from '../support/pipeline.js';
 

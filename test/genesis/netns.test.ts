@@ -11,7 +11,7 @@ import { normaliseCode } from '../../core/genesis/code.js';
 import { loadSecret } from '../../core/node/instance-files.js';
 import { loadMembership } from '../../core/node/membership.js';
 import { projectRoot } from '../../core/project-root.js';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { openRegistry } from '../../core/registry/registry.js';
 import { scratchDir } from '../support/pipeline.js';
 import { requireNetns } from '../support/root.js';

@@ -10,7 +10,7 @@ import { createSocket } from 'node:dgram';
 import { BEACON_TYPE, encodeBeacon } from '../../core/genesis/beacon.js';
 import { JOIN_PATH, joinKeys, MAC_HEADER, newNonce, sealRequest } from '../../core/genesis/join.js';
 import { genesisKeyFromSeed } from '../../core/genesis/signing-key.js';
-import { formatKey, generateSecret, parseKey, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, parseKey, publicKeyOf } from '../../core/keys/index.js';
 
 const [command, ...args] = process.argv.slice(2);
 const print = (value: unknown) => console.log(JSON.stringify(value));

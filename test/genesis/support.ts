@@ -11,7 +11,7 @@ import type { Endpoint } from '../../core/genesis/endpoint.js';
 import { startJoinServer, type GenesisEvent } from '../../core/genesis/join-server.js';
 import { genesisKeyFromSeed, type GenesisKey } from '../../core/genesis/signing-key.js';
 import { AUTHORITY_ID_META, openPairing, type Pairing } from '../../core/genesis/pairing.js';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { openRegistry } from '../../core/registry/registry.js';
 import { scratchDir } from '../support/pipeline.js';
 

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { createMesh, type Mesh, type MeshMode, type MeshSocket } from '../../core/mesh/mesh.js';
 import type { MeshPeer } from '../../core/node/membership.js';
-import { parseKey } from '../../core/protocol/keys.js';
+import { parseKey } from '../../core/keys/index.js';
 
 export interface NodeConfig {
   name: string;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { loadSecret } from '../../core/node/instance-files.js';
 import { saveMembership } from '../../core/node/membership.js';
 import { projectRoot } from '../../core/project-root.js';
-import { formatKey, generateSecret, parseKey, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, parseKey, publicKeyOf } from '../../core/keys/index.js';
 import { parseWgQuick } from '../../core/wireguard/config.js';
 import { uapiGet } from '../../core/wireguard/uapi.js';
 import { scratchDir } from '../support/pipeline.js';

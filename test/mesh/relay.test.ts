@@ -6,7 +6,7 @@ import { decodeFrame, encodeFrame } from '../../core/mesh/relay.js';
 import { createDevice, type Device, type InnerEvent } from '../../core/wireguard/device.js';
 import { buildUdpPacket, parseIPv4, parseIPv4Packet, parseUdp } from '../../core/wireguard/ipv4.js';
 import { MESSAGE_INITIATION, MESSAGE_RESPONSE, MESSAGE_TRANSPORT } from '../../core/wireguard/messages.js';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { inbox, roundTrip, startNode, type TestNode } from './support.js';
 
 const ECHO = 7;

@@ -3,7 +3,7 @@
 import { pino } from 'pino';
 import { createMesh, type Mesh, type MeshEndpoint, type MeshOptions } from '../../core/mesh/mesh.js';
 import type { Membership, MeshPeer } from '../../core/node/membership.js';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 
 export interface TestNode {
   name: string;

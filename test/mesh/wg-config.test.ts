@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSecret } from '../../core/node/instance-files.js';
 import { saveMembership } from '../../core/node/membership.js';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { parseWgQuick } from '../../core/wireguard/config.js';
 import { projectRoot } from '../../core/project-root.js';
 import { scratchDir } from '../support/pipeline.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { pairSecret } from '../../core/protocol/key-derivation.js';
-import { InvalidKeyError, formatKey, generateSecret, parseKey, publicKeyOf } from '../../core/protocol/keys.js';
+import { InvalidKeyError, formatKey, generateSecret, parseKey, publicKeyOf } from '../../core/keys/index.js';
 import { keyPair } from './fixtures/setup.js';
 
 describe('protocol keys', () => {

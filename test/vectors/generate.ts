@@ -10,7 +10,7 @@ import { projectRoot } from '../../core/project-root.js';
 import { encodeAck, type AckStatus } from '../../core/protocol/ack.js';
 import { reconstructCounter } from '../../core/protocol/counter.js';
 import { deriveHmacKey, deriveKey, pairSecret } from '../../core/protocol/key-derivation.js';
-import { formatKey, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, publicKeyOf } from '../../core/keys/index.js';
 import { memoryNodeState } from '../../core/protocol/node-state.js';
 import { encodePacket, type CommandFields } from '../../core/protocol/packet.js';
 import { createVerifier } from '../../core/protocol/verifier.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDevice, type Device } from '../../core/wireguard/device.js';
-import { formatKey } from '../../core/protocol/keys.js';
+import { formatKey } from '../../core/keys/index.js';
 import { run, stop, watchLines } from './netns.js';
 import { newKey, nextHandshake, nextUdp } from './support.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ConfigError, parseWgQuick } from '../../core/wireguard/config.js';
-import { formatKey } from '../../core/protocol/keys.js';
+import { formatKey } from '../../core/keys/index.js';
 import { newKey } from './support.js';
 
 const me = newKey();

@@ -5,7 +5,7 @@ import {
 } from '../../core/wireguard/cookie.js';
 import { COOKIE_REFRESH_TIME, REKEY_TIMEOUT } from '../../core/wireguard/constants.js';
 import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../../core/wireguard/messages.js';
-import { generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { linkedPair, nextHandshake } from './support.js';
 
 function fakeMessage(type: number, size: number): Buffer {

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { createDevice, type Device } from '../../core/wireguard/device.js';
 import { buildIcmpEcho, buildUdpPacket, parseIPv4 } from '../../core/wireguard/ipv4.js';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { MESSAGE_TRANSPORT } from '../../core/wireguard/messages.js';
 import { linkedPair, newKey, nextEvent, nextHandshake, nextUdp, type Pair } from './support.js';
 

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { createDevice, type Device, type DeviceOptions, type InnerEvent } from '../../core/wireguard/device.js';
 import { buildUdpPacket, internetChecksum, parseIPv4, parseIPv4Packet } from '../../core/wireguard/ipv4.js';
-import { generateSecret } from '../../core/protocol/keys.js';
+import { generateSecret } from '../../core/keys/index.js';
 import { nextEvent, nextUdp } from './support.js';
 
 const device = (address: string, extra: Partial<DeviceOptions> = {}) =>

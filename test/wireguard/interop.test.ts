@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatKey, parseKey } from '../../core/protocol/keys.js';
+import { formatKey, parseKey } from '../../core/keys/index.js';
 import { uapiGet } from '../../core/wireguard/uapi.js';
 import { requireNetns } from '../support/root.js';
 import {

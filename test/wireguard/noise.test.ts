@@ -11,7 +11,7 @@ import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { CONSTRUCTION, IDENTIFIER } from '../../core/wireguard/constants.js';
 import { hash } from '../../core/wireguard/crypto.js';
-import { keyPairFromPrivate } from '../../core/wireguard/keys.js';
+import { keyPairFromPrivate } from '../../core/keys/index.js';
 import {
   consumeInitiation, consumeResponse, createInitiation, createResponse, deriveTransportKeys,
 } from '../../core/wireguard/noise.js';

@@ -2,7 +2,7 @@
 // device's relay hook, so no sockets or real time are involved), and bounded waits on events.
 import { createManualClock, type ManualClock } from '../../core/wireguard/clock.js';
 import { createDevice, type Device, type DeviceOptions, type PeerConfig } from '../../core/wireguard/device.js';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/protocol/keys.js';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { MESSAGE_TRANSPORT, TRANSPORT_MIN_SIZE } from '../../core/wireguard/messages.js';
 
 export interface Sent {
