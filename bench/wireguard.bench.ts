@@ -13,7 +13,7 @@ import { setFlagsFromString } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { createMesh, type Mesh } from '../core/mesh/mesh.js';
-import type { MeshPeer } from '../core/node/membership.js';
+import type { MeshPeer } from '../core/mesh/peer.js';
 import { createDevice, type Device } from '../core/wireguard/device.js';
 import { addMacs, checkMac1, createCookieChecker, createCookieGenerator } from '../core/wireguard/cookie.js';
 import { COOKIE_REFRESH_TIME } from '../core/wireguard/constants.js';

@@ -7,29 +7,28 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { DEFAULT_AUTHORITY_ID, MAX_NODE_ID, MESH_PREFIX, nodeAddress } from '../fleet/addresses.js';
+import { nameProblem } from '../fleet/names.js';
+import { AUTHORITY_ROLE, DEFAULT_GROUPS } from '../fleet/roles.js';
 import { CLAIM_PORT, BEACON_PORT } from '../mesh/ports.js';
 import { ensureInstanceDir, loadSecret } from '../node/instance-files.js';
 import { loadMembership, MEMBERSHIP_FILE, saveMembership } from '../node/membership.js';
 import { formatKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry } from '../registry/registry.js';
-import { AUTHORITY_ROLE, DEFAULT_GROUPS } from '../genesis/admission.js';
 import { pinAuthority, saveEnrolmentToken, type PinnedAuthority } from '../genesis/authority-pin.js';
 import { BUNDLE_FORMAT, readBundle, type ProvisioningBundle } from '../genesis/bundle.js';
 import { claimNode, ClaimRefusedError } from '../genesis/claim.js';
 import { InvalidCodeError, normaliseCode } from '../genesis/code.js';
-import { parseEndpoint } from '../genesis/endpoint.js';
 import { joinMesh, JoinRefusedError } from '../genesis/join-client.js';
-import { NAME_PATTERN, ROLE_PATTERN } from '../genesis/join.js';
 import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing } from '../genesis/pairing.js';
 import { GENESIS_KEY_FILE, loadGenesisKey } from '../genesis/signing-key.js';
 import { cliActor, DEFAULT_ADMIN_INSTANCE, openAdminPairing } from './nodes.js';
+import { formatEndpoint, parseEndpoint, parseListen } from '../underlay/endpoint.js';
 import { UsageError } from './usage-error.js';
 
-const AUTHORITY_ID = 10;
-
-function endpointArg(text: string, what: string, minPort = 1) {
+function endpointArg(text: string, what: string, parse = parseEndpoint) {
   try {
-    return parseEndpoint(text, what, minPort);
+    return parse(text, what);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -60,24 +59,24 @@ export function register(program: Command): void {
     .description("Make an instance directory the mesh's authority: its keys (identity, command, genesis), its membership and its registry")
     .requiredOption('--instance <dir>', "the admin's instance directory")
     .requiredOption('--listen <ip:port>', "underlay address of the admin's WireGuard (its join endpoint and beacon use the same address)")
-    .option('--id <n>', "the admin's node id (its address is 10.8.0.<id>)", String(AUTHORITY_ID))
+    .option('--id <n>', `the admin's node id (its address is ${MESH_PREFIX}.<id>)`, String(DEFAULT_AUTHORITY_ID))
     .option('--name <name>', "the admin's node name", 'admin')
     .action((opts: { instance: string; listen: string; id: string; name: string }) => {
       const dir = resolve(opts.instance);
       const listen = endpointArg(opts.listen, '--listen');
-      const id = intArg(opts.id, '--id', 2, 254);
+      const id = intArg(opts.id, '--id', 2, MAX_NODE_ID);
       if (existsSync(join(dir, MEMBERSHIP_FILE))) throw new UsageError(`${dir} already holds a node (${MEMBERSHIP_FILE}); not overwriting it`);
       ensureInstanceDir(dir);
       const publicKey = formatKey(publicKeyOf(loadSecret(dir, 'identity.key', true)));
       const commandPublicKey = formatKey(publicKeyOf(loadSecret(dir, 'command.key', true)));
       const genesisKey = loadGenesisKey(dir, true);
-      const address = `10.8.0.${id}`;
+      const address = nodeAddress(id);
       const registry = openRegistry(join(dir, 'admin.db'));
       try {
         const pairing = openPairing(registry);
         for (const group of DEFAULT_GROUPS) registry.upsertGroup(group, cliActor());
         registry.upsertNode(
-          { id, name: opts.name, aliases: ['authority', 'admin node'], address, role: AUTHORITY_ROLE, groups: [], takesCommands: false, publicKey, endpoint: `${listen.host}:${listen.port}`, status: 'active' },
+          { id, name: opts.name, aliases: ['authority', 'admin node'], address, role: AUTHORITY_ROLE, groups: [], takesCommands: false, publicKey, endpoint: formatEndpoint(listen), status: 'active' },
           cliActor(),
         );
         pairing.setMeta(AUTHORITY_ID_META, String(id));
@@ -85,7 +84,7 @@ export function register(program: Command): void {
         registry.close();
       }
       saveMembership(dir, {
-        nodeId: id, name: opts.name, role: AUTHORITY_ROLE, address, listen: `${listen.host}:${listen.port}`, groups: [], epoch: 0,
+        nodeId: id, name: opts.name, role: AUTHORITY_ROLE, address, listen: formatEndpoint(listen), groups: [], epoch: 0,
         authority: { nodeId: id, address, commandPublicKey }, peers: [],
       });
       console.log(`authority ${opts.name} (${address}) initialised in ${dir}`);
@@ -163,8 +162,8 @@ export function register(program: Command): void {
     .option('--poll <ms>', 'pause between join requests while waiting for approval', '1000')
     .option('--timeout <seconds>', 'give up if not admitted this long after the authority was found (default: wait)')
     .action(async (opts: { instance: string; scanWindow: string; name?: string; role: string; listen?: string; claimListen: string; beaconPort: string; poll: string; timeout?: string }) => {
-      if (!new RegExp(ROLE_PATTERN).test(opts.role)) throw new UsageError(`invalid role '${opts.role}'`);
-      if (opts.name !== undefined && !new RegExp(NAME_PATTERN).test(opts.name)) throw new UsageError(`invalid name '${opts.name}': lower-case letters, digits and dashes, starting with a letter`);
+      const problem = nameProblem(opts.role, 'role') ?? (opts.name === undefined ? undefined : nameProblem(opts.name));
+      if (problem) throw new UsageError(problem);
       if (opts.listen) endpointArg(opts.listen, '--listen');
       const dir = resolve(opts.instance);
       try {
@@ -176,7 +175,7 @@ export function register(program: Command): void {
           scanWindowMs: intArg(opts.scanWindow, '--scan-window', 0, 3600) * 1000,
           beaconPort: intArg(opts.beaconPort, '--beacon-port', 1, 65535),
           beaconFreshnessMs: 120_000,
-          claimListen: endpointArg(opts.claimListen, '--claim-listen', 0),
+          claimListen: endpointArg(opts.claimListen, '--claim-listen', parseListen),
           pollMs: intArg(opts.poll, '--poll', 50, 600_000),
           joinTimeoutMs: opts.timeout === undefined ? undefined : intArg(opts.timeout, '--timeout', 1, 86_400) * 1000,
           say: (text) => console.log(text),

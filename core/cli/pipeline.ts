@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
+import { nameProblem } from '../fleet/names.js';
 import { nodeServices } from '../node/services.js';
 import { projectRoot } from '../project-root.js';
 import { CONTROL_FILE, startControlServer, type ControlFile } from '../runtime/control-server.js';
@@ -126,7 +127,8 @@ export function register(program: Command): void {
 function pipelinePath(file: string | undefined, role: string | undefined): string {
   if (file && role) throw new UsageError('give a pipeline file or --role, not both');
   if (role) {
-    if (!/^[a-z][a-z0-9-]*$/.test(role)) throw new UsageError(`invalid role name '${role}'`);
+    const problem = nameProblem(role, 'role');
+    if (problem) throw new UsageError(problem);
     return join(projectRoot(), 'pipelines', `${role}.json`);
   }
   if (!file) throw new UsageError('give a pipeline file or --role NAME');

@@ -4,17 +4,11 @@
 // and a restart half-way never hand out an id twice. The node is then pending until an operator
 // approves it, unless it was claimed (pre-approved key), brings a valid one-time enrolment token,
 // or the admin admits everyone (auto). Asking again is idempotent: the same key gets the same id.
+import { HUB_ID, MAX_NODE_ID, nodeAddress } from '../fleet/addresses.js';
+import { uniqueName } from '../fleet/names.js';
+import { HUB_ROLE, takesCommands } from '../fleet/roles.js';
 import type { RegistryNode } from '../registry/registry.js';
 import type { Pairing } from './pairing.js';
-
-/** The hub's id (10.8.0.1, as the design's table has it): only a cloud-relay node takes it. */
-export const HUB_ID = 1;
-export const HUB_ROLE = 'cloud-relay';
-export const AUTHORITY_ROLE = 'os-network-admin';
-const MAX_ID = 254;
-
-/** The groups a new authority starts with: every os-infrastructure node is in 'edge' (group 1). */
-export const DEFAULT_GROUPS = [{ id: 1, name: 'edge', aliases: ['edge nodes', 'edge group', 'infrastructure nodes', 'infra nodes'] }];
 
 export interface AdmissionPolicy {
   /** Admit every authenticated request at once (labs, benchmarks). */
@@ -45,22 +39,8 @@ export type Refusal = 'bad-token' | 'revoked' | 'too-many-pending' | 'pool-exhau
 export function allocateId(usedIds: Iterable<number>, role: string): number | undefined {
   const used = new Set(usedIds);
   if (role === HUB_ROLE && !used.has(HUB_ID)) return HUB_ID;
-  for (let id = HUB_ID + 1; id <= MAX_ID; id++) if (!used.has(id)) return id;
+  for (let id = HUB_ID + 1; id <= MAX_NODE_ID; id++) if (!used.has(id)) return id;
   return undefined;
-}
-
-/** A node that interprets commands: everyone but the hub and the authority. */
-export function takesCommands(role: string): boolean {
-  return role !== HUB_ROLE && role !== AUTHORITY_ROLE;
-}
-
-function uniqueName(wanted: string, taken: Set<string>): string {
-  if (!taken.has(wanted)) return wanted;
-  for (let n = 2; ; n++) {
-    const suffix = `-${n}`;
-    const name = wanted.slice(0, 63 - suffix.length) + suffix;
-    if (!taken.has(name)) return name;
-  }
 }
 
 export function admit(pairing: Pairing, request: AdmissionRequest, policy: AdmissionPolicy): Admission {
@@ -98,12 +78,12 @@ export function admit(pairing: Pairing, request: AdmissionRequest, policy: Admis
     }
     const nodes = registry.nodes();
     const id = allocateId(nodes.map((n) => n.id), request.role);
-    if (id === undefined) return { status: 'refused', refusal: 'pool-exhausted', reason: `the address pool is exhausted: every node id 1..${MAX_ID} is in use or was used` };
+    if (id === undefined) return { status: 'refused', refusal: 'pool-exhausted', reason: `the address pool is exhausted: every node id 1..${MAX_NODE_ID} is in use or was used` };
     const node: RegistryNode = {
       id,
       name: uniqueName(request.name, new Set(nodes.map((n) => n.name))),
       aliases: [],
-      address: `10.8.0.${id}`,
+      address: nodeAddress(id),
       role: request.role,
       groups: policy.groupsByRole[request.role] ?? [],
       takesCommands: takesCommands(request.role),

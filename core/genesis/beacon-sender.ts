@@ -4,7 +4,7 @@ import { createSocket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { encodeBeacon } from './beacon.js';
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint } from '../underlay/endpoint.js';
 import type { GenesisKey } from './signing-key.js';
 
 /** The directed broadcast address of the interface that holds `host` (192.0.2.255 for 192.0.2.1/24). */

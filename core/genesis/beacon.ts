@@ -8,7 +8,7 @@
 //   39   8  time, ms since the Unix epoch
 //   47  64  Ed25519 signature over ASCII "ppn/beacon/v1" ‖ bytes 0..46
 import { KEY_LENGTH } from '../keys/index.js';
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint } from '../underlay/endpoint.js';
 import { signatureVerifier, SIGNATURE_LENGTH, type GenesisKey } from './signing-key.js';
 
 export const BEACON_TYPE = 0x81;

@@ -14,7 +14,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { parseKey } from '../keys/index.js';
 import { checkSchema } from '../runtime/schema-check.js';
 import { describeProblems, pinnedAuthoritySchema, samePin, type PinnedAuthority } from './authority-pin.js';
-import { ENDPOINT_PATTERN, parseEndpoint, type Endpoint } from './endpoint.js';
+import { ENDPOINT_PATTERN, parseEndpoint, type Endpoint } from '../underlay/endpoint.js';
 import { newNonce } from './join.js';
 import { lineReader, writeLine } from './lines.js';
 import { signatureVerifier, type GenesisKey } from './signing-key.js';

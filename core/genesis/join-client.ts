@@ -6,17 +6,19 @@ import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { basename, join } from 'node:path';
+import { nodeAddress } from '../fleet/addresses.js';
+import { isName } from '../fleet/names.js';
 import { ensureInstanceDir, loadSecret } from '../node/instance-files.js';
 import { loadMembership, MEMBERSHIP_FILE, saveMembership, type Membership } from '../node/membership.js';
 import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
+import { formatEndpoint, parseEndpoint, type Endpoint } from '../underlay/endpoint.js';
 import {
   dropEnrolmentToken, loadEnrolmentToken, loadGenesisState, loadPinnedAuthority, pinAuthority, saveGenesisState, type PinnedAuthority,
 } from './authority-pin.js';
 import { createBeaconChecker, type BeaconReject } from './beacon.js';
 import { listenForClaim } from './claim.js';
 import { formatCode, newCode } from './code.js';
-import { formatEndpoint, parseEndpoint, type Endpoint } from './endpoint.js';
-import { JOIN_PATH, JoinAnswerError, joinKeys, MAC_HEADER, NAME_PATTERN, newNonce, openAnswer, sealRequest, sealToken, type JoinAnswer } from './join.js';
+import { JOIN_PATH, JoinAnswerError, joinKeys, MAC_HEADER, newNonce, openAnswer, sealRequest, sealToken, type JoinAnswer } from './join.js';
 
 export const WIREGUARD_PORT = 51820;
 
@@ -45,7 +47,7 @@ export class JoinRefusedError extends Error {
 /** The node name a directory suggests, if it makes a valid one. */
 export function defaultName(instanceDir: string): string | undefined {
   const name = basename(instanceDir).toLowerCase().replace(/[^a-z0-9-]+/g, '-');
-  return new RegExp(NAME_PATTERN).test(name) ? name : undefined;
+  return isName(name) ? name : undefined;
 }
 
 interface Found {
@@ -212,7 +214,7 @@ function accept(o: JoinOptions, pinned: PinnedAuthority, listen: string, m: Memb
   const wrong =
     m.authority.commandPublicKey !== pinned.commandPublicKey || m.authority.address !== pinned.address || m.authority.nodeId !== pinned.nodeId
       ? 'names another authority'
-      : m.address !== `10.8.0.${m.nodeId}`
+      : m.address !== nodeAddress(m.nodeId)
         ? 'has an address that is not its node id'
         : m.listen !== listen
           ? 'has another WireGuard endpoint'

@@ -5,12 +5,14 @@
 // node pinned. An enrolment token travels sealed (ChaCha20-Poly1305) under a sibling key, so a
 // listener on the LAN cannot take it for a key of its own. Layouts in docs/genesis.md.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { NODE_ID_SCHEMA } from '../fleet/addresses.js';
+import { NAME_PATTERN } from '../fleet/names.js';
+import { InvalidKeyError, parseKey } from '../keys/index.js';
 import { membershipSchema, type Membership } from '../node/membership.js';
 import { pairSecret } from '../protocol/key-derivation.js';
-import { InvalidKeyError, parseKey } from '../keys/index.js';
 import { checkSchema } from '../runtime/schema-check.js';
+import { ENDPOINT_PATTERN } from '../underlay/endpoint.js';
 import type { Refusal } from './admission.js';
-import { ENDPOINT_PATTERN } from './endpoint.js';
 
 export const JOIN_PATH = '/v1/join';
 export const MAC_HEADER = 'ppn-mac';
@@ -19,9 +21,6 @@ const SALT = 'ppn/join/v1';
 const REQUEST_LABEL = Buffer.from('ppn/join/v1 request\n');
 const ANSWER_LABEL = Buffer.from('ppn/join/v1 answer\n');
 const TOKEN_AAD = Buffer.from('ppn/join/v1 token');
-
-export const NAME_PATTERN = '^[a-z][a-z0-9-]{0,62}$';
-export const ROLE_PATTERN = '^[a-z][a-z0-9-]{0,62}$';
 
 export interface JoinRequest {
   v: 1;
@@ -58,9 +57,10 @@ const requestSchema = {
   additionalProperties: false,
   properties: {
     v: { const: 1 },
+    // parseKey checks the key below, with a more precise message than a pattern could give.
     publicKey: { type: 'string', maxLength: 44 },
     name: { type: 'string', pattern: NAME_PATTERN },
-    role: { type: 'string', pattern: ROLE_PATTERN },
+    role: { type: 'string', pattern: NAME_PATTERN },
     listen: { type: 'string', pattern: ENDPOINT_PATTERN },
     at: { type: 'integer', minimum: 0 },
     nonce: { type: 'string', pattern: '^[0-9a-f]{32}$' },
@@ -78,7 +78,7 @@ const answerSchema = {
     status: { enum: ['granted', 'pending', 'refused'] },
     membership: membershipSchema,
     syncSeq: { type: 'integer', minimum: 0 },
-    nodeId: { type: 'integer', minimum: 1, maximum: 254 },
+    nodeId: NODE_ID_SCHEMA,
     code: { type: 'string' },
     refusal: { type: 'string' },
     reason: { type: 'string' },

@@ -3,9 +3,9 @@
 //   POST /v1/nodes/:id/revoke                → the node, or 404/409 (never the authority itself)
 //   POST /v1/nodes/:id/rename  {"name": "..."}  → the node, or 400/404/409 saying why not
 // They run the same operations, with the same refusals, as `ppn nodes`.
+import { NAME_PATTERN } from '../fleet/names.js';
 import type { Registry } from '../registry/registry.js';
 import { checkSchema } from '../runtime/schema-check.js';
-import { NAME_PATTERN } from './join.js';
 import { openPairing, PairingError, type Pairing } from './pairing.js';
 
 const renameSchema = {

@@ -6,8 +6,8 @@
 // behave alike; every change goes through the registry, which writes the audit log.
 import { createHash, randomBytes } from 'node:crypto';
 import type { NodeStatus, Registry, RegistryNode } from '../registry/registry.js';
+import { nameProblem } from '../fleet/names.js';
 import { newCode } from './code.js';
-import { NAME_PATTERN } from './join.js';
 
 /** Facts the running admin records for the CLI. */
 export const JOIN_ENDPOINT_META = 'join_endpoint';
@@ -116,7 +116,8 @@ export function openPairing(registry: Registry, clock: () => number = Date.now):
       return setStatus(id, ['pending', 'active'], 'revoked', actor);
     },
     rename(id, name, actor) {
-      if (!new RegExp(NAME_PATTERN).test(name)) throw new PairingError(`invalid name '${name}': lower-case letters, digits and dashes, starting with a letter, at most 63 characters`, 400);
+      const problem = nameProblem(name);
+      if (problem) throw new PairingError(problem, 400);
       const node = must(id);
       const holder = registry.nodes().find((n) => n.name === name);
       if (holder && holder.id !== id) throw new PairingError(`the name '${name}' is taken by node ${holder.id}`);

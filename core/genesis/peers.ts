@@ -1,9 +1,10 @@
 // Who talks to whom, from the registry: the authority and the hub keep a session with every
 // active node; every other node with the authority and the hub only (nodes do not talk
 // laterally). The grant and every membership update a node receives are made here.
-import type { MeshPeer, Membership } from '../node/membership.js';
+import { HUB_ROLE } from '../fleet/roles.js';
+import type { MeshPeer } from '../mesh/peer.js';
+import type { Membership } from '../node/membership.js';
 import type { RegistryNode } from '../registry/registry.js';
-import { HUB_ROLE } from './admission.js';
 
 export interface AuthorityView {
   nodeId: number;

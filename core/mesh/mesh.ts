@@ -4,8 +4,9 @@
 // (relay.ts); in OS mode they are real sockets on an existing interface's address (kernel
 // WireGuard or wireguard-go named ppn0, or a loopback address for local runs).
 import { createSocket } from 'node:dgram';
-import { createDevice, parseEndpoint, type Device, type Endpoint, type Logger } from '../wireguard/device.js';
-import type { MeshPeer } from '../node/membership.js';
+import { parseEndpoint } from '../underlay/endpoint.js';
+import { createDevice, type Device, type Endpoint, type Logger } from '../wireguard/device.js';
+import type { MeshPeer } from './peer.js';
 import { createRelay } from './relay.js';
 
 export type MeshMode = 'userspace' | 'os';

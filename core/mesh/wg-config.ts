@@ -3,9 +3,18 @@
 // datagrams to carry), so a peer this node reaches only `via` a hub has no path from an OS
 // interface: it is listed without an Endpoint (it can still reach us, and WireGuard learns where
 // it is), and the caller is told.
-import type { Membership } from '../node/membership.js';
 import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 import { formatWgQuick } from '../wireguard/config.js';
+import type { MeshPeer } from './peer.js';
+
+/** What of a node's membership the file needs (a Membership is one). */
+export interface WgQuickNode {
+  name: string;
+  address: string;
+  /** Underlay "a.b.c.d:port" the interface listens on. */
+  listen: string;
+  peers: readonly MeshPeer[];
+}
 
 export interface WgConfigResult {
   /** The file's text: it holds the private key. */
@@ -14,7 +23,7 @@ export interface WgConfigResult {
   warnings: string[];
 }
 
-export function wgQuickFor(membership: Membership, secret: Uint8Array): WgConfigResult {
+export function wgQuickFor(membership: WgQuickNode, secret: Uint8Array): WgConfigResult {
   const warnings: string[] = [];
   const peers = membership.peers.map((p) => {
     let comment = `${p.name} (${p.address})`;

@@ -2,22 +2,13 @@
 // and the peers it keeps WireGuard sessions with. Written when the node joins (or by the demo's
 // setup) to membership.json in the instance directory; public keys only, never a secret.
 import { join } from 'node:path';
+import { NODE_ID_SCHEMA } from '../fleet/addresses.js';
+import { NAME_PATTERN } from '../fleet/names.js';
+import { KEY_PATTERN } from '../keys/index.js';
+import type { MeshPeer } from '../mesh/peer.js';
 import { checkSchema } from '../runtime/schema-check.js';
+import { ENDPOINT_PATTERN } from '../underlay/endpoint.js';
 import { readJson, writeJsonAtomic } from './instance-files.js';
-
-export interface MeshPeer {
-  name: string;
-  /** base64 WireGuard public key. */
-  publicKey: string;
-  /** Mesh address of the peer. */
-  address: string;
-  allowedIPs: string[];
-  /** Underlay "a.b.c.d:port", if the peer can be reached directly. */
-  endpoint?: string;
-  /** Reach the peer through this relay (a peer name, normally the hub) when there is no direct path. */
-  via?: string;
-  persistentKeepalive?: number;
-}
 
 export interface Membership {
   nodeId: number;
@@ -36,18 +27,19 @@ export interface Membership {
 
 export const MEMBERSHIP_FILE = 'membership.json';
 
-const KEY = { type: 'string', pattern: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$' };
+const KEY = { type: 'string', pattern: KEY_PATTERN };
 const ADDRESS = { type: 'string', format: 'ipv4' };
-const ENDPOINT = { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}:\\d{1,5}$' };
+const ENDPOINT = { type: 'string', pattern: ENDPOINT_PATTERN };
+const NAME = { type: 'string', pattern: NAME_PATTERN };
 
 export const membershipSchema = {
   type: 'object',
   required: ['nodeId', 'name', 'role', 'address', 'listen', 'groups', 'epoch', 'authority', 'peers'],
   additionalProperties: false,
   properties: {
-    nodeId: { type: 'integer', minimum: 1, maximum: 254 },
-    name: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,62}$' },
-    role: { type: 'string', minLength: 1 },
+    nodeId: NODE_ID_SCHEMA,
+    name: NAME,
+    role: NAME,
     address: ADDRESS,
     listen: ENDPOINT,
     groups: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 255 }, uniqueItems: true },
@@ -56,7 +48,7 @@ export const membershipSchema = {
       type: 'object',
       required: ['nodeId', 'address', 'commandPublicKey'],
       additionalProperties: false,
-      properties: { nodeId: { type: 'integer', minimum: 1, maximum: 254 }, address: ADDRESS, commandPublicKey: KEY },
+      properties: { nodeId: NODE_ID_SCHEMA, address: ADDRESS, commandPublicKey: KEY },
     },
     peers: {
       type: 'array',
@@ -65,7 +57,7 @@ export const membershipSchema = {
         required: ['name', 'publicKey', 'address', 'allowedIPs'],
         additionalProperties: false,
         properties: {
-          name: { type: 'string', minLength: 1 },
+          name: NAME,
           publicKey: KEY,
           address: ADDRESS,
           allowedIPs: { type: 'array', items: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$' }, minItems: 1 },

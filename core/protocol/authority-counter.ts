@@ -3,7 +3,7 @@
 // block is committed (fsync'd) before any value in it is used, and a restart resumes above the
 // committed bound, so a crash at any instant skips at most one block and never repeats a value.
 import { MAX_COUNTER } from './counter.js';
-import { openDurable, type Db } from './durable-db.js';
+import { openDurable, type Db } from '../storage/durable-db.js';
 import { checkEpoch } from './key-derivation.js';
 
 /** Where the signer takes counters from. */

@@ -1,5 +1,5 @@
 // What a node must remember per key epoch so that no command runs twice, across restarts.
-import { openDurable, type Db } from './durable-db.js';
+import { openDurable, type Db } from '../storage/durable-db.js';
 
 export interface EpochState {
   /** H: the highest counter accepted in this epoch, 0 if none. */

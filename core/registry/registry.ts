@@ -1,8 +1,11 @@
 // The admin's database: the pairing registry (nodes, groups), the command log with each target's
 // status, and the audit log. One SQLite file (WAL, synchronous=FULL) in the admin's instance
 // directory; the authority counter keeps its reservations in the same file.
-import type { Fleet, FleetGroup, FleetNode } from '../../plugins/slm-router/fleet.js';
-import { openDurable, type Db } from '../protocol/durable-db.js';
+import { commandId } from '../contracts/command.js';
+import type { Fleet, FleetGroup, FleetNode } from '../contracts/fleet.js';
+import { openAuthorityCounter, type AuthorityCounter } from '../protocol/authority-counter.js';
+import { nodeAddress } from '../fleet/addresses.js';
+import { openDurable, type Db } from '../storage/durable-db.js';
 
 export type NodeStatus = 'pending' | 'active' | 'revoked';
 
@@ -59,11 +62,9 @@ export interface Registry {
   commands(limit: number): CommandRecord[];
   audit(actor: string, action: string, detail: Record<string, unknown>): void;
   auditLog(limit: number): { at: string; actor: string; action: string; detail: Record<string, unknown> }[];
+  /** The authority's command counter, reserved in blocks in this database. */
+  authorityCounter(options: { blockSize: number }): AuthorityCounter;
   close(): void;
-}
-
-export function commandId(epoch: number, counter: bigint | string): string {
-  return `c${epoch}-${counter}`;
 }
 
 export function openRegistry(path: string, clock: () => number = Date.now): Registry {
@@ -111,7 +112,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     id: r.id,
     name: r.name,
     aliases: JSON.parse(r.aliases),
-    address: `10.8.0.${r.id}`,
+    address: nodeAddress(r.id),
     role: r.role,
     groups: JSON.parse(r.groups_json),
     takesCommands: r.takes_commands === 1,
@@ -264,6 +265,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
         .all(limit)
         .map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
     },
+    authorityCounter: (options) => openAuthorityCounter(db, options),
     close: () => db.close(),
   };
   return registry;

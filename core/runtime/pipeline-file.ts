@@ -1,5 +1,6 @@
 // The shape of a pipeline file: what a node is. Its JSON Schema lives beside the types so the two
 // cannot drift; `ppn schema` adds each stage type's config schema to it.
+import { NAME_PATTERN } from '../fleet/names.js';
 import type { JsonSchema } from './define-stage.js';
 
 export interface StageSpec {
@@ -12,7 +13,6 @@ export interface PipelineFile {
   role: string;
   /** Optional when one role file serves several nodes: `ppn run --instance DIR` names the node. */
   node: { name?: string; instance?: string; statusPort?: number };
-  mesh?: Record<string, unknown>;
   services: Record<string, Record<string, unknown>>;
   /** Stage types found outside plugins/: type name → module path (relative to the file) or package. */
   plugins: Record<string, string>;
@@ -30,18 +30,17 @@ export const pipelineSchema: JsonSchema = {
   additionalProperties: false,
   properties: {
     $schema: { type: 'string' },
-    role: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', description: 'What this node is, e.g. os-infrastructure' },
+    role: { type: 'string', pattern: NAME_PATTERN, description: 'What this node is, e.g. os-infrastructure' },
     node: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: {
-        name: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,62}$' },
+        name: { type: 'string', pattern: NAME_PATTERN },
         instance: { type: 'string', minLength: 1, description: 'Instance directory; default ./instance/<name>' },
         statusPort: { type: 'integer', minimum: 0, maximum: 65535, description: 'Loopback status port; 0 picks one' },
       },
     },
-    mesh: { type: 'object', description: 'Transport settings; changing them restarts the transport' },
     services: {
       type: 'object',
       propertyNames: { pattern: '^[a-z][a-z0-9-]*$' },
@@ -72,15 +71,38 @@ export const pipelineSchema: JsonSchema = {
   },
 };
 
+/** A top-level section of the file that configures one service (see ServiceDefinition.section). */
+export interface FileSection {
+  readonly key: string;
+  readonly description: string;
+}
+
+const withSections = new Map<string, JsonSchema>();
+
+/** The file schema of a host whose services keep settings in these top-level sections. */
+export function pipelineSchemaWith(sections: readonly FileSection[]): JsonSchema {
+  const key = JSON.stringify(sections);
+  let schema = withSections.get(key);
+  if (!schema) {
+    // Sections go after `node`, so the printed schema reads in the order of a file.
+    const { $schema, role, node, ...rest } = pipelineSchema.properties as Record<string, JsonSchema>;
+    const own = Object.fromEntries(sections.map((s) => [s.key, { type: 'object', description: s.description }]));
+    schema = { ...pipelineSchema, properties: { $schema, role, node, ...own, ...rest } };
+    withSections.set(key, schema);
+  }
+  return schema;
+}
+
 /** The file schema with every known stage type's config schema attached, for editors. */
-export function combinedSchema(stageSchemas: Record<string, JsonSchema>): JsonSchema {
-  const stage = (pipelineSchema.properties as any).stages.additionalProperties;
+export function combinedSchema(stageSchemas: Record<string, JsonSchema>, sections: readonly FileSection[]): JsonSchema {
+  const base = pipelineSchemaWith(sections);
+  const stage = (base.properties as any).stages.additionalProperties;
   return {
-    ...pipelineSchema,
+    ...base,
     properties: {
-      ...(pipelineSchema.properties as object),
+      ...(base.properties as object),
       stages: {
-        ...(pipelineSchema.properties as any).stages,
+        ...(base.properties as any).stages,
         additionalProperties: {
           ...stage,
           properties: { ...stage.properties, type: { ...stage.properties.type, enum: Object.keys(stageSchemas).sort() } },

@@ -3,7 +3,8 @@
 // leave an instance directory. Used by `npm run demo` and by the end-to-end tests.
 import { join } from 'node:path';
 import { ensureInstanceDir, loadSecret } from '../../core/node/instance-files.js';
-import { saveMembership, type MeshPeer } from '../../core/node/membership.js';
+import type { MeshPeer } from '../../core/mesh/peer.js';
+import { saveMembership } from '../../core/node/membership.js';
 import { formatKey, publicKeyOf } from '../../core/keys/index.js';
 import { openRegistry } from '../../core/registry/registry.js';
 

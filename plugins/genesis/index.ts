@@ -10,7 +10,7 @@ import type { Registry } from '../../core/registry/registry.js';
 import { defineStage } from '../../core/runtime/define-stage.js';
 import { createPushSource } from '../../core/runtime/push-source.js';
 import { directedBroadcast, startBeaconSender } from '../../core/genesis/beacon-sender.js';
-import { formatEndpoint, parseEndpoint } from '../../core/genesis/endpoint.js';
+import { formatEndpoint, parseEndpoint } from '../../core/underlay/endpoint.js';
 import { startJoinServer, type GenesisEvent } from '../../core/genesis/join-server.js';
 import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing } from '../../core/genesis/pairing.js';
 import { loadGenesisKey } from '../../core/genesis/signing-key.js';

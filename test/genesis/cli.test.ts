@@ -118,7 +118,7 @@ describe('genesis CLI', function () {
       ppn('claim', 'edge.local:9443', '--code', 'ABCD-EFGH', '--instance', admin),
       ppn('claim', '192.0.2.7:9443', '--code', 'ABCD-EFGH', '--instance', admin),
     ]);
-    expect([badRole.code, badRole.stderr]).to.deep.equal([2, "ppn: invalid role 'Edge Node'\n"]);
+    expect([badRole.code, badRole.stderr]).to.deep.equal([2, "ppn: invalid role 'Edge Node': lower-case letters, digits and dashes, starting with a letter, at most 63 characters\n"]);
     expect(badListen.stderr).to.include('--listen must be IPv4:port');
     expect(badWindow.stderr).to.include("--scan-window must be an integer in 0..3600, got 'soon'");
     expect(existsSync(j)).to.equal(false);

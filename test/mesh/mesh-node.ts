@@ -10,7 +10,7 @@
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { createMesh, type Mesh, type MeshMode, type MeshSocket } from '../../core/mesh/mesh.js';
-import type { MeshPeer } from '../../core/node/membership.js';
+import type { MeshPeer } from '../../core/mesh/peer.js';
 import { parseKey } from '../../core/keys/index.js';
 
 export interface NodeConfig {

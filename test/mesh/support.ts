@@ -2,7 +2,8 @@
 // MeshPeer records, and bounded waits on what arrives on a mesh socket.
 import { pino } from 'pino';
 import { createMesh, type Mesh, type MeshEndpoint, type MeshOptions } from '../../core/mesh/mesh.js';
-import type { Membership, MeshPeer } from '../../core/node/membership.js';
+import type { MeshPeer } from '../../core/mesh/peer.js';
+import type { Membership } from '../../core/node/membership.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 
 export interface TestNode {
