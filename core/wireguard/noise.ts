@@ -8,6 +8,7 @@ import { dh, generateKeyPair, type KeyPair } from '../keys/index.js';
 import {
   decodeInitiation, decodeResponse, encodeInitiation, encodeResponse,
 } from './messages.js';
+import type { InitiationRefusal } from './drops.js';
 import { TAI64N_SIZE } from './tai64n.js';
 
 /**
@@ -99,14 +100,14 @@ export interface ConsumedInitiation<P> {
 /**
  * Opens an initiation addressed to `local`. `findPeer` maps the initiator's decrypted static
  * key to a configured peer and its precomputed DH(S_local, S_peer); an unknown key ends it.
- * Returns a reason string when the message is refused.
+ * Returns the reason when the message is refused.
  */
 export function consumeInitiation<P>(
   local: LocalIdentity,
   message: Uint8Array,
   findPeer: (remoteStatic: Uint8Array) => { peer: P; staticStatic: Uint8Array } | undefined,
   opts?: NoiseOptions,
-): ConsumedInitiation<P> | string {
+): ConsumedInitiation<P> | InitiationRefusal {
   const m = decodeInitiation(message);
   let h = hash(initialHash(opts), local.publicKey);
   let ck: Buffer = INITIAL_CHAIN_KEY;

@@ -1,7 +1,7 @@
 // The device API as the mesh layer uses it: real UDP on loopback where the socket matters, the
 // in-memory link (the relay hook) where exact control over delivery does.
 import { expect } from 'chai';
-import { createDevice, type Device } from '../../core/wireguard/device.js';
+import { createDevice, type Device, type DropEvent } from '../../core/wireguard/device.js';
 import { buildIcmpEcho, buildUdpPacket, parseIPv4 } from '../../core/wireguard/ipv4.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { MESSAGE_TRANSPORT } from '../../core/wireguard/messages.js';
@@ -44,7 +44,7 @@ describe('wireguard device', () => {
     expect(hb).to.deep.include({ publicKey: a.publicKey, initiator: false, endpoint: `127.0.0.1:${a.port}` });
     const got = await reply;
     expect(got.payload.toString()).to.equal('ping over the mesh');
-    expect(got.from).to.deep.equal({ address: '10.0.0.2', port: 7, peer: b.publicKey });
+    expect(got.from).to.deep.equal({ address: '10.0.0.2', port: 7, peer: b.publicKey, endpoint: { host: '127.0.0.1', port: b.port } });
     const s = a.peerStats(b.publicKey)!;
     expect(s).to.deep.include({ state: 'up', handshakes: 1, txPackets: 1, rxPackets: 1, allowedIPs: ['10.0.0.2/32'] });
     expect(s.lastHandshake).to.be.a('number');
@@ -89,7 +89,7 @@ describe('wireguard device', () => {
     expect(a.sendUdp(5000, '10.0.0.3', 7, Buffer.from('gone'))).to.equal(false);
 
     // c still holds its old session; what it sends under it is now unknown to a.
-    const dropped = nextEvent<{ reason: string }>((l) => a.on('drop', l), (l) => a.off('drop', l), 5000);
+    const dropped = nextEvent<DropEvent>((l) => a.on('drop', l), (l) => a.off('drop', l), 5000);
     c.sendUdp(7, '10.0.0.1', 5000, Buffer.from('still there?'));
     expect((await dropped).reason).to.equal('transport: unknown index');
 

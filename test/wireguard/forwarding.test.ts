@@ -1,7 +1,7 @@
 // Classic routing on a hub (the device's forwarding mode) and the real socket's receive buffer,
 // over UDP on loopback: spokes A and B each know only the hub H, whose AllowedIPs route them.
 import { expect } from 'chai';
-import { createDevice, type Device, type DeviceOptions, type InnerEvent } from '../../core/wireguard/device.js';
+import { createDevice, type Device, type DeviceOptions, type DropEvent, type DropReason, type InnerEvent } from '../../core/wireguard/device.js';
 import { buildUdpPacket, internetChecksum, parseIPv4, parseIPv4Packet } from '../../core/wireguard/ipv4.js';
 import { generateSecret } from '../../core/keys/index.js';
 import { nextEvent, nextUdp } from './support.js';
@@ -10,8 +10,8 @@ const device = (address: string, extra: Partial<DeviceOptions> = {}) =>
   createDevice({ privateKey: generateSecret(), address, bindAddress: '127.0.0.1', ...extra });
 
 const hubPeer = (hub: Device, allowedIPs = ['10.0.0.0/24']) => ({ publicKey: hub.publicKey, allowedIPs, endpoint: `127.0.0.1:${hub.port}` });
-const nextDrop = (d: Device, reason: string) =>
-  nextEvent<{ reason: string }>((l) => d.on('drop', l), (l) => d.off('drop', l), 5000, (e) => e.reason === reason);
+const nextDrop = (d: Device, reason: DropReason) =>
+  nextEvent<DropEvent>((l) => d.on('drop', l), (l) => d.off('drop', l), 5000, (e) => e.reason === reason);
 
 describe('wireguard forwarding (a hub routing by AllowedIPs)', () => {
   let hub: Device, a: Device, b: Device;

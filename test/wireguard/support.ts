@@ -1,7 +1,7 @@
 // Shared by the wireguard tests: pairs of devices joined by an in-memory link (through the
 // device's relay hook, so no sockets or real time are involved), and bounded waits on events.
 import { createManualClock, type ManualClock } from '../../core/wireguard/clock.js';
-import { createDevice, type Device, type DeviceOptions, type PeerConfig } from '../../core/wireguard/device.js';
+import { createDevice, type Device, type DeviceOptions, type PeerConfig, type UdpSource } from '../../core/wireguard/device.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { MESSAGE_TRANSPORT, TRANSPORT_MIN_SIZE } from '../../core/wireguard/messages.js';
 
@@ -129,7 +129,7 @@ export function nextHandshake(d: Device, ms?: number) {
 }
 
 /** Resolves with the next UDP payload received on `port` of `d`. */
-export function nextUdp(d: Device, port: number, ms = 5000): Promise<{ payload: Buffer; from: { address: string; port: number; peer: string } }> {
+export function nextUdp(d: Device, port: number, ms = 5000): Promise<{ payload: Buffer; from: UdpSource }> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => { binding.close(); reject(new Error(`no UDP datagram on port ${port} within ${ms} ms`)); }, ms);
     const binding = d.bindUdp(port, (payload, from) => {

@@ -1,0 +1,33 @@
+// What the parts of a device share: its configuration, its peers and routes, the index table,
+// drop counting and events. device.ts builds one and hands it to each part.
+import type { EventEmitter } from 'node:events';
+import type { AllowedIps } from './allowed-ips.js';
+import type { Clock } from './clock.js';
+import type { ProtocolTimings } from './constants.js';
+import type { Drops } from './drops.js';
+import type { IndexTable } from './index-table.js';
+import type { LocalIdentity } from './noise.js';
+import type { Peer, PeerState } from './peer.js';
+
+/** The subset of pino the device logs through. Public keys may appear; secrets never do. */
+export interface Logger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface DeviceContext {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly timings: ProtocolTimings;
+  readonly mtu: number;
+  readonly local: LocalIdentity;
+  readonly peers: Map<string, Peer>;
+  readonly routes: AllowedIps<Peer>;
+  readonly indices: IndexTable;
+  readonly drop: Drops['drop'];
+  readonly events: EventEmitter;
+  isClosed(): boolean;
+  /** Moves a peer to `state`, emitting a 'peer' event when it changes. */
+  setState(peer: Peer, state: PeerState, reason: string): void;
+}

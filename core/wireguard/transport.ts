@@ -1,0 +1,201 @@
+// Transport data (wireguard-go's send.go/receive.go for MessageTransport): packets staged per
+// peer until a session exists, encrypted with padding, sent on the peer's path; received ones
+// decrypted, checked against the replay window and handed to the virtual host.
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { MAX_STAGED_PACKETS, PADDING_MULTIPLE } from './constants.js';
+import type { DeviceContext } from './context.js';
+import { TAG_LEN } from './crypto.js';
+import type { Handshakes } from './handshake.js';
+import { formatIPv4, fragmentIPv4 } from './ipv4.js';
+import { decodeTransportHeader, TRANSPORT_HEADER_SIZE, writeTransportHeader } from './messages.js';
+import type { Paths } from './paths.js';
+import { confirmKeypair, type Endpoint, type Keypair, type Peer } from './peer.js';
+import { validateCounter } from './replay.js';
+import {
+  timersAnyAuthenticatedPacketReceived, timersAnyAuthenticatedPacketSent, timersAnyAuthenticatedPacketTraversal,
+  timersDataReceived, timersDataSent,
+} from './timers.js';
+
+export interface Transport {
+  /** Queues an inner packet for `peer` (oldest dropped beyond MAX_STAGED_PACKETS). */
+  stage(peer: Peer, packet: Buffer): void;
+  /** Sends what is staged, or starts a handshake when there is no usable session. */
+  sendStaged(peer: Peer): void;
+  sendKeepalive(peer: Peer): void;
+  /** Sends a whole IPv4 packet by cryptokey routing; false when no peer routes it. */
+  sendPacket(packet: Buffer): boolean;
+  /**
+   * Sends an IPv4 packet to its peer in the current session, to the endpoint `via` only. Not
+   * staged, no handshake started, no timers touched: false (counted 'no session') without one.
+   */
+  sendPacketVia(packet: Buffer, via: Endpoint): boolean;
+  receive(d: Uint8Array, from: Endpoint): void;
+}
+
+export interface TransportDeps {
+  paths: Paths;
+  handshakes: Pick<Handshakes, 'sendInitiation' | 'completed'>;
+  /** The virtual host takes a decrypted, non-empty packet. */
+  deliver(peer: Peer, plaintext: Buffer, from: Endpoint): void;
+}
+
+/** wireguard-go's calculatePaddingSize: pad to 16 bytes, never beyond the MTU. */
+function paddedLength(size: number, mtu: number): number {
+  let last = size;
+  if (last > mtu) last %= mtu;
+  const padded = Math.min(mtu, (last + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1));
+  return size + Math.max(0, padded - last);
+}
+
+export function createTransport(ctx: DeviceContext, deps: TransportDeps): Transport {
+  const { clock, timings, mtu, drop } = ctx;
+  const { paths, handshakes } = deps;
+
+  function keypairUsable(k: Keypair | undefined): k is Keypair {
+    return !!k && k.sendNonce < timings.rejectAfterMessages && clock.now() - k.created < timings.rejectAfterTime;
+  }
+
+  function encrypt(k: Keypair, plaintext: Buffer): Buffer {
+    const counter = k.sendNonce++;
+    const padded = plaintext.length === 0 ? 0 : paddedLength(plaintext.length, mtu);
+    const out = Buffer.allocUnsafe(TRANSPORT_HEADER_SIZE + padded + TAG_LEN);
+    writeTransportHeader(out, k.remoteIndex, counter);
+    const nonce = Buffer.alloc(12);
+    out.copy(nonce, 4, 8, 16);
+    const c = createCipheriv('chacha20-poly1305', k.sendKey, nonce, { authTagLength: TAG_LEN });
+    let body = plaintext;
+    if (padded !== plaintext.length) {
+      body = Buffer.alloc(padded);
+      plaintext.copy(body);
+    }
+    c.update(body).copy(out, TRANSPORT_HEADER_SIZE);
+    c.final();
+    c.getAuthTag().copy(out, TRANSPORT_HEADER_SIZE + padded);
+    return out;
+  }
+
+  function sendStaged(peer: Peer): void {
+    if (ctx.isClosed()) return;
+    const k = peer.keypairs.current;
+    if (!keypairUsable(k)) {
+      handshakes.sendInitiation(peer, false);
+      return;
+    }
+    const batch = peer.staged;
+    peer.staged = [];
+    let dataSent = false;
+    for (const packet of batch) {
+      if (!keypairUsable(k)) {
+        peer.staged.push(packet);
+        continue;
+      }
+      const datagram = encrypt(k, packet);
+      if (!paths.transmit(peer, datagram)) continue;
+      timersAnyAuthenticatedPacketTraversal(peer.timers);
+      timersAnyAuthenticatedPacketSent(peer.timers);
+      if (packet.length === 0) {
+        peer.counters.keepalivesSent++;
+      } else {
+        peer.counters.txPackets++;
+        dataSent = true;
+      }
+    }
+    if (dataSent) timersDataSent(peer.timers, timings);
+    // keepKeyFreshSending: the initiator of a session rekeys it before it gets old.
+    if (k.sendNonce > timings.rekeyAfterMessages || (k.initiator && clock.now() - k.created > timings.rekeyAfterTime)) {
+      handshakes.sendInitiation(peer, false);
+    }
+    if (peer.staged.length > 0) handshakes.sendInitiation(peer, false);
+  }
+
+  function stage(peer: Peer, packet: Buffer): void {
+    if (peer.staged.length >= MAX_STAGED_PACKETS) {
+      peer.staged.shift();
+      drop('staged queue full', { peer: peer.id });
+    }
+    peer.staged.push(packet);
+  }
+
+  function sendKeepalive(peer: Peer): void {
+    if (peer.staged.length === 0) peer.staged.push(Buffer.alloc(0));
+    sendStaged(peer);
+  }
+
+  function routeOf(packet: Buffer): Peer | undefined {
+    const peer = packet.length < 20 ? undefined : ctx.routes.lookup(packet.subarray(16, 20));
+    if (!peer && packet.length >= 20) drop('no route', { destination: formatIPv4(packet.subarray(16, 20)) });
+    return peer;
+  }
+
+  function sendPacket(packet: Buffer): boolean {
+    if (ctx.isClosed()) return false;
+    const peer = routeOf(packet);
+    if (!peer) return false;
+    for (const fragment of fragmentIPv4(packet, mtu)) stage(peer, fragment);
+    sendStaged(peer);
+    return true;
+  }
+
+  function sendPacketVia(packet: Buffer, via: Endpoint): boolean {
+    if (ctx.isClosed()) return false;
+    const peer = routeOf(packet);
+    if (!peer) return false;
+    const k = peer.keypairs.current;
+    if (!keypairUsable(k)) {
+      drop('no session', { peer: peer.id });
+      return false;
+    }
+    let sent = true;
+    for (const fragment of fragmentIPv4(packet, mtu)) sent = paths.transmitVia(peer, via, encrypt(k, fragment)) && sent;
+    if (sent) peer.counters.txPackets++;
+    return sent;
+  }
+
+  function receive(d: Uint8Array, from: Endpoint): void {
+    const header = decodeTransportHeader(d);
+    const entry = ctx.indices.get(header.receiver);
+    const k = entry?.keypair;
+    if (!entry || !k) return drop('transport: unknown index');
+    const peer = entry.peer;
+    if (clock.now() - k.created >= timings.rejectAfterTime) return drop('transport: session expired', { peer: peer.id });
+
+    const nonce = Buffer.alloc(12);
+    nonce.set(header.counterBytes, 4);
+    const decipher = createDecipheriv('chacha20-poly1305', k.receiveKey, nonce, { authTagLength: TAG_LEN });
+    decipher.setAuthTag(d.subarray(d.length - TAG_LEN));
+    const plaintext = decipher.update(d.subarray(TRANSPORT_HEADER_SIZE, d.length - TAG_LEN));
+    try {
+      decipher.final();
+    } catch {
+      return drop('transport: does not authenticate', { peer: peer.id });
+    }
+    if (!validateCounter(k.replay, header.counter, timings.rejectAfterMessages)) return drop('transport: replayed', { peer: peer.id });
+
+    paths.authenticated(peer, from, plaintext.length === 0 ? 'keepalive' : 'data');
+    peer.counters.rxBytes += d.length;
+    // keepKeyFreshReceiving: if our own session is about to expire, start the next one now.
+    const cur = peer.keypairs.current;
+    if (!peer.timers.sentLastMinuteHandshake && cur?.initiator
+      && clock.now() - cur.created > timings.rejectAfterTime - timings.keepaliveTimeout - timings.rekeyTimeout) {
+      peer.timers.sentLastMinuteHandshake = true;
+      handshakes.sendInitiation(peer, false);
+    }
+    timersAnyAuthenticatedPacketTraversal(peer.timers);
+    timersAnyAuthenticatedPacketReceived(peer.timers);
+    if (peer.keypairs.next === k) {
+      ctx.indices.freeKeypairs([confirmKeypair(peer, k)]);
+      handshakes.completed(peer, false);
+      sendStaged(peer);
+    }
+    if (plaintext.length === 0) {
+      peer.counters.keepalivesReceived++;
+      return;
+    }
+    timersDataReceived(peer.timers, timings);
+    peer.counters.rxPackets++;
+    if (ctx.events.listenerCount('inner') > 0) ctx.events.emit('inner', { peer: peer.id, packet: plaintext });
+    deps.deliver(peer, plaintext, from);
+  }
+
+  return { stage, sendStaged, sendKeepalive, sendPacket, sendPacketVia, receive };
+}
