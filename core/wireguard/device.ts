@@ -25,6 +25,7 @@ import { createHandshakeGate } from './handshake-gate.js';
 import { createHandshakes } from './handshake.js';
 import { createIndexTable } from './index-table.js';
 import { parseIPv4 } from './ipv4.js';
+import { parseEndpoint } from '../underlay/endpoint.js';
 import { dh, formatKey, keyPairFromPrivate, parseKey, publicKeyObject } from '../keys/index.js';
 import { createLoadMeter } from './load.js';
 import { messageType, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, MESSAGE_TRANSPORT } from './messages.js';
@@ -176,13 +177,8 @@ function toKey(k: string | Uint8Array, what: string): Uint8Array {
   return typeof k === 'string' ? parseKey(k, what) : k;
 }
 
-export function parseEndpoint(text: string): Endpoint {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(text.trim());
-  if (!m || !parseIPv4(m[1]) || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-    throw new Error(`not an IPv4 endpoint "address:port": ${JSON.stringify(text)}`);
-  }
-  return { host: m[1], port: Number(m[2]) };
-}
+/** Peers' endpoints are parsed by the house's one endpoint parser (core/underlay). */
+export { parseEndpoint };
 
 const DEFAULT_RECV_BUFFER = 4 << 20;
 
