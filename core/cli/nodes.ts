@@ -10,10 +10,11 @@ import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { isNodeId, MAX_NODE_ID, MIN_NODE_ID } from '../fleet/addresses.js';
 import { formatCode, InvalidCodeError, normaliseCode } from '../genesis/code.js';
 import { openPairing, PairingError, type PairedNode, type Pairing } from '../genesis/pairing.js';
 import { openRegistry } from '../registry/registry.js';
-import { UsageError } from './usage-error.js';
+import { asUsageError, UsageError } from './cli-errors.js';
 
 export const DEFAULT_ADMIN_INSTANCE = 'instance/admin';
 const REGISTRY_FILE = 'admin.db';
@@ -29,8 +30,8 @@ export function cliActor(): string {
   return `cli:${userInfo().username}`;
 }
 
-function nodeId(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 254) throw new UsageError(`'${text}' is not a node id (1..254)`);
+function nodeIdArg(text: string): number {
+  if (!/^\d+$/.test(text) || !isNodeId(Number(text))) throw new UsageError(`'${text}' is not a node id (${MIN_NODE_ID}..${MAX_NODE_ID})`);
   return Number(text);
 }
 
@@ -38,10 +39,7 @@ function nodeId(text: string): number {
 function withPairing<T>(dir: string, work: (pairing: Pairing) => T): T {
   const pairing = openAdminPairing(dir);
   try {
-    return work(pairing);
-  } catch (err) {
-    if (err instanceof PairingError) throw new UsageError(err.message);
-    throw err;
+    return asUsageError(() => work(pairing), PairingError);
   } finally {
     pairing.registry.close();
   }
@@ -74,7 +72,7 @@ export function register(program: Command): void {
     .action((which: string, opts: { instance: string }) =>
       withPairing(opts.instance, (pairing) => {
         let target: PairedNode | undefined;
-        if (/^\d+$/.test(which)) target = pairing.find(nodeId(which));
+        if (/^\d+$/.test(which)) target = pairing.find(nodeIdArg(which));
         else {
           let code: string;
           try {
@@ -93,12 +91,12 @@ export function register(program: Command): void {
 
   instance(nodes.command('revoke').description('Revoke a node: the hub and the authority drop it, no command is signed for it, its traffic is refused'))
     .argument('<id>')
-    .action((id: string, opts: { instance: string }) => withPairing(opts.instance, (pairing) => console.log(line(pairing.revoke(nodeId(id), cliActor())))));
+    .action((id: string, opts: { instance: string }) => withPairing(opts.instance, (pairing) => console.log(line(pairing.revoke(nodeIdArg(id), cliActor())))));
 
   instance(nodes.command('rename').description('Give a node a new name (lower case, digits, dashes)'))
     .argument('<id>')
     .argument('<name>')
     .action((id: string, name: string, opts: { instance: string }) =>
-      withPairing(opts.instance, (pairing) => console.log(line(pairing.rename(nodeId(id), name, cliActor())))),
+      withPairing(opts.instance, (pairing) => console.log(line(pairing.rename(nodeIdArg(id), name, cliActor())))),
     );
 }

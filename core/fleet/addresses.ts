@@ -8,6 +8,9 @@ export const MAX_NODE_ID = 254;
 export const HUB_ID = 1;
 export const DEFAULT_AUTHORITY_ID = 10;
 
+/** A node's mesh address, for JSON schemas: exactly the texts nodeId() accepts. */
+export const NODE_ADDRESS_PATTERN = `^${MESH_PREFIX.replaceAll('.', '\\.')}\\.(?:25[0-4]|2[0-4]\\d|1\\d\\d|[1-9]\\d?)$`;
+
 /** JSON-schema fragment for a node id. */
 export const NODE_ID_SCHEMA = { type: 'integer', minimum: MIN_NODE_ID, maximum: MAX_NODE_ID } as const;
 

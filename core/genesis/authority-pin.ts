@@ -6,8 +6,10 @@
 // enrolment.token (0600) and is deleted once the node is in.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureInstanceDir, readJson, writeJsonAtomic } from '../node/instance-files.js';
-import { checkSchema } from '../runtime/schema-check.js';
+import { NODE_ADDRESS_PATTERN, NODE_ID_SCHEMA } from '../fleet/addresses.js';
+import { KEY_PATTERN } from '../keys/index.js';
+import { ensureInstanceDir, readJson, writeJsonAtomic } from '../membership/instance-files.js';
+import { checkSchema, formatProblems } from '../runtime/schema-check.js';
 
 export const AUTHORITY_FILE = 'authority.json';
 export const GENESIS_STATE_FILE = 'genesis-state.json';
@@ -22,7 +24,7 @@ export interface PinnedAuthority {
   address: string;
 }
 
-const KEY = { type: 'string', pattern: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$' };
+const KEY = { type: 'string', pattern: KEY_PATTERN };
 export const pinnedAuthoritySchema = {
   type: 'object',
   required: ['genesisKey', 'commandPublicKey', 'nodeId', 'address'],
@@ -30,14 +32,10 @@ export const pinnedAuthoritySchema = {
   properties: {
     genesisKey: KEY,
     commandPublicKey: KEY,
-    nodeId: { type: 'integer', minimum: 1, maximum: 254 },
-    address: { type: 'string', pattern: '^10\\.8\\.0\\.\\d{1,3}$' },
+    nodeId: NODE_ID_SCHEMA,
+    address: { type: 'string', pattern: NODE_ADDRESS_PATTERN },
   },
 };
-
-export function describeProblems(problems: { pointer: string; message: string }[]): string {
-  return problems.map((p) => `${p.pointer || '/'} ${p.message}`).join('; ');
-}
 
 /** The pinned authority, or undefined when none is pinned yet. */
 export function loadPinnedAuthority(instanceDir: string): PinnedAuthority | undefined {
@@ -45,7 +43,7 @@ export function loadPinnedAuthority(instanceDir: string): PinnedAuthority | unde
   if (!existsSync(path)) return undefined;
   const data = readJson(path);
   const problems = checkSchema(pinnedAuthoritySchema, data);
-  if (problems.length) throw new Error(`${path}: ${describeProblems(problems)}`);
+  if (problems.length) throw new Error(`${path}: ${formatProblems(problems)}`);
   return data as PinnedAuthority;
 }
 

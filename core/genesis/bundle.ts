@@ -3,8 +3,8 @@
 // asked for, a one-time enrolment token that admits the node without waiting for approval.
 // Nothing else: where to join comes, signed and current, from the beacon or the claim.
 import { readFileSync } from 'node:fs';
-import { checkSchema } from '../runtime/schema-check.js';
-import { describeProblems, pinnedAuthoritySchema, type PinnedAuthority } from './authority-pin.js';
+import { checkSchema, formatProblems } from '../runtime/schema-check.js';
+import { pinnedAuthoritySchema, type PinnedAuthority } from './authority-pin.js';
 
 export const BUNDLE_FORMAT = 'ppn-provisioning/1';
 
@@ -41,6 +41,6 @@ export function readBundle(path: string): ProvisioningBundle {
     throw new Error(code === 'ENOENT' ? `${path}: no such file` : code ? `${path}: cannot read (${code})` : `${path}: not valid JSON`);
   }
   const problems = checkSchema(bundleSchema, data);
-  if (problems.length) throw new Error(`${path} is not a provisioning bundle: ${describeProblems(problems)}`);
+  if (problems.length) throw new Error(`${path} is not a provisioning bundle: ${formatProblems(problems)}`);
   return data as ProvisioningBundle;
 }

@@ -12,8 +12,8 @@
 import { createHmac, scrypt, timingSafeEqual } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { parseKey } from '../keys/index.js';
-import { checkSchema } from '../runtime/schema-check.js';
-import { describeProblems, pinnedAuthoritySchema, samePin, type PinnedAuthority } from './authority-pin.js';
+import { checkSchema, formatProblems } from '../runtime/schema-check.js';
+import { pinnedAuthoritySchema, samePin, type PinnedAuthority } from './authority-pin.js';
 import { ENDPOINT_PATTERN, parseEndpoint, type Endpoint } from '../underlay/endpoint.js';
 import { newNonce } from './join.js';
 import { lineReader, writeLine } from './lines.js';
@@ -114,13 +114,13 @@ export async function listenForClaim(options: ClaimListenerOptions): Promise<Cla
     try {
       message = JSON.parse(line);
       const problems = checkSchema(messageSchema, message);
-      if (problems.length) return { reason: 'malformed', detail: describeProblems(problems) };
+      if (problems.length) return { reason: 'malformed', detail: formatProblems(problems) };
       claim = JSON.parse(message.claim);
     } catch {
       return { reason: 'malformed', detail: 'not valid JSON' };
     }
     const problems = checkSchema(claimSchema, claim);
-    if (problems.length) return { reason: 'malformed', detail: `claim: ${describeProblems(problems)}` };
+    if (problems.length) return { reason: 'malformed', detail: `claim: ${formatProblems(problems)}` };
     if (claim.nodeKey !== options.nodePublicKey || claim.nonce !== nonce) return { reason: 'wrong-session', detail: 'the claim names another node or session' };
     if (options.pinned && !samePin(options.pinned, claim.authority)) return { reason: 'wrong-authority', detail: 'this node is pinned to another authority' };
     const verify = signatureVerifier(parseKey(claim.authority.genesisKey));
@@ -203,7 +203,7 @@ export async function claimNode(options: ClaimOptions): Promise<string> {
   try {
     const hello = JSON.parse(await next(timeout));
     const problems = checkSchema(helloSchema, hello);
-    if (problems.length) throw new ClaimRefusedError(`the node's hello is malformed: ${describeProblems(problems)}`);
+    if (problems.length) throw new ClaimRefusedError(`the node's hello is malformed: ${formatProblems(problems)}`);
     parseKey(hello.publicKey, "the node's public key");
     const claim: Claim = { v: 1, nodeKey: hello.publicKey, nonce: hello.nonce, authority: options.authority, joinEndpoint: options.joinEndpoint, at: options.now() };
     const text = JSON.stringify(claim);

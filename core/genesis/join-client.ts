@@ -8,8 +8,8 @@ import { request } from 'node:http';
 import { basename, join } from 'node:path';
 import { nodeAddress } from '../fleet/addresses.js';
 import { isName } from '../fleet/names.js';
-import { ensureInstanceDir, loadSecret } from '../node/instance-files.js';
-import { loadMembership, MEMBERSHIP_FILE, saveMembership, type Membership } from '../node/membership.js';
+import { ensureInstanceDir, loadSecret } from '../membership/instance-files.js';
+import { loadMembership, MEMBERSHIP_FILE, saveMembership, type Membership } from '../membership/membership.js';
 import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from '../underlay/endpoint.js';
 import {

@@ -8,9 +8,9 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, ti
 import { NODE_ID_SCHEMA } from '../fleet/addresses.js';
 import { NAME_PATTERN } from '../fleet/names.js';
 import { InvalidKeyError, parseKey } from '../keys/index.js';
-import { membershipSchema, type Membership } from '../node/membership.js';
+import { membershipSchema, type Membership } from '../membership/membership.js';
 import { pairSecret } from '../protocol/key-derivation.js';
-import { checkSchema } from '../runtime/schema-check.js';
+import { checkSchema, formatProblems } from '../runtime/schema-check.js';
 import { ENDPOINT_PATTERN } from '../underlay/endpoint.js';
 import type { Refusal } from './admission.js';
 
@@ -150,7 +150,7 @@ export function openRequest(body: Buffer, macHeader: string | undefined, command
     return { ok: false, reason: 'malformed', detail: `malformed JSON: ${(err as Error).message}` };
   }
   const problems = checkSchema(requestSchema, data);
-  if (problems.length) return { ok: false, reason: 'malformed', detail: problems.map((p) => `${p.pointer || '/'} ${p.message}`).join('; ') };
+  if (problems.length) return { ok: false, reason: 'malformed', detail: formatProblems(problems) };
   const request = data as JoinRequest;
   let publicKey: Buffer;
   let keys: JoinKeys;
@@ -184,7 +184,7 @@ export function openAnswer(keys: JoinKeys, body: Buffer, macHeader: string | und
   }
   const answer = JSON.parse(body.toString('utf8')) as JoinAnswer;
   const problems = checkSchema(answerSchema, answer);
-  if (problems.length) throw new JoinAnswerError(`the authority's answer is malformed: ${problems.map((p) => `${p.pointer} ${p.message}`).join('; ')}`);
+  if (problems.length) throw new JoinAnswerError(`the authority's answer is malformed: ${formatProblems(problems)}`);
   if (answer.nonce !== nonce) throw new JoinAnswerError('the answer is for another request (nonce differs)');
   return answer;
 }

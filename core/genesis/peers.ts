@@ -3,7 +3,7 @@
 // laterally). The grant and every membership update a node receives are made here.
 import { HUB_ROLE } from '../fleet/roles.js';
 import type { MeshPeer } from '../mesh/peer.js';
-import type { Membership } from '../node/membership.js';
+import type { Membership } from '../membership/membership.js';
 import type { RegistryNode } from '../registry/registry.js';
 
 export interface AuthorityView {

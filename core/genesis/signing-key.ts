@@ -5,7 +5,7 @@
 // node:crypto does Ed25519 (about 20x faster than pure JS here, which matters when forged
 // beacons arrive in bulk); raw keys are wrapped in the fixed PKCS#8 / SPKI prefixes.
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { loadSecret } from '../node/instance-files.js';
+import { loadSecret } from '../membership/instance-files.js';
 import { formatKey, KEY_LENGTH } from '../keys/index.js';
 
 export const GENESIS_KEY_FILE = 'genesis.key';

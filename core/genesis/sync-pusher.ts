@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Mesh, MeshSocket } from '../mesh/mesh.js';
 import { SYNC_PORT } from '../mesh/ports.js';
-import { saveMembership, type Membership } from '../node/membership.js';
+import { saveMembership, type Membership } from '../membership/membership.js';
 import type { Registry } from '../registry/registry.js';
 import type { Pairing } from './pairing.js';
 import { membershipFor, type AuthorityView } from './peers.js';

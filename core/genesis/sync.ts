@@ -5,9 +5,9 @@
 // hub relays mesh traffic and must not be able to forge one), only for itself, and only newer
 // than the last it took. Datagram: JSON {"body": text, "sig": base64 Ed25519 over
 // "ppn/sync/v1\n" ‖ text}, text = JSON {v, seq, nodeId, membership}.
-import { membershipSchema, type Membership } from '../node/membership.js';
-import { checkSchema } from '../runtime/schema-check.js';
-import { describeProblems } from './authority-pin.js';
+import { NODE_ID_SCHEMA } from '../fleet/addresses.js';
+import { membershipSchema, type Membership } from '../membership/membership.js';
+import { checkSchema, formatProblems } from '../runtime/schema-check.js';
 import { signatureVerifier, type GenesisKey } from './signing-key.js';
 
 const LABEL = Buffer.from('ppn/sync/v1\n');
@@ -25,7 +25,7 @@ const updateSchema = {
   type: 'object',
   required: ['v', 'seq', 'nodeId', 'membership'],
   additionalProperties: false,
-  properties: { v: { const: 1 }, seq: { type: 'integer', minimum: 1 }, nodeId: { type: 'integer', minimum: 1, maximum: 254 }, membership: membershipSchema },
+  properties: { v: { const: 1 }, seq: { type: 'integer', minimum: 1 }, nodeId: NODE_ID_SCHEMA, membership: membershipSchema },
 };
 
 export function encodeUpdate(key: GenesisKey, update: MembershipUpdate): Buffer {
@@ -53,7 +53,7 @@ export function createUpdateChecker(options: { genesisKey: Buffer; nodeId: numbe
       if (!verify(Buffer.concat([LABEL, Buffer.from(outer.body)]), Buffer.from(outer.sig, 'base64'))) return { ok: false, reason: 'forged' };
       const update = JSON.parse(outer.body) as MembershipUpdate;
       const problems = checkSchema(updateSchema, update);
-      if (problems.length) return { ok: false, reason: 'malformed', detail: describeProblems(problems) };
+      if (problems.length) return { ok: false, reason: 'malformed', detail: formatProblems(problems) };
       if (update.nodeId !== options.nodeId || update.membership.nodeId !== options.nodeId) return { ok: false, reason: 'not-for-this-node' };
       if (update.seq === last) return { ok: false, reason: 'current' };
       if (update.seq < last) return { ok: false, reason: 'old' };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pinAuthority, saveEnrolmentToken } from '../../core/genesis/authority-pin.js';
 import { joinMesh, JoinRefusedError, type JoinOptions } from '../../core/genesis/join-client.js';
 import { JoinAnswerError, joinKeys, JOIN_PATH, MAC_HEADER, newNonce, openAnswer, openRequest, openToken, sealAnswer, sealRequest, sealToken, type JoinRequest } from '../../core/genesis/join.js';
-import { loadSecret } from '../../core/node/instance-files.js';
+import { loadSecret } from '../../core/membership/instance-files.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { scratchDir } from '../support/pipeline.js';
 import { feed, freeUdpPort, loopbackAuthority, randomPublicKey, type Feed, type LoopbackAuthority } from './support.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import type { Membership } from '../../core/node/membership.js';
+import type { Membership } from '../../core/membership/membership.js';
 import { membershipFor, peersFor } from '../../core/genesis/peers.js';
 import { genesisKeyFromSeed } from '../../core/genesis/signing-key.js';
 import { createUpdateChecker, encodeUpdate } from '../../core/genesis/sync.js';

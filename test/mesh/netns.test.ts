@@ -8,8 +8,8 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSecret } from '../../core/node/instance-files.js';
-import { saveMembership } from '../../core/node/membership.js';
+import { loadSecret } from '../../core/membership/instance-files.js';
+import { saveMembership } from '../../core/membership/membership.js';
 import { projectRoot } from '../../core/project-root.js';
 import { formatKey, generateSecret, parseKey, publicKeyOf } from '../../core/keys/index.js';
 import { parseWgQuick } from '../../core/wireguard/config.js';

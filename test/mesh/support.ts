@@ -3,7 +3,7 @@
 import { pino } from 'pino';
 import { createMesh, type Mesh, type MeshEndpoint, type MeshOptions } from '../../core/mesh/mesh.js';
 import type { MeshPeer } from '../../core/mesh/peer.js';
-import type { Membership } from '../../core/node/membership.js';
+import type { Membership } from '../../core/membership/membership.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 
 export interface TestNode {

@@ -2,8 +2,8 @@
 import { expect } from 'chai';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSecret } from '../../core/node/instance-files.js';
-import { saveMembership } from '../../core/node/membership.js';
+import { loadSecret } from '../../core/membership/instance-files.js';
+import { saveMembership } from '../../core/membership/membership.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { parseWgQuick } from '../../core/wireguard/config.js';
 import { projectRoot } from '../../core/project-root.js';

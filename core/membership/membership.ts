@@ -6,7 +6,7 @@ import { NODE_ID_SCHEMA } from '../fleet/addresses.js';
 import { NAME_PATTERN } from '../fleet/names.js';
 import { KEY_PATTERN } from '../keys/index.js';
 import type { MeshPeer } from '../mesh/peer.js';
-import { checkSchema } from '../runtime/schema-check.js';
+import { checkSchema, formatProblems } from '../runtime/schema-check.js';
 import { ENDPOINT_PATTERN } from '../underlay/endpoint.js';
 import { readJson, writeJsonAtomic } from './instance-files.js';
 
@@ -74,12 +74,12 @@ export function loadMembership(instanceDir: string): Membership {
   const path = join(instanceDir, MEMBERSHIP_FILE);
   const data = readJson(path);
   const problems = checkSchema(membershipSchema, data);
-  if (problems.length) throw new Error(`${path}: ${problems.map((p) => `${p.pointer || '/'} ${p.message}`).join('; ')}`);
+  if (problems.length) throw new Error(`${path}: ${formatProblems(problems)}`);
   return data as Membership;
 }
 
 export function saveMembership(instanceDir: string, membership: Membership): void {
   const problems = checkSchema(membershipSchema, membership);
-  if (problems.length) throw new Error(`membership: ${problems.map((p) => `${p.pointer || '/'} ${p.message}`).join('; ')}`);
+  if (problems.length) throw new Error(`membership: ${formatProblems(problems)}`);
   writeJsonAtomic(join(instanceDir, MEMBERSHIP_FILE), membership, 0o644);
 }
