@@ -1,9 +1,9 @@
 // service-slm's catalog backend: routes per second and per-request latency over the dev set's
 // requests (drafts and abstentions alike), one core, plus what building a router costs.
 import { performance } from 'node:perf_hooks';
-import { loadCatalog } from '../plugins/slm-router/catalog.js';
+import { loadCatalog } from '../core/catalog/index.js';
+import { demoFleet } from '../core/contracts/index.js';
 import { createCatalogRouter } from '../plugins/slm-router/catalog-router.js';
-import { demoFleet } from '../plugins/slm-router/fleet.js';
 import { readLabelled } from '../test/slm-router/evaluate.js';
 import { printTable } from './table.js';
 

@@ -1,12 +1,18 @@
 // `ppn route "TEXT"`: what service-slm makes of a request, as one JSON object. Routing never
 // authorises: the draft still goes through the signer and the policy.
+//
+// The router is the slm-router plugin's, found by the plugin loader as the host finds stages;
+// the CLI uses the module's `createRouter` (the contract's RouterFactory) rather than a stage,
+// because `--status` asks the backends for their state, which a stage does not expose.
+import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
-import { CatalogError, defaultCatalogPath, loadCatalog } from '../../plugins/slm-router/catalog.js';
-import { demoFleet } from '../../plugins/slm-router/fleet.js';
-import { OLLAMA_DEFAULTS } from '../../plugins/slm-router/ollama-router.js';
-import { createRouter } from '../../plugins/slm-router/router.js';
-import type { BackendName, RouteResult } from '../../plugins/slm-router/types.js';
-import { UsageError } from './usage-error.js';
+import { CatalogError, defaultCatalogPath, loadCatalog } from '../catalog/index.js';
+import { demoFleet, OLLAMA_DEFAULTS, type BackendName, type RouteResult, type RouterFactory } from '../contracts/index.js';
+import { nodePluginFolders } from '../node/services.js';
+import { createPluginLoader } from '../runtime/plugins.js';
+import { asUsageError, UsageError } from './cli-errors.js';
+
+const ROUTER_STAGE = 'slm-router';
 
 export const EXIT_DRAFT = 0;
 export const EXIT_ABSTAINED = 3;
@@ -50,6 +56,7 @@ export function register(program: Command): void {
     .action(async (words: string[], opts: Options) => {
       const text = words.join(' ').trim();
       if (!text && !opts.status) throw new UsageError('route: give the request text, e.g. ppn route "ping leased"');
+      const createRouter = await loadRouterFactory();
       const router = createRouter(
         {
           backend: opts.router,
@@ -84,13 +91,15 @@ export function toOutput(r: RouteResult): Record<string, unknown> {
   return { intent, opcode, arg, argName, target, selector, confidence, confirm, explanation, suggestions: [], reason: null };
 }
 
+async function loadRouterFactory(): Promise<RouterFactory> {
+  const { file } = await createPluginLoader(nodePluginFolders()).load(ROUTER_STAGE, undefined, process.cwd());
+  const mod = (await import(pathToFileURL(file).href)) as { createRouter?: unknown };
+  if (typeof mod.createRouter !== 'function') throw new Error(`${file} does not export createRouter`);
+  return mod.createRouter as RouterFactory;
+}
+
 function readCatalog(path: string) {
-  try {
-    return loadCatalog(path);
-  } catch (err) {
-    if (err instanceof CatalogError) throw new UsageError(err.message);
-    throw err;
-  }
+  return asUsageError(() => loadCatalog(path), CatalogError);
 }
 
 function number(option: string, value: string, min: number, max: number): number {

@@ -1,37 +1,50 @@
-// The services a node's host provides to its stages. Stages name the ones they use in their
+// The services a node's host provides to its stages: the implementations of the interfaces
+// core/sdk/services.ts declares (the stages' side). Stages name the ones they use in their
 // definition's `services`; a pipeline file configures them under `services` (and `mesh`).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadGenesisState, loadPinnedAuthority, saveGenesisState } from '../genesis/authority-pin.js';
+import { directedBroadcast, startBeaconSender } from '../genesis/beacon-sender.js';
+import { startJoinServer } from '../genesis/join-server.js';
+import { nodeRoute } from '../genesis/node-routes.js';
+import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing } from '../genesis/pairing.js';
+import { loadGenesisKey } from '../genesis/signing-key.js';
+import { createUpdateChecker } from '../genesis/sync.js';
+import { startSyncPusher } from '../genesis/sync-pusher.js';
 import { createMesh, type Mesh } from '../mesh/mesh.js';
-import { formatKey, publicKeyOf } from '../keys/index.js';
+import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry, type Registry } from '../registry/registry.js';
-import { defineService, type ServiceDefinition } from '../runtime/define-stage.js';
-import { ensureInstanceDir, loadSecret } from './instance-files.js';
-import { loadMembership, type Membership } from './membership.js';
+import { defineService, type ServiceDefinition, type ServiceToken } from '../runtime/define-stage.js';
+import { logSampler } from '../runtime/log-sampler.js';
+import * as sdk from '../sdk/services.js';
+import { CLOCK, GENESIS, MEMBERSHIP_UPDATES, NODE, type Clock, type Genesis, type MembershipUpdates, type NodeIdentity } from '../sdk/services.js';
+import { formatEndpoint, parseEndpoint } from '../underlay/endpoint.js';
+import { ensureInstanceDir, loadSecret, readJson, writeJsonAtomic } from '../membership/instance-files.js';
+import { loadMembership, saveMembership } from '../membership/membership.js';
 
-export interface Clock {
-  now(): number;
+export type { NodeIdentity };
+
+const NO_CONFIG = { type: 'object', additionalProperties: false } as const;
+
+/**
+ * The token of a service as core sees it: the whole implementation, which must be (checked here,
+ * at compile time) at least what the SDK promises stages.
+ */
+function implementation<Core extends Sdk, Sdk>(token: ServiceToken<Sdk>): ServiceToken<Core> {
+  return token as ServiceToken<Core>;
 }
+const MESH = implementation<Mesh, sdk.Mesh>(sdk.MESH);
+const REGISTRY = implementation<Registry, sdk.Registry>(sdk.REGISTRY);
 
 export const clockService = defineService<Record<string, never>, Clock>({
-  name: 'clock',
+  name: CLOCK,
   configSchema: { type: 'object', additionalProperties: false },
   create: () => ({ now: () => Date.now() }),
 });
 
-/** Who this node is: its keys (in memory only) and what it knows of the mesh. */
-export interface NodeIdentity {
-  readonly instanceDir: string;
-  /** X25519 secret: the WireGuard key, also the node's side of the command keys. */
-  readonly secret: Buffer;
-  readonly publicKey: string;
-  /** The authority's command secret; only on the admin. */
-  readonly commandSecret?: Buffer;
-  readonly membership: Membership;
-  path(name: string): string;
-}
-
 export const nodeService = defineService<{ authority: boolean }, NodeIdentity>({
-  name: 'node',
+  name: NODE,
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -48,6 +61,8 @@ export const nodeService = defineService<{ authority: boolean }, NodeIdentity>({
       commandSecret,
       membership: loadMembership(ctx.instanceDir),
       path: (name) => join(ctx.instanceDir, name),
+      readJson: (name) => (existsSync(join(ctx.instanceDir, name)) ? readJson(join(ctx.instanceDir, name)) : undefined),
+      writeJson: (name, value) => writeJsonAtomic(join(ctx.instanceDir, name), value),
     };
   },
 });
@@ -60,8 +75,9 @@ export interface MeshConfig {
 }
 
 export const meshService = defineService<MeshConfig, Mesh>({
-  name: 'mesh',
-  services: ['node'],
+  name: MESH,
+  services: [NODE],
+  section: { key: 'mesh', description: 'Transport settings; changing them restarts the transport' },
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -81,7 +97,7 @@ export const meshService = defineService<MeshConfig, Mesh>({
     },
   },
   create(ctx, config, deps) {
-    const node = deps.resolve<NodeIdentity>('node');
+    const node = deps.get(NODE);
     const [listenHost, listenPort] = node.membership.listen.split(':');
     return createMesh({
       mode: config.mode,
@@ -99,7 +115,7 @@ export const meshService = defineService<MeshConfig, Mesh>({
 });
 
 export const registryService = defineService<{ file: string }, Registry>({
-  name: 'registry',
+  name: REGISTRY,
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -112,6 +128,133 @@ export const registryService = defineService<{ file: string }, Registry>({
   close: (registry) => registry.close(),
 });
 
+/** The authority's genesis: join endpoint, beacon, membership updates (core/genesis). */
+export const genesisService = defineService<Record<string, never>, Genesis>({
+  name: GENESIS,
+  services: [NODE, REGISTRY, MESH],
+  configSchema: NO_CONFIG,
+  create(_ctx, _config, deps) {
+    const node = deps.get(NODE);
+    const registry = deps.get(REGISTRY);
+    const mesh = deps.get(MESH);
+    return {
+      async startAuthority(config, hooks) {
+        if (!node.commandSecret) throw new Error("genesis needs the authority's command key: set services.node.authority = true");
+        const { membership } = node;
+        const { logger, count } = hooks;
+        const key = loadGenesisKey(node.instanceDir, true);
+        const pairing = openPairing(registry);
+        pairing.setMeta(AUTHORITY_ID_META, String(membership.nodeId));
+        const authority = { nodeId: membership.nodeId, commandPublicKey: formatKey(publicKeyOf(node.commandSecret)), epoch: membership.epoch };
+        const listen = parseEndpoint(membership.listen, 'membership listen');
+        const host = config.host ?? listen.host;
+
+        const sync = await startSyncPusher({
+          registry, pairing, mesh, key, authority, self: membership, instanceDir: node.instanceDir,
+          everyMs: config.sync.everyMs, pollMs: config.sync.pollMs, count, logger,
+        });
+        const closers: (() => Promise<void>)[] = [sync.close];
+        const closeAll = async () => {
+          for (const close of closers) await close();
+        };
+        try {
+          const server = await startJoinServer({
+            host, port: config.port ?? listen.port, commandSecret: node.commandSecret, pairing, authority,
+            policy: { auto: config.admission === 'auto', maxPending: config.maxPending, groupsByRole: config.groupsByRole },
+            freshnessMs: config.freshnessSeconds * 1000,
+            now: Date.now,
+            beforeGrant: sync.refresh,
+            syncSeq: sync.seq,
+            logger,
+            onEvent: hooks.onEvent,
+            count,
+          });
+          closers.unshift(server.close);
+          const joinEndpoint = config.advertise ? parseEndpoint(config.advertise, 'advertise') : { host, port: server.port };
+          if (joinEndpoint.host === '0.0.0.0') throw new Error("genesis listens on 0.0.0.0: set 'advertise' to the address nodes reach it at");
+          pairing.setMeta(JOIN_ENDPOINT_META, formatEndpoint(joinEndpoint));
+          logger.info({ joinEndpoint: formatEndpoint(joinEndpoint), admission: config.admission, genesisKey: key.publicText }, 'join endpoint listening');
+          if (config.beacon.enabled) {
+            const beacon = await startBeaconSender({
+              key, bindHost: host, joinEndpoint, port: config.beacon.port, everyMs: config.beacon.everyMs,
+              broadcast: config.beacon.broadcast ?? directedBroadcast(host) ?? '255.255.255.255',
+              now: Date.now, count, logger,
+            });
+            closers.unshift(beacon.close);
+          }
+        } catch (err) {
+          await closeAll();
+          throw err;
+        }
+        return {
+          close: closeAll,
+          status: () => ({ joinEndpoint: pairing.getMeta(JOIN_ENDPOINT_META), admission: config.admission, sync: sync.status() }),
+        };
+      },
+      nodeRoute: (method, path, readBody) => nodeRoute(method, path, registry, readBody),
+    };
+  },
+});
+
+/**
+ * A node's side of membership updates: only from the authority's mesh address, only signed with
+ * the pinned genesis key, only newer than the last one taken. Peers change at once; a new name or
+ * new groups are saved and take effect when the stages that use them are next built.
+ */
+export const membershipUpdatesService = defineService<Record<string, never>, MembershipUpdates>({
+  name: MEMBERSHIP_UPDATES,
+  services: [MESH, NODE],
+  configSchema: NO_CONFIG,
+  create(_ctx, _config, deps) {
+    const mesh = deps.get(MESH);
+    const node = deps.get(NODE);
+    return {
+      async listen(port, { logger, count, logPerMinute }) {
+        const { membership } = node;
+        const pinned = loadPinnedAuthority(node.instanceDir);
+        if (!pinned) logger.warn(`no authority pinned (authority.json): membership updates are refused until the node joins with \`ppn join\``);
+        const checker = pinned && createUpdateChecker({ genesisKey: parseKey(pinned.genesisKey), nodeId: membership.nodeId, lastSeq: loadGenesisState(node.instanceDir).syncSeq });
+        const sampler = logSampler(logPerMinute);
+        const refuse = (reason: string, from: unknown, detail?: string) => {
+          count(`refused.${reason}`);
+          if (sampler.allow(reason)) logger.warn({ reason, from, detail }, 'membership update refused');
+        };
+
+        const socket = await mesh.bind(port, (payload, from) => {
+          if (from.address !== membership.authority.address) return refuse('not-authority', from);
+          if (!checker) return refuse('no-pinned-authority', from);
+          const result = checker.check(payload);
+          if (!result.ok) return result.reason === 'current' ? count('current') : refuse(result.reason, from, result.detail);
+          const next = result.update.membership;
+          if (next.authority.commandPublicKey !== pinned.commandPublicKey) return refuse('wrong-command-key', from);
+          mesh.setPeers(next.peers);
+          saveMembership(node.instanceDir, next);
+          saveGenesisState(node.instanceDir, { syncSeq: result.update.seq });
+          // The shared membership object is kept current, so stages rebuilt later see the update.
+          Object.assign(membership, next);
+          count('applied');
+          logger.info({ seq: result.update.seq, peers: next.peers.map((p) => p.name) }, 'membership updated');
+        });
+        // Bringing ppn0 up means reaching the authority: a handshake now lets commands in at once
+        // (and tells the authority where this node is, should it sit behind NAT).
+        mesh.whenConnected(membership.authority.address, 15_000).then(
+          () => logger.info({ authority: membership.authority.address }, 'session with the authority up'),
+          (err: Error) => logger.warn({ err: err.message }, 'no session with the authority yet'),
+        );
+        return {
+          close: async () => socket.close(),
+          status: () => ({ pinned: !!pinned, peers: membership.peers.map((p) => p.name) }),
+        };
+      },
+    };
+  },
+});
+
+/** Where a node's host finds stage types by name: the app's plugins/ (compiled beside core/). */
+export function nodePluginFolders(): string[] {
+  return [fileURLToPath(new URL('../../plugins/', import.meta.url))];
+}
+
 export function nodeServices(): ServiceDefinition[] {
-  return [clockService, nodeService, meshService, registryService];
+  return [clockService, nodeService, meshService, registryService, genesisService, membershipUpdatesService];
 }

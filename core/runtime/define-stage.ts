@@ -1,19 +1,30 @@
 // The plugin contract. A stage type is a plain object made by defineStage(); the host creates one
 // instance per stage id, connects it to its inputs and can swap it for a new instance at any time.
 import type { Observable } from 'rxjs';
-import type { DependencyContainer } from 'tsyringe';
 import type { Logger } from 'pino';
 import type { Envelope, SettleListener } from './envelope.js';
 import type { StageMetrics } from './metrics.js';
 
 export type JsonSchema = Record<string, unknown>;
 
+/** A service's name that carries its type: `ctx.services.get(MESH)` is a Mesh, without a cast. */
+export type ServiceToken<T> = string & { readonly __service?: T };
+
+export function serviceToken<T>(name: string): ServiceToken<T> {
+  return name as ServiceToken<T>;
+}
+
+/** The services a stage (or a service) declared; looking up any other throws. */
+export interface Services {
+  get<T>(token: ServiceToken<T>): T;
+}
+
 export interface StageContext {
   readonly stageId: string;
   readonly logger: Logger;
   readonly metrics: StageMetrics;
   /** Holds only the services the definition declared in `services`. */
-  readonly services: DependencyContainer;
+  readonly services: Services;
   /** Folder of the pipeline file, for resolving paths in config. */
   readonly baseDir: string;
   /** A new envelope, tracked by the host until it is settled. */
@@ -63,13 +74,18 @@ export interface ServiceContext {
   readonly instanceDir: string;
 }
 
-/** A shared facility (mesh sockets, registry, clock…) that stages declare and the host provides. */
+/** A shared facility (sockets, a database, a clock…) that stages declare and the host's caller provides. */
 export interface ServiceDefinition<C = any, T = unknown> {
   readonly name: string;
   readonly configSchema: JsonSchema;
   /** Other services this one is built on; they are created first and closed after it. */
   readonly services?: readonly string[];
-  create(ctx: ServiceContext, config: C, deps: DependencyContainer): T | Promise<T>;
+  /**
+   * Settings kept in a top-level section of the pipeline file (e.g. a node's transport) instead
+   * of under `services`; a file that has the section needs the service.
+   */
+  readonly section?: { readonly key: string; readonly description: string };
+  create(ctx: ServiceContext, config: C, deps: Services): T | Promise<T>;
   close?(instance: T): Promise<void> | void;
 }
 

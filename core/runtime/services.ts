@@ -1,8 +1,8 @@
 // Service instances of a running host, keyed by name, created from the pipeline file's settings.
 import 'reflect-metadata'; // tsyringe refuses to load without it
-import { container, type DependencyContainer } from 'tsyringe';
+import { container } from 'tsyringe';
 import type { Logger } from 'pino';
-import type { ServiceDefinition } from './define-stage.js';
+import type { ServiceDefinition, Services } from './define-stage.js';
 import type { PipelineFile } from './pipeline-file.js';
 import { checkSchema } from './schema-check.js';
 
@@ -28,7 +28,7 @@ export interface ServiceSet {
    */
   sync(pipeline: PipelineFile, wanted: Set<string>): Promise<Set<string>>;
   /** A child container holding exactly the named services. */
-  containerFor(names: readonly string[]): DependencyContainer;
+  containerFor(names: readonly string[]): Services;
   closeAll(): Promise<void>;
   names(): string[];
 }
@@ -87,7 +87,7 @@ export function createServiceSet(
         if (!s) throw new Error(`service '${name}' is not running`);
         child.register(name, { useValue: s.instance });
       }
-      return child;
+      return { get: (token) => child.resolve(token) };
     },
     async closeAll() {
       for (const name of [...running.keys()].reverse()) await close(name);

@@ -7,7 +7,10 @@
 //
 // It takes what f8-ingress emits (kind 'intent', body { text, actor, dryRun, confirm }) and passes
 // on what the signer expects (kind 'draft', the same body plus `draft`), exactly as slm-router does.
+//
+// Like every stage, it imports only ppn's SDK (a package of your own would do the same).
 import { filter, map } from 'rxjs';
+import { defineStage } from 'sovereign-mesh/sdk';
 
 const draftSchema = {
   type: 'object',
@@ -26,8 +29,7 @@ const draftSchema = {
 
 const normalise = (text) => text.toLowerCase().replace(/[^a-z0-9. ]+/g, ' ').replace(/\s+/g, ' ').trim();
 
-/** @type {import('../../core/runtime/define-stage.js').StageDefinition} */
-export default {
+export default defineStage({
   type: 'phrasebook-router',
   kind: 'transform',
   description: 'Routes exact phrases (case and punctuation aside) to fixed drafts; abstains on anything else',
@@ -44,6 +46,7 @@ export default {
         input$.pipe(
           filter((env) => {
             if (book.has(normalise(env.body.text))) return true;
+            /** @type {import('sovereign-mesh/sdk').Abstention} */
             const abstention = { intent: null, reason: 'out-of-scope', explanation: 'not in the phrasebook', suggestions: Object.keys(config.phrases).slice(0, 5) };
             env.settle({ status: 'dropped', reason: 'abstained', detail: { abstention } });
             return false;
@@ -58,4 +61,4 @@ export default {
       close: async () => {},
     };
   },
-};
+});

@@ -1,8 +1,7 @@
 // The executor's built-in handlers: what a node can do to itself without any configured command.
-import { join } from 'node:path';
-import { existsSync } from 'node:fs';
-import { readJson, writeJsonAtomic } from '../../core/node/instance-files.js';
-import type { HostControl } from '../../core/runtime/host.js';
+import type { HostControl, NodeIdentity } from '../../core/sdk/index.js';
+
+const FLAGS_FILE = 'flags.json';
 
 export interface NodeFlags {
   maintenance: boolean;
@@ -78,12 +77,11 @@ function setFlag(ctx: HandlerContext, flag: keyof NodeFlags, value: boolean): Ha
   return { status: 'executed', detail: `${name} ${value ? 'on' : 'off'}${was === value ? ' (unchanged)' : ''}` };
 }
 
-export function loadFlags(instanceDir: string): NodeFlags {
-  const path = join(instanceDir, 'flags.json');
-  const saved = existsSync(path) ? (readJson(path) as Partial<NodeFlags>) : {};
+export function loadFlags(node: NodeIdentity): NodeFlags {
+  const saved = (node.readJson(FLAGS_FILE) ?? {}) as Partial<NodeFlags>;
   return { maintenance: saved.maintenance === true, quarantined: saved.quarantined === true };
 }
 
-export function saveFlags(instanceDir: string, flags: NodeFlags): void {
-  writeJsonAtomic(join(instanceDir, 'flags.json'), flags);
+export function saveFlags(node: NodeIdentity, flags: NodeFlags): void {
+  node.writeJson(FLAGS_FILE, flags);
 }

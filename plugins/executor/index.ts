@@ -2,23 +2,9 @@
 // built-in handler; anything else is refused. Emits one ack per command for telemetry-egress.
 import { mergeMap } from 'rxjs';
 import { resolve } from 'node:path';
-import type { NodeIdentity } from '../../core/node/services.js';
-import type { AckStatus } from '../../core/protocol/ack.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
-import type { HostControl } from '../../core/runtime/host.js';
-import { defaultCatalogPath, loadCatalog } from '../slm-router/catalog.js';
-import type { VerifiedCommand } from '../verifier/index.js';
+import { defaultCatalogPath, defineStage, HOST, loadCatalog, NODE, type CommandAck, type Envelope, type VerifiedCommand } from '../../core/sdk/index.js';
 import { ALLOWED_IN_QUARANTINE, builtinHandlers, loadFlags, saveFlags, type HandlerResult } from './handlers.js';
 import { runCommand } from './run-command.js';
-
-/** What the executor passes on to telemetry-egress. */
-export interface CommandAck {
-  epoch: number;
-  counter: bigint;
-  status: AckStatus;
-  detail: string;
-}
 
 interface Config {
   catalog?: string;
@@ -33,7 +19,7 @@ export default defineStage<Config>({
   type: 'executor',
   kind: 'transform',
   description: 'Runs allow-listed handlers for verified commands (built-ins, or configured argv commands with a timeout, no shell) and emits acks',
-  services: ['host', 'node'],
+  services: [HOST, NODE],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -50,11 +36,11 @@ export default defineStage<Config>({
     },
   },
   create(ctx, config) {
-    const host = ctx.services.resolve<HostControl>('host');
-    const node = ctx.services.resolve<NodeIdentity>('node');
+    const host = ctx.services.get(HOST);
+    const node = ctx.services.get(NODE);
     const catalog = loadCatalog(config.catalog ? resolve(ctx.baseDir, config.catalog) : defaultCatalogPath());
     const intents = new Map(catalog.intents.map((i) => [i.opcode, i]));
-    const flags = loadFlags(node.instanceDir);
+    const flags = loadFlags(node);
     const startedAt = Date.now();
 
     const execute = async (command: VerifiedCommand): Promise<HandlerResult | { status: 'unknown-intent'; detail: string }> => {
@@ -70,7 +56,7 @@ export default defineStage<Config>({
       return handler({
         host,
         flags,
-        saveFlags: () => saveFlags(node.instanceDir, flags),
+        saveFlags: () => saveFlags(node, flags),
         argName,
         restartable: config.restartable,
         ownStageId: ctx.stageId,

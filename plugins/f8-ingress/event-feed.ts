@@ -2,7 +2,7 @@
 // record, and what the registry does not announce itself — a command's unanswered targets turning
 // into 'no-answer' at its deadline, and a node's "last heard" moving when its ack arrives.
 import type { ServerResponse } from 'node:http';
-import type { CommandRecord, Registry, RegistryNode } from '../../core/registry/registry.js';
+import type { CommandRecord, Registry, RegistryNode } from '../../core/sdk/index.js';
 import { securityHeaders } from './http.js';
 
 export type FeedEvent = { type: 'node'; node: RegistryNode } | { type: 'command'; command: CommandRecord };

@@ -3,18 +3,14 @@
 // (draft, targets, counter, packets, or why not); GET /v1/events streams changes live.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
-import { F8_PORT } from '../../core/mesh/ports.js';
-import type { NodeIdentity } from '../../core/node/services.js';
-import type { Registry } from '../../core/registry/registry.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope, Outcome } from '../../core/runtime/envelope.js';
-import { checkSchema } from '../../core/runtime/schema-check.js';
-import type { IntentRequest } from '../slm-router/index.js';
+import {
+  checkSchema, defineStage, F8_PORT, GENESIS, NODE, REGISTRY,
+  type DropReason, type Envelope, type IntentRequest, type Outcome, type Registry,
+} from '../../core/sdk/index.js';
 import { createEventFeed, streamEvents } from './event-feed.js';
 import { HttpError, readJsonBody, sendJson as send } from './http.js';
 import { servePageFile } from './page-files.js';
 import { loadOrCreateToken, tokenChecker } from './token.js';
-import { nodeRoute } from '../../core/genesis/node-routes.js';
 
 interface Config {
   host: string;
@@ -38,7 +34,7 @@ export default defineStage<Config>({
   type: 'f8-ingress',
   kind: 'source',
   description: 'The F8 HTTP terminal: operators post plain-language intents with a bearer token; answers with the signed command or why not',
-  services: ['node', 'registry'],
+  services: [NODE, REGISTRY, GENESIS],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -51,8 +47,9 @@ export default defineStage<Config>({
   },
   ports: (c) => (c.port === 0 ? [] : [`tcp:${c.host}:${c.port}`]),
   async create(ctx, config) {
-    const node = ctx.services.resolve<NodeIdentity>('node');
-    const registry = ctx.services.resolve<Registry>('registry');
+    const node = ctx.services.get(NODE);
+    const registry = ctx.services.get(REGISTRY);
+    const genesis = ctx.services.get(GENESIS);
     const authorized = tokenChecker(loadOrCreateToken(node.instanceDir));
     let emit: ((env: Envelope) => void) | undefined;
 
@@ -86,7 +83,7 @@ export default defineStage<Config>({
       }
       if (req.method === 'GET' && url.pathname === '/v1/events') return streamEvents(feed, res);
       if (req.method === 'GET' && url.pathname === '/v1/nodes') return send(res, 200, { nodes: registry.nodes() });
-      const routed = await nodeRoute(req.method ?? '', url.pathname, registry, () => readJsonBody(req, config.maxBodyBytes));
+      const routed = await genesis.nodeRoute(req.method ?? '', url.pathname, () => readJsonBody(req, config.maxBodyBytes));
       if (routed) return send(res, routed.status, routed.body);
       if (req.method === 'GET' && url.pathname === '/v1/commands') {
         const limit = Math.min(Number(url.searchParams.get('limit') ?? 50) || 50, 500);
@@ -144,7 +141,7 @@ function answer(res: ServerResponse, outcome: Outcome, registry: Registry): void
     return send(res, 200, { ...detail, targets: record?.targets ?? detail.targets });
   }
   if (outcome.status === 'failed') return send(res, 500, { error: outcome.error });
-  switch (outcome.reason) {
+  switch (outcome.reason as DropReason) {
     case 'abstained': {
       const a = detail.abstention as { reason: string; explanation: string; suggestions: string[] };
       return send(res, 422, { error: 'the router abstained', reason: a.reason, explanation: a.explanation, suggestions: a.suggestions });

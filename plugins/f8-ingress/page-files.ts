@@ -3,8 +3,9 @@
 // are served, so no path can leave the folder.
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { join } from 'node:path';
-import { projectRoot } from '../../core/project-root.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { securityHeaders } from './http.js';
 
 const TYPES: Record<string, string> = {
@@ -14,7 +15,10 @@ const TYPES: Record<string, string> = {
   svg: 'image/svg+xml',
 };
 
-export const webDir = () => join(projectRoot(), 'plugins', 'f8-ingress', 'web');
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** web/ beside this module in the sources; from dist/plugins/f8-ingress/, the one in the source tree. */
+export const webDir = () => (existsSync(join(here, 'web')) ? join(here, 'web') : join(here, '..', '..', '..', 'plugins', 'f8-ingress', 'web'));
 
 /** Serves the page file `pathname` names; false when it names none (the caller answers 404). */
 export async function servePageFile(pathname: string, res: ServerResponse): Promise<boolean> {

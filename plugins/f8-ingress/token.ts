@@ -1,16 +1,15 @@
-// The operator's bearer token: generated into the instance directory on first start (0600),
+// The operator's bearer token: generated into the instance directory (made by the node service)
+// on first start (0600),
 // compared in constant time, never logged or echoed.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureInstanceDir } from '../../core/node/instance-files.js';
 
 export const TOKEN_FILE = 'f8.token';
 
 export function loadOrCreateToken(instanceDir: string): string {
   const path = join(instanceDir, TOKEN_FILE);
   if (!existsSync(path)) {
-    ensureInstanceDir(instanceDir);
     writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   }
   const token = readFileSync(path, 'utf8').trim();

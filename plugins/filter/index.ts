@@ -1,7 +1,6 @@
 // Lets through only envelopes that match; the rest are dropped with the configured reason.
 import { filter } from 'rxjs';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
+import { defineStage, type Envelope } from '../../core/sdk/index.js';
 
 interface Config {
   kinds?: string[];

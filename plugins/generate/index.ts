@@ -1,7 +1,6 @@
 // Emits numbered envelopes at a steady rate: load for tests, benchmarks and demos.
 import { Observable } from 'rxjs';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
+import { defineStage, type Envelope } from '../../core/sdk/index.js';
 
 interface Config {
   perSecond: number;

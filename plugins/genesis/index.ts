@@ -1,38 +1,15 @@
 // The authority's genesis stage: the join endpoint (admission into the pairing registry), the
 // beacon that lets nodes find it without DNS or DHCP, and the membership updates that keep every
-// node's peers (and the authority's own) current as nodes join and leave. Emits one envelope per
-// admission event (pending, granted, refused) for a log sink or anything else downstream.
-import type { Mesh } from '../../core/mesh/mesh.js';
-import { BEACON_PORT } from '../../core/mesh/ports.js';
-import type { NodeIdentity } from '../../core/node/services.js';
-import { formatKey, publicKeyOf } from '../../core/keys/index.js';
-import type { Registry } from '../../core/registry/registry.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import { createPushSource } from '../../core/runtime/push-source.js';
-import { directedBroadcast, startBeaconSender } from '../../core/genesis/beacon-sender.js';
-import { formatEndpoint, parseEndpoint } from '../../core/underlay/endpoint.js';
-import { startJoinServer, type GenesisEvent } from '../../core/genesis/join-server.js';
-import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing } from '../../core/genesis/pairing.js';
-import { loadGenesisKey } from '../../core/genesis/signing-key.js';
-import { startSyncPusher } from '../../core/genesis/sync-pusher.js';
+// node's peers (and the authority's own) current as nodes join and leave — core/genesis's
+// machinery, reached through the genesis service. Emits one envelope per admission event
+// (pending, granted, refused) for a log sink or anything else downstream.
+import { BEACON_PORT, createPushSource, defineStage, GENESIS, type GenesisAuthorityOptions } from '../../core/sdk/index.js';
 
-interface Config {
-  host?: string;
-  port?: number;
-  advertise?: string;
-  admission: 'approve' | 'auto';
-  maxPending: number;
-  freshnessSeconds: number;
-  groupsByRole: Record<string, number[]>;
-  beacon: { enabled: boolean; broadcast?: string; port: number; everyMs: number };
-  sync: { everyMs: number; pollMs: number };
-}
-
-export default defineStage<Config>({
+export default defineStage<GenesisAuthorityOptions>({
   type: 'genesis',
   kind: 'source',
   description: "The authority's genesis: join endpoint and admission, underlay beacon, membership updates to every node",
-  services: ['node', 'registry', 'mesh'],
+  services: [GENESIS],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -77,61 +54,16 @@ export default defineStage<Config>({
   },
   ports: (c) => (c.port === 0 ? [] : [`tcp:${c.host ?? 'listen'}:${c.port ?? 'listen'}`]),
   async create(ctx, config) {
-    const node = ctx.services.resolve<NodeIdentity>('node');
-    const registry = ctx.services.resolve<Registry>('registry');
-    const mesh = ctx.services.resolve<Mesh>('mesh');
-    if (!node.commandSecret) throw new Error("genesis needs the authority's command key: set services.node.authority = true");
-    const { membership } = node;
-    const key = loadGenesisKey(node.instanceDir, true);
-    const pairing = openPairing(registry);
-    pairing.setMeta(AUTHORITY_ID_META, String(membership.nodeId));
-    const authority = { nodeId: membership.nodeId, commandPublicKey: formatKey(publicKeyOf(node.commandSecret)), epoch: membership.epoch };
-    const listen = parseEndpoint(membership.listen, 'membership listen');
-    const host = config.host ?? listen.host;
-    const count = (what: string) => ctx.metrics.count(what);
     const source = createPushSource();
-
-    const sync = await startSyncPusher({
-      registry, pairing, mesh, key, authority, self: membership, instanceDir: node.instanceDir,
-      everyMs: config.sync.everyMs, pollMs: config.sync.pollMs, count, logger: ctx.logger,
+    const authority = await ctx.services.get(GENESIS).startAuthority(config, {
+      logger: ctx.logger,
+      count: (what) => ctx.metrics.count(what),
+      onEvent: (event) => source.push(ctx.envelope('genesis', event)),
     });
-    const closers: (() => Promise<void>)[] = [sync.close];
-    try {
-      const server = await startJoinServer({
-        host, port: config.port ?? listen.port, commandSecret: node.commandSecret, pairing, authority,
-        policy: { auto: config.admission === 'auto', maxPending: config.maxPending, groupsByRole: config.groupsByRole },
-        freshnessMs: config.freshnessSeconds * 1000,
-        now: Date.now,
-        beforeGrant: sync.refresh,
-        syncSeq: sync.seq,
-        logger: ctx.logger,
-        onEvent: (event: GenesisEvent) => source.push(ctx.envelope('genesis', event)),
-        count,
-      });
-      closers.unshift(server.close);
-      const joinEndpoint = config.advertise ? parseEndpoint(config.advertise, 'advertise') : { host, port: server.port };
-      if (joinEndpoint.host === '0.0.0.0') throw new Error("genesis listens on 0.0.0.0: set 'advertise' to the address nodes reach it at");
-      pairing.setMeta(JOIN_ENDPOINT_META, formatEndpoint(joinEndpoint));
-      ctx.logger.info({ joinEndpoint: formatEndpoint(joinEndpoint), admission: config.admission, genesisKey: key.publicText }, 'join endpoint listening');
-      if (config.beacon.enabled) {
-        const beacon = await startBeaconSender({
-          key, bindHost: host, joinEndpoint, port: config.beacon.port, everyMs: config.beacon.everyMs,
-          broadcast: config.beacon.broadcast ?? directedBroadcast(host) ?? '255.255.255.255',
-          now: Date.now, count, logger: ctx.logger,
-        });
-        closers.unshift(beacon.close);
-      }
-    } catch (err) {
-      for (const close of closers) await close();
-      throw err;
-    }
-
     return {
       connect: () => source.stream,
-      close: async () => {
-        for (const close of closers) await close();
-      },
-      status: () => ({ joinEndpoint: pairing.getMeta(JOIN_ENDPOINT_META), admission: config.admission, sync: sync.status() }),
+      close: () => authority.close(),
+      status: () => authority.status(),
     };
   },
 });

@@ -1,6 +1,6 @@
 // Writes a line per envelope to the node's log.
 import { tap } from 'rxjs';
-import { defineStage } from '../../core/runtime/define-stage.js';
+import { defineStage } from '../../core/sdk/index.js';
 
 interface Config {
   level: 'info' | 'debug' | 'warn';

@@ -2,13 +2,10 @@
 // packets of permitted opcodes; nothing flows up on the command port. It never touches WireGuard:
 // replacing or reconfiguring it swaps this stage alone, and while it is missing nothing passes.
 import { filter } from 'rxjs';
-import { COMMAND_PORT } from '../../core/mesh/ports.js';
-import type { NodeIdentity } from '../../core/node/services.js';
-import { COMMAND_VERSION, PACKET_LENGTH } from '../../core/protocol/packet.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import { logSampler } from '../../core/runtime/log-sampler.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
-import type { OutboundCommand } from '../signer/index.js';
+import {
+  COMMAND_PORT, COMMAND_VERSION, defineStage, logSampler, NODE, PACKET_LENGTH,
+  type Envelope, type LinkBlock, type LinkDropReason, type OutboundCommand,
+} from '../../core/sdk/index.js';
 
 interface Config {
   /** 'authority': outbound command packets only (on the admin); 'node': inbound commands only. */
@@ -23,7 +20,7 @@ export default defineStage<Config>({
   type: 'pointsav-link',
   kind: 'transform',
   description: 'The diode: on a node passes only command packets from the authority with permitted opcodes; on the admin only outbound command packets to the command port',
-  services: ['node'],
+  services: [NODE],
   configSchema: {
     type: 'object',
     required: ['side'],
@@ -35,13 +32,14 @@ export default defineStage<Config>({
     },
   },
   create(ctx, config) {
-    const node = ctx.services.resolve<NodeIdentity>('node');
+    const node = ctx.services.get(NODE);
     const authority = node.membership.authority.address;
     const permitted = new Set(config.permittedOpcodes);
     const sampler = logSampler(config.logPerMinute);
 
-    const block = (env: Envelope, reason: string, fields: Record<string, unknown>) => {
-      env.settle({ status: 'dropped', reason: `link-${reason}` });
+    const block = (env: Envelope, reason: LinkBlock, fields: Record<string, unknown>) => {
+      const dropReason: LinkDropReason = `link-${reason}`;
+      env.settle({ status: 'dropped', reason: dropReason });
       if (sampler.allow(reason)) ctx.logger.warn({ reason, ...fields }, 'diode blocked');
       return false;
     };

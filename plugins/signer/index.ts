@@ -1,28 +1,10 @@
 // Turns an accepted draft into one 16-byte packet per target node, all under one counter, and
 // records the command (and its audit row) before anything is sent.
 import { concatMap, EMPTY, of } from 'rxjs';
-import { COMMAND_PORT } from '../../core/mesh/ports.js';
-import type { NodeIdentity } from '../../core/node/services.js';
-import { openAuthorityCounter } from '../../core/protocol/authority-counter.js';
-import { parseKey } from '../../core/keys/index.js';
-import { createSigner } from '../../core/protocol/signer.js';
-import { targetMatches } from '../../core/protocol/target.js';
-import { commandId, type Registry } from '../../core/registry/registry.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
-import type { Draft } from '../slm-router/types.js';
-import type { RoutedIntent } from '../slm-router/index.js';
-
-/** What the signer passes on: the command and the packets to send. */
-export interface OutboundCommand {
-  id: string;
-  epoch: number;
-  counter: string;
-  text: string;
-  actor: string;
-  draft: Draft;
-  packets: { nodeId: number; name: string; address: string; port: number; bytes: Buffer }[];
-}
+import {
+  COMMAND_PORT, commandId, createSigner, defineStage, NODE, parseKey, REGISTRY, targetMatches,
+  type Draft, type Envelope, type FleetNode, type OutboundCommand, type Registry, type RoutedIntent, type SignerDropReason,
+} from '../../core/sdk/index.js';
 
 interface Config {
   /** Counters reserved per database write; a crash skips at most this many. */
@@ -35,7 +17,7 @@ export default defineStage<Config>({
   type: 'signer',
   kind: 'transform',
   description: 'Signs drafts into command packets (one per target node, one counter per command) and records them',
-  services: ['node', 'registry'],
+  services: [NODE, REGISTRY],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -45,29 +27,28 @@ export default defineStage<Config>({
     },
   },
   create(ctx, config) {
-    const node = ctx.services.resolve<NodeIdentity>('node');
-    const registry = ctx.services.resolve<Registry>('registry');
+    const node = ctx.services.get(NODE);
+    const registry = ctx.services.get(REGISTRY);
     if (!node.commandSecret) throw new Error("the signer needs the authority's command key: set services.node.authority = true");
-    const counters = openAuthorityCounter(registry.db, { blockSize: config.counterBlock });
+    const counters = registry.authorityCounter({ blockSize: config.counterBlock });
     const signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
+
+    const drop = (env: Envelope, reason: SignerDropReason, detail: Record<string, unknown>) => {
+      env.settle({ status: 'dropped', reason, detail });
+      return EMPTY;
+    };
 
     const sign = (env: Envelope<RoutedIntent>) => {
       const { draft, text, actor, dryRun, confirm } = env.body;
       const fleet = registry.fleet();
       const targets = resolveTargets(draft, fleet.nodes, registry);
       const targetView = targets.map(({ nodeId, name, address }) => ({ nodeId, name, address }));
-      if (!targets.length) {
-        env.settle({ status: 'dropped', reason: 'no-targets', detail: { draft, error: `no active node takes commands as '${draft.target}'` } });
-        return EMPTY;
-      }
+      if (!targets.length) return drop(env, 'no-targets', { draft, error: `no active node takes commands as '${draft.target}'` });
       if (dryRun) {
         env.settle({ status: 'delivered', detail: { dryRun: true, draft, targets: targetView } });
         return EMPTY;
       }
-      if (draft.confirm && !confirm) {
-        env.settle({ status: 'dropped', reason: 'needs-confirm', detail: { draft, targets: targetView } });
-        return EMPTY;
-      }
+      if (draft.confirm && !confirm) return drop(env, 'needs-confirm', { draft, targets: targetView });
       const signed = signer.sign(draft, targets);
       const id = commandId(signer.epoch, signed.counter);
       const packets = signed.packets.map((p) => {
@@ -113,7 +94,7 @@ export default defineStage<Config>({
 });
 
 /** The active nodes a draft's selector reaches that take commands, each with its public key. */
-function resolveTargets(draft: Draft, nodes: { id: number; name: string; address: string; groups: number[]; takesCommands: boolean }[], registry: Registry) {
+function resolveTargets(draft: Draft, nodes: FleetNode[], registry: Registry) {
   const reached = nodes.filter((n) => n.takesCommands && targetMatches(draft.selector, n.id, new Set(n.groups)));
   return reached.map((n) => ({ nodeId: n.id, name: n.name, address: n.address, publicKey: parseKey(registry.node(n.id)!.publicKey) }));
 }

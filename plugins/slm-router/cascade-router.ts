@@ -3,7 +3,7 @@
 // the router ('degraded'), never an error of the request.
 import type { CatalogRouter } from './catalog-router.js';
 import type { OllamaRouter } from './ollama-router.js';
-import type { RouteResult } from './types.js';
+import type { RouteResult } from '../../core/sdk/index.js';
 
 export function cascade(catalog: CatalogRouter, model: OllamaRouter): (text: string) => Promise<RouteResult> {
   return async (text) => {

@@ -2,13 +2,12 @@
 // intents: keywords (any order, typos corrected, inflections stemmed) give the evidence, the
 // closest example (character trigrams) refines it, and every word that the chosen intent cannot
 // explain lowers the confidence. Below the threshold it abstains instead of guessing.
-import type { Catalog, Intent } from './catalog.js';
-import { commandTargets, type Fleet } from './fleet.js';
+import type { Abstention, AbstainReason, Catalog, Fleet, Intent, RouteResult } from '../../core/sdk/index.js';
+import { commandTargets } from './fleet.js';
 import { suggestFor, spread } from './suggestions.js';
 import { aim, buildTargetIndex, type Mention, type TargetIndex } from './targets.js';
 import { closestWord, cosine, isAddress, tokenise, trigrams, vector, type NgramVector, type Token } from './text.js';
 import { makeDraft } from './draft.js';
-import type { Abstention, AbstainReason, RouteResult } from './types.js';
 
 export const DEFAULT_THRESHOLD = 0.5;
 

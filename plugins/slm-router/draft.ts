@@ -1,7 +1,6 @@
 // The one place a Draft is put together, whichever backend read the request.
-import type { ArgumentValue, Intent } from './catalog.js';
+import type { ArgumentValue, Draft, Intent } from '../../core/sdk/index.js';
 import type { TargetRef } from './fleet.js';
-import type { Draft } from './types.js';
 
 export function makeDraft(intent: Intent, value: ArgumentValue | undefined, target: TargetRef, confidence: number, explanation: string): Draft {
   return {

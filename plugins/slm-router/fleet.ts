@@ -1,32 +1,6 @@
-// The fleet the router aims at: nodes and groups with the names people use for them. Today the
-// demo fleet of the design; the pairing registry will hand the router a snapshot of the same shape
-// (rebuild the router when the registry changes: building one takes milliseconds).
-import { ALL_NODES, groupSelector, nodeSelector } from '../../core/protocol/target.js';
-
-export interface FleetNode {
-  /** Node id: the host octet of its mesh address. */
-  id: number;
-  name: string;
-  aliases: string[];
-  /** Mesh address, 10.8.0.<id>. */
-  address: string;
-  role: string;
-  /** Ids of the groups it belongs to. */
-  groups: number[];
-  /** False for the hub (it interprets nothing) and the authority (it commands, it is not commanded). */
-  takesCommands: boolean;
-}
-
-export interface FleetGroup {
-  id: number;
-  name: string;
-  aliases: string[];
-}
-
-export interface Fleet {
-  nodes: FleetNode[];
-  groups: FleetGroup[];
-}
+// The targets a router can aim at in a fleet (core/contracts' Fleet: the registry's snapshot, or
+// the demo fleet): rebuild the router when the fleet changes, building one takes milliseconds.
+import { ALL_NODES, ALL_TARGET, groupSelector, nodeSelector, type Fleet, type FleetGroup, type FleetNode } from '../../core/sdk/index.js';
 
 /** A resolved target: what the draft names and the selector that goes into the packet. */
 export interface TargetRef {
@@ -35,20 +9,6 @@ export interface TargetRef {
   selector: number;
   /** The nodes it reaches. */
   nodeIds: number[];
-}
-
-export const ALL_TARGET = 'all';
-
-export function demoFleet(): Fleet {
-  return {
-    nodes: [
-      { id: 1, name: 'cloud-relay', aliases: ['relay', 'hub', 'cloud relay', 'the cloud'], address: '10.8.0.1', role: 'cloud-relay', groups: [], takesCommands: false },
-      { id: 2, name: 'onprem', aliases: ['on-premises', 'on-prem', 'on premises', 'on prem'], address: '10.8.0.2', role: 'os-infrastructure', groups: [1], takesCommands: true },
-      { id: 3, name: 'leased', aliases: ['leased node', 'leased server'], address: '10.8.0.3', role: 'os-infrastructure', groups: [1], takesCommands: true },
-      { id: 10, name: 'admin', aliases: ['authority', 'control plane', 'admin node'], address: '10.8.0.10', role: 'os-network-admin', groups: [], takesCommands: false },
-    ],
-    groups: [{ id: 1, name: 'edge', aliases: ['edge nodes', 'edge group', 'infrastructure nodes', 'infra nodes', 'os-infrastructure'] }],
-  };
 }
 
 /** Problems that would make targets ambiguous or selectors wrong; none means the fleet is usable. */

@@ -3,26 +3,14 @@
 // with an empty registry, from the demo fleet.
 import { concatMap, EMPTY, from, of } from 'rxjs';
 import { resolve } from 'node:path';
-import type { Registry } from '../../core/registry/registry.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
-import { defaultCatalogPath, loadCatalog } from './catalog.js';
-import { demoFleet, type Fleet } from './fleet.js';
+import {
+  defaultCatalogPath, defineStage, demoFleet, isDraft, loadCatalog, REGISTRY,
+  type Envelope, type Fleet, type IntentRequest, type RoutedIntent, type Router, type RouterConfig, type RouterDropReason,
+} from '../../core/sdk/index.js';
 import { createRouter } from './router.js';
-import { isDraft, type Draft, type RouterConfig, type Router } from './types.js';
 
-/** What f8-ingress emits. */
-export interface IntentRequest {
-  text: string;
-  actor: string;
-  dryRun: boolean;
-  confirm: boolean;
-}
-
-/** What this stage passes on to the signer. */
-export interface RoutedIntent extends IntentRequest {
-  draft: Draft;
-}
+/** The pure router library, for `ppn route` (which loads this module through the plugin loader). */
+export { createRouter };
 
 interface Config extends RouterConfig {
   catalog?: string;
@@ -32,7 +20,7 @@ export default defineStage<Config>({
   type: 'slm-router',
   kind: 'transform',
   description: 'Routes plain-language intents to command drafts (catalog, ollama or cascade backend); abstentions are dropped with suggestions',
-  services: ['registry'],
+  services: [REGISTRY],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -52,7 +40,7 @@ export default defineStage<Config>({
     },
   },
   create(ctx, config) {
-    const registry = ctx.services.resolve<Registry>('registry');
+    const registry = ctx.services.get(REGISTRY);
     const catalog = loadCatalog(config.catalog ? resolve(ctx.baseDir, config.catalog) : defaultCatalogPath());
     // Building a router takes milliseconds; one is kept per distinct fleet.
     let current: { fleetJson: string; router: Router } | undefined;
@@ -70,7 +58,8 @@ export default defineStage<Config>({
       const result = await routerFor(fleet()).route(env.body.text);
       if (!isDraft(result)) {
         ctx.metrics.count(`abstained.${result.reason}`);
-        env.settle({ status: 'dropped', reason: 'abstained', detail: { abstention: result } });
+        const reason: RouterDropReason = 'abstained';
+        env.settle({ status: 'dropped', reason, detail: { abstention: result } });
         return EMPTY;
       }
       return of(env.with<RoutedIntent>({ kind: 'draft', body: { ...env.body, draft: result } }));

@@ -3,15 +3,11 @@
 // against the catalog and the fleet; it is never trusted beyond that. Every way the server can
 // fail (down, model missing, too slow, nonsense) becomes a clear state, never an exception.
 import { Ollama } from 'ollama';
-import { checkSchema } from '../../core/runtime/schema-check.js';
-import type { Catalog } from './catalog.js';
-import { commandTargets, type Fleet } from './fleet.js';
+import { checkSchema, formatProblems, OLLAMA_DEFAULTS, type Abstention, type AbstainReason, type BackendState, type BackendStatus, type Catalog, type Fleet, type OllamaConfig, type RouteResult } from '../../core/sdk/index.js';
+import { commandTargets } from './fleet.js';
 import { makeDraft } from './draft.js';
 import { suggestFor } from './suggestions.js';
 import { aim, describe, type Mention } from './targets.js';
-import type { Abstention, AbstainReason, BackendState, BackendStatus, OllamaConfig, RouteResult } from './types.js';
-
-export const OLLAMA_DEFAULTS: OllamaConfig = { host: 'http://127.0.0.1:11434', model: 'qwen2.5:1.5b', timeoutMs: 15_000 };
 
 /** A model's answer that passed every check; the model's own certainty is not measured. */
 const MODEL_CONFIDENCE = 0.75;
@@ -108,7 +104,7 @@ export function createOllamaRouter(catalog: Catalog, fleet: Fleet, config: Ollam
     }
     const problems = checkSchema(format, answer);
     if (problems.length) {
-      return abstain('rejected-answer', `${where} answered outside the catalog: ${problems.map((p) => `${p.pointer || '/'} ${p.message}`).join('; ')}`);
+      return abstain('rejected-answer', `${where} answered outside the catalog: ${formatProblems(problems)}`);
     }
     const { intent: name, argument, target } = answer as ModelAnswer;
     if (name === NONE) return abstain('out-of-scope', `${where} found no intent of the catalog in the request`);

@@ -1,12 +1,11 @@
 // createRouter(): the one way to get a router, whichever backend the configuration names.
-import type { Catalog } from './catalog.js';
+import { OLLAMA_DEFAULTS, type BackendStatus, type Catalog, type Fleet, type Router, type RouterConfig, type RouterFactory } from '../../core/sdk/index.js';
 import { createCatalogRouter, DEFAULT_THRESHOLD } from './catalog-router.js';
 import { cascade } from './cascade-router.js';
-import { commandTargets, validateFleet, type Fleet } from './fleet.js';
-import { createOllamaRouter, OLLAMA_DEFAULTS } from './ollama-router.js';
-import type { BackendStatus, Router, RouterConfig } from './types.js';
+import { commandTargets, validateFleet } from './fleet.js';
+import { createOllamaRouter } from './ollama-router.js';
 
-export function createRouter(config: RouterConfig, catalog: Catalog, fleet: Fleet): Router {
+export const createRouter: RouterFactory = (config: RouterConfig, catalog: Catalog, fleet: Fleet): Router => {
   const problems = validateFleet(fleet);
   if (problems.length) throw new Error(`the fleet cannot be routed to: ${problems.join('; ')}`);
   const threshold = config.threshold ?? DEFAULT_THRESHOLD;
@@ -41,7 +40,7 @@ export function createRouter(config: RouterConfig, catalog: Catalog, fleet: Flee
       return { backend: 'cascade', state: s.state === 'ready' ? 'ready' : 'degraded', backends: [catalogStatus, s] };
     },
   };
-}
+};
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -1,6 +1,6 @@
 // Phrasings the operator can send instead: each is written so that the catalog router routes it
 // to the draft it describes (a test holds the router to that).
-import type { Intent } from './catalog.js';
+import type { Intent } from '../../core/sdk/index.js';
 import type { TargetRef } from './fleet.js';
 
 const MAX_SUGGESTIONS = 4;

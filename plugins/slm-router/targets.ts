@@ -1,7 +1,7 @@
 // Finds what a request is aimed at: node names, aliases, mesh addresses, "node 3", groups, and
 // words for every node; then turns the mentions into one target and its selector, or says why not.
-import type { Catalog } from './catalog.js';
-import { allTarget, groupTarget, nodeTarget, type Fleet, type FleetNode, type TargetRef } from './fleet.js';
+import type { Catalog, Fleet, FleetNode } from '../../core/sdk/index.js';
+import { allTarget, groupTarget, nodeTarget, type TargetRef } from './fleet.js';
 import { isAddress, tokenise, type Token } from './text.js';
 
 export interface Mention {

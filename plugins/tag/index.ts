@@ -1,6 +1,6 @@
 // Marks envelopes as they pass: sets meta fields and, optionally, a new kind.
 import { map } from 'rxjs';
-import { defineStage } from '../../core/runtime/define-stage.js';
+import { defineStage } from '../../core/sdk/index.js';
 
 interface Config {
   meta: Record<string, unknown>;

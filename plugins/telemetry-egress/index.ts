@@ -1,14 +1,12 @@
 // Reports upward: each ack is authenticated with the node's telemetry key and sent to the
 // authority's telemetry port. Never to the command port: the diode has one direction per port.
 import { tap } from 'rxjs';
-import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
-import { COMMAND_PORT, TELEMETRY_PORT } from '../../core/mesh/ports.js';
-import type { NodeIdentity } from '../../core/node/services.js';
-import { createAckSigner } from '../../core/protocol/ack.js';
-import { parseKey } from '../../core/keys/index.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
-import type { CommandAck } from '../executor/index.js';
+import {
+  COMMAND_PORT, createAckSigner, defineStage, MESH, NODE, parseKey, TELEMETRY_PORT,
+  type CommandAck, type Envelope, type MeshSocket, type TelemetryEgressDropReason,
+} from '../../core/sdk/index.js';
+
+const NOT_AN_ACK: TelemetryEgressDropReason = 'not-an-ack';
 
 interface Config {
   port: number;
@@ -18,21 +16,21 @@ export default defineStage<Config>({
   type: 'telemetry-egress',
   kind: 'sink',
   description: "Sends acks, authenticated with the node's telemetry key, to the authority's telemetry port",
-  services: ['mesh', 'node'],
+  services: [MESH, NODE],
   configSchema: {
     type: 'object',
     additionalProperties: false,
     properties: { port: { type: 'integer', minimum: 1, maximum: 65535, not: { const: COMMAND_PORT }, default: TELEMETRY_PORT } },
   },
   async create(ctx, config) {
-    const mesh = ctx.services.resolve<Mesh>('mesh');
-    const node = ctx.services.resolve<NodeIdentity>('node');
+    const mesh = ctx.services.get(MESH);
+    const node = ctx.services.get(NODE);
     const { authority, nodeId } = node.membership;
     const signer = createAckSigner({ nodeSecret: node.secret, authorityPublic: parseKey(authority.commandPublicKey), nodeId });
     const socket: MeshSocket = await mesh.bind(0, () => ctx.metrics.count('unexpected-inbound'));
 
     const send = (env: Envelope) => {
-      if (env.kind !== 'ack') return env.settle({ status: 'dropped', reason: 'not-an-ack' });
+      if (env.kind !== 'ack') return env.settle({ status: 'dropped', reason: NOT_AN_ACK });
       const ack = env.body as CommandAck;
       const datagram = signer.encode({ epoch: ack.epoch, counter: ack.counter, status: ack.status, detail: ack.detail });
       if (socket.send(authority.address, config.port, datagram)) env.settle({ status: 'delivered' });

@@ -1,26 +1,19 @@
 // The authority's telemetry port: verifies each node's ack and records the target's outcome.
 // It carries reports only; nothing received here is ever executed.
-import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
-import { COMMAND_PORT, TELEMETRY_PORT } from '../../core/mesh/ports.js';
-import type { NodeIdentity } from '../../core/node/services.js';
-import { createAckVerifier, type VerifiedAck } from '../../core/protocol/ack-verifier.js';
-import { parseKey } from '../../core/keys/index.js';
-import type { Registry } from '../../core/registry/registry.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import { createPushSource } from '../../core/runtime/push-source.js';
+import {
+  COMMAND_PORT, createAckVerifier, createPushSource, defineStage, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
+  type AckReport, type MeshSocket,
+} from '../../core/sdk/index.js';
 
 interface Config {
   port: number;
 }
 
-/** What this stage emits: a verified ack, its counter as a decimal string (as everywhere in JSON). */
-export type AckReport = Omit<VerifiedAck, 'counter'> & { counter: string };
-
 export default defineStage<Config>({
   type: 'telemetry-ingress',
   kind: 'source',
   description: 'Receives acks on the telemetry port, verifies them against the registry and records each outcome',
-  services: ['mesh', 'node', 'registry'],
+  services: [MESH, NODE, REGISTRY],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -28,9 +21,9 @@ export default defineStage<Config>({
   },
   ports: (c) => [`mesh:${c.port}`],
   async create(ctx, config) {
-    const mesh = ctx.services.resolve<Mesh>('mesh');
-    const node = ctx.services.resolve<NodeIdentity>('node');
-    const registry = ctx.services.resolve<Registry>('registry');
+    const mesh = ctx.services.get(MESH);
+    const node = ctx.services.get(NODE);
+    const registry = ctx.services.get(REGISTRY);
     if (!node.commandSecret) throw new Error("telemetry-ingress needs the authority's command key: set services.node.authority = true");
     const verifier = createAckVerifier({
       authoritySecret: node.commandSecret,
@@ -56,7 +49,8 @@ export default defineStage<Config>({
       registry.touch(result.nodeId);
       const known = registry.markTarget(result.epoch, result.counter.toString(), result.nodeId, result.status, result.detail);
       ctx.metrics.count(known ? 'acks' : 'acks-for-unknown-commands');
-      if (source.connected) source.push(ctx.envelope<AckReport>('ack', { ...result, counter: result.counter.toString() }, { from }));
+      const { ok: _ok, ...ack } = result;
+      if (source.connected) source.push(ctx.envelope<AckReport>('ack', { ...ack, counter: result.counter.toString() }, { from }));
     });
     return {
       connect: () => source.stream,

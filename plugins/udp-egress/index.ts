@@ -1,20 +1,16 @@
 // Sends each command's packets over the mesh to its targets' command port, from one socket.
 import { tap } from 'rxjs';
-import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
-import type { Registry } from '../../core/registry/registry.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
-import type { OutboundCommand } from '../signer/index.js';
+import { defineStage, MESH, REGISTRY, type Envelope, type MeshSocket, type OutboundCommand } from '../../core/sdk/index.js';
 
 export default defineStage<Record<string, never>>({
   type: 'udp-egress',
   kind: 'sink',
   description: "Sends every packet of a command to its target's mesh address; a target no peer routes is marked failed",
-  services: ['mesh', 'registry'],
+  services: [MESH, REGISTRY],
   configSchema: { type: 'object', additionalProperties: false },
   async create(ctx) {
-    const mesh = ctx.services.resolve<Mesh>('mesh');
-    const registry = ctx.services.resolve<Registry>('registry');
+    const mesh = ctx.services.get(MESH);
+    const registry = ctx.services.get(REGISTRY);
     // Nothing is expected back on this socket: acks come on the telemetry port.
     const socket: MeshSocket = await mesh.bind(0, () => ctx.metrics.count('unexpected-reply'));
 

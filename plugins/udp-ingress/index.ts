@@ -1,8 +1,5 @@
 // Datagrams arriving on a port of the node's mesh address (ppn0), one envelope each.
-import type { Mesh, MeshSocket } from '../../core/mesh/mesh.js';
-import { COMMAND_PORT } from '../../core/mesh/ports.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import { createPushSource } from '../../core/runtime/push-source.js';
+import { COMMAND_PORT, createPushSource, defineStage, MESH, type MeshSocket } from '../../core/sdk/index.js';
 
 interface Config {
   port: number;
@@ -13,7 +10,7 @@ export default defineStage<Config>({
   type: 'udp-ingress',
   kind: 'source',
   description: 'Emits each datagram received on the mesh address at `port` (meta.from: {address, port})',
-  services: ['mesh'],
+  services: [MESH],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -24,7 +21,7 @@ export default defineStage<Config>({
   },
   ports: (c) => [`mesh:${c.port}`],
   async create(ctx, config) {
-    const mesh = ctx.services.resolve<Mesh>('mesh');
+    const mesh = ctx.services.get(MESH);
     const source = createPushSource();
     const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
       if (!source.connected) return ctx.metrics.count('dropped-before-connect');

@@ -1,8 +1,7 @@
 // Sends each envelope's body as one UDP datagram to a fixed address.
 import { createSocket } from 'node:dgram';
 import { mergeMap } from 'rxjs';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
+import { defineStage, type Envelope } from '../../core/sdk/index.js';
 
 interface Config {
   host: string;

@@ -1,7 +1,6 @@
 // Emits every datagram that arrives on a UDP port, one envelope each.
 import { createSocket } from 'node:dgram';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import { createPushSource } from '../../core/runtime/push-source.js';
+import { createPushSource, defineStage } from '../../core/sdk/index.js';
 
 interface Config {
   host: string;

@@ -1,16 +1,10 @@
 // Checks each command packet as the protocol's receive order says (tag, counter, replay, target),
 // persisting the counter before the command goes on. Rejections are dropped, counted by reason.
 import { filter, map } from 'rxjs';
-import type { NodeIdentity } from '../../core/node/services.js';
-import { parseKey } from '../../core/keys/index.js';
-import { openNodeState } from '../../core/protocol/node-state.js';
-import { createVerifier, DEFAULT_FAILED_TAG_CAP, type AcceptedCommand } from '../../core/protocol/verifier.js';
-import { defineStage } from '../../core/runtime/define-stage.js';
-import { logSampler } from '../../core/runtime/log-sampler.js';
-import type { Envelope } from '../../core/runtime/envelope.js';
-
-/** What the verifier passes on to the executor. */
-export type VerifiedCommand = Omit<AcceptedCommand, 'ok'>;
+import {
+  createVerifier, DEFAULT_FAILED_TAG_CAP, defineStage, logSampler, NODE, openNodeState, parseKey,
+  type AcceptedCommand, type Envelope, type VerifiedCommand, type VerifierDropReason,
+} from '../../core/sdk/index.js';
 
 interface Config {
   stateFile: string;
@@ -23,7 +17,7 @@ export default defineStage<Config>({
   type: 'verifier',
   kind: 'transform',
   description: 'Verifies command packets (tag, counter, replay window, target) against the pinned authority key',
-  services: ['node'],
+  services: [NODE],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -34,7 +28,7 @@ export default defineStage<Config>({
     },
   },
   create(ctx, config) {
-    const node = ctx.services.resolve<NodeIdentity>('node');
+    const node = ctx.services.get(NODE);
     const { membership } = node;
     const state = openNodeState(node.path(config.stateFile));
     const verifier = createVerifier({
@@ -54,7 +48,8 @@ export default defineStage<Config>({
           map((env) => ({ env, result: verifier.verify(env.body as Uint8Array) })),
           filter(({ env, result }) => {
             if (result.ok) return true;
-            env.settle({ status: 'dropped', reason: `command-${result.reason}` });
+            const reason: VerifierDropReason = `command-${result.reason}`;
+            env.settle({ status: 'dropped', reason });
             if (sampler.allow(result.reason)) ctx.logger.warn({ reason: result.reason, from: env.meta.from }, 'command rejected');
             return false;
           }),

@@ -181,7 +181,7 @@ describe('hot reload', function () {
     writeFileSync(
       join(dir, 'uses-registry.mjs'),
       `export default { type: 'uses-registry', kind: 'transform', description: 'holds the registry', services: ['registry'], configSchema: { type: 'object' },
-        create: (ctx) => { const registry = ctx.services.resolve('registry'); return { connect: (input$) => input$, close: async () => {}, status: () => ({ nodes: registry.nodes().length }) }; } };`,
+        create: (ctx) => { const registry = ctx.services.get('registry'); return { connect: (input$) => input$, close: async () => {}, status: () => ({ nodes: registry.nodes().length }) }; } };`,
     );
     const graph = (dbFile: string) => ({
       ...generatorGraph({ held: { type: 'uses-registry', inputs: ['middle'] } }, { 'uses-registry': './uses-registry.mjs' }),

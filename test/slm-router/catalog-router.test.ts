@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { loadCatalog, type Catalog } from '../../plugins/slm-router/catalog.js';
-import { demoFleet, type Fleet } from '../../plugins/slm-router/fleet.js';
+import { loadCatalog, type Catalog } from '../../core/catalog/index.js';
+import { demoFleet, type Abstention, type Draft, type Fleet, type RouteResult } from '../../core/contracts/index.js';
 import { createRouter } from '../../plugins/slm-router/router.js';
-import type { Abstention, Draft, RouteResult } from '../../plugins/slm-router/types.js';
 
 const catalog = loadCatalog();
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CatalogError, defaultCatalogPath, loadCatalog, STANDARD_OPCODES, type Catalog } from '../../plugins/slm-router/catalog.js';
+import { CatalogError, defaultCatalogPath, loadCatalog, STANDARD_OPCODES, type Catalog } from '../../core/catalog/index.js';
 
 describe('slm-router catalog files', () => {
   let dir: string;

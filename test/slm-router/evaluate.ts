@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../core/project-root.js';
-import type { RouteResult } from '../../plugins/slm-router/types.js';
+import type { RouteResult } from '../../core/contracts/index.js';
 
 export interface Labelled {
   text: string;

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { loadCatalog } from '../../plugins/slm-router/catalog.js';
-import { demoFleet } from '../../plugins/slm-router/fleet.js';
+import { loadCatalog } from '../../core/catalog/index.js';
+import { demoFleet, type Abstention, type Draft, type RouterConfig } from '../../core/contracts/index.js';
 import { createRouter } from '../../plugins/slm-router/router.js';
-import type { Abstention, Draft, RouterConfig } from '../../plugins/slm-router/types.js';
 import { closedPort, startStandIn, type StandIn } from './ollama-stand-in.js';
 
 const MODEL = 'qwen2.5:1.5b';

@@ -2,8 +2,8 @@
 // held-out set after a round of tuning, to estimate how the catalog router does on language it
 // was not tuned on (their first figures: 98.2% / 100% and 97.3% / 100%). All print their figures.
 import { expect } from 'chai';
-import { loadCatalog } from '../../plugins/slm-router/catalog.js';
-import { demoFleet } from '../../plugins/slm-router/fleet.js';
+import { loadCatalog } from '../../core/catalog/index.js';
+import { demoFleet } from '../../core/contracts/index.js';
 import { createRouter } from '../../plugins/slm-router/router.js';
 import { evaluate, readLabelled, type Evaluation } from './evaluate.js';
 

@@ -1,0 +1,21 @@
+// Why a stage dropped an envelope: the `reason` of a 'dropped' outcome. Stable strings: they name
+// the host's drop counters and appear in F8's answers, so tests and callers match these types.
+import type { RejectReason } from '../protocol/verifier.js';
+
+/** slm-router: the router declined (the abstention is in the outcome's detail). */
+export type RouterDropReason = 'abstained';
+
+/** signer */
+export type SignerDropReason = 'no-targets' | 'needs-confirm';
+
+/** pointsav-link (the diode) */
+export type LinkBlock = 'not-a-datagram' | 'not-authority' | 'not-a-command' | 'opcode-not-permitted' | 'wrong-port' | 'to-self';
+export type LinkDropReason = `link-${LinkBlock}`;
+
+/** verifier: the protocol's receive step that refused the packet. */
+export type VerifierDropReason = `command-${RejectReason}`;
+
+/** telemetry-egress */
+export type TelemetryEgressDropReason = 'not-an-ack';
+
+export type DropReason = RouterDropReason | SignerDropReason | LinkDropReason | VerifierDropReason | TelemetryEgressDropReason;

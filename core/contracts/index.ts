@@ -1,0 +1,23 @@
+// What stages exchange: envelope kinds and their bodies, and why envelopes are dropped. Defined
+// here, in core, so producers and consumers share them without importing each other.
+import type { AckReport, CommandAck, OutboundCommand, VerifiedCommand } from './command.js';
+import type { IntentRequest, RoutedIntent } from './intent.js';
+
+export * from './command.js';
+export * from './demo-fleet.js';
+export * from './drops.js';
+export * from './fleet.js';
+export * from './intent.js';
+export * from './router.js';
+
+/** The body each well-known envelope kind carries ('command' and 'ack' differ by side). */
+export interface EnvelopeBodies {
+  intent: IntentRequest;
+  draft: RoutedIntent;
+  command: OutboundCommand | VerifiedCommand;
+  ack: CommandAck | AckReport;
+  /** A received UDP payload; meta.from is { address, port }. */
+  datagram: Uint8Array;
+}
+
+export type EnvelopeKind = keyof EnvelopeBodies;

@@ -1,0 +1,59 @@
+// What an operator asks for, and the router's answer to it: a draft or an abstention. A draft is
+// a proposal for the signer and the policy to judge; routing never authorises anything.
+
+/** Envelope kind 'intent': what an ingress (F8) emits for the router. */
+export interface IntentRequest {
+  text: string;
+  actor: string;
+  dryRun: boolean;
+  confirm: boolean;
+}
+
+/** A proposed command: everything the signer needs to build the 16-byte packet, and why. */
+export interface Draft {
+  intent: string;
+  opcode: number;
+  arg: number;
+  /** The argument value's name ('telemetry', 'debug'), or null for intents without an argument. */
+  argName: string | null;
+  /** The target's name: a node, a group, or 'all'. */
+  target: string;
+  /** Target selector of the packet: node id, 0x0100 | group id, or 0xFFFF. */
+  selector: number;
+  /** 0..1; how sure the backend is. Not a permission. */
+  confidence: number;
+  /** The operator must confirm before this is signed. */
+  confirm: boolean;
+  explanation: string;
+}
+
+/** Envelope kind 'draft': the request with the router's draft, for the signer. */
+export interface RoutedIntent extends IntentRequest {
+  draft: Draft;
+}
+
+export type AbstainReason =
+  | 'out-of-scope'
+  | 'ambiguous'
+  | 'negated'
+  | 'missing-argument'
+  | 'no-target'
+  | 'unknown-target'
+  | 'multiple-targets'
+  | 'target-takes-no-commands'
+  | 'backend-unavailable'
+  | 'rejected-answer';
+
+/** The router declines: nothing is proposed. `suggestions` are phrasings that would route. */
+export interface Abstention {
+  intent: null;
+  reason: AbstainReason;
+  explanation: string;
+  suggestions: string[];
+}
+
+export type RouteResult = Draft | Abstention;
+
+export function isDraft(result: RouteResult): result is Draft {
+  return result.intent !== null;
+}

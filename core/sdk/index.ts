@@ -1,0 +1,33 @@
+// The plugin SDK: the one part of core that stages — built in, in examples, in users' packages
+// (`import { defineStage } from 'sovereign-mesh/sdk'`) — import. It holds the stage contract,
+// what stages exchange (core/contracts), the intent catalog, typed service tokens, and the few
+// pure helpers of the wire protocol a stage needs. Anything else of core a stage reaches through
+// a service.
+
+// The stage contract and envelopes.
+export { defineStage, serviceToken, HOST_SERVICE } from '../runtime/define-stage.js';
+export type { JsonSchema, ServiceToken, Services, Stage, StageContext, StageDefinition, StageKind } from '../runtime/define-stage.js';
+export type { Envelope, Outcome, SettleListener } from '../runtime/envelope.js';
+export type { StageMetrics } from '../runtime/metrics.js';
+export { createPushSource, type PushSource } from '../runtime/push-source.js';
+export { logSampler } from '../runtime/log-sampler.js';
+export { checkSchema, formatProblems, type SchemaProblem } from '../runtime/schema-check.js';
+
+// What stages exchange, and the catalog.
+export * from '../contracts/index.js';
+export * from '../catalog/index.js';
+
+// Services.
+export * from './services.js';
+
+// The wire protocol's constants and pure functions (core/protocol, shared/spec/command-packet.md).
+export { BEACON_PORT, COMMAND_PORT, F8_PORT, SYNC_PORT, TELEMETRY_PORT } from '../mesh/ports.js';
+export { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
+export { COMMAND_VERSION, PACKET_LENGTH } from '../protocol/packet.js';
+export { ALL_NODES, groupSelector, nodeSelector, targetMatches } from '../protocol/target.js';
+export { createSigner } from '../protocol/signer.js';
+export { createVerifier, DEFAULT_FAILED_TAG_CAP, type AcceptedCommand, type RejectReason } from '../protocol/verifier.js';
+export { openNodeState } from '../protocol/node-state.js';
+export { createAckSigner } from '../protocol/ack.js';
+export { createAckVerifier, type AckRejectReason, type VerifiedAck } from '../protocol/ack-verifier.js';
+

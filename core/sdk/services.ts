@@ -1,0 +1,144 @@
+// The services a stage may ask for, each a typed token: `ctx.services.get(MESH)` is a Mesh. The
+// interfaces say what a stage may use (the consumer's side); core/node/services.ts implements
+// them. A stage names the tokens it uses in its definition's `services`.
+import type { Logger } from 'pino';
+import type { Fleet, FleetGroup } from '../contracts/fleet.js';
+import type { MeshPeer } from '../mesh/peer.js';
+import type { Membership } from '../membership/membership.js';
+import type { AuthorityCounter } from '../protocol/authority-counter.js';
+import type { CommandRecord, RegistryEvent, RegistryNode, TargetStatus } from '../registry/registry.js';
+import { HOST_SERVICE, serviceToken } from '../runtime/define-stage.js';
+import type { HostStatus, ReloadResult } from '../runtime/host.js';
+
+export type { CommandRecord, Membership, MeshPeer, RegistryEvent, RegistryNode, TargetStatus };
+
+export interface Clock {
+  now(): number;
+}
+export const CLOCK = serviceToken<Clock>('clock');
+
+/** Who this node is: its keys (in memory only) and what it knows of the mesh. */
+export interface NodeIdentity {
+  readonly instanceDir: string;
+  /** X25519 secret: the WireGuard key, also the node's side of the command keys. */
+  readonly secret: Buffer;
+  readonly publicKey: string;
+  /** The authority's command secret; only on the admin. */
+  readonly commandSecret?: Buffer;
+  /** Kept current by membership updates: stages built later see the latest. */
+  readonly membership: Membership;
+  /** A file of the instance directory. */
+  path(name: string): string;
+  /** A JSON file of the instance directory, or undefined when there is none. */
+  readJson(name: string): unknown;
+  /** Replaces a JSON file of the instance directory atomically (0600). */
+  writeJson(name: string, value: unknown): void;
+}
+export const NODE = serviceToken<NodeIdentity>('node');
+
+export interface MeshEndpoint {
+  address: string;
+  port: number;
+}
+
+export interface MeshSocket {
+  readonly port: number;
+  /** False when nothing routes `address` (no peer for it in userspace mode). */
+  send(address: string, port: number, payload: Uint8Array): boolean;
+  close(): void;
+}
+
+/** ppn0: UDP sockets on the node's mesh address, and its peer set. */
+export interface Mesh {
+  readonly mode: 'userspace' | 'os';
+  readonly address: string;
+  /** A UDP socket on the mesh address; port 0 picks a free one. Throws if the port is taken. */
+  bind(port: number, onMessage: (payload: Buffer, from: MeshEndpoint) => void): Promise<MeshSocket>;
+  /** New peers added, gone ones removed, the others untouched. */
+  setPeers(peers: readonly MeshPeer[]): void;
+  /** Resolves when a WireGuard session with the peer at `address` is up (at once in OS mode). */
+  whenConnected(address: string, timeoutMs: number): Promise<void>;
+  status(): Record<string, unknown>;
+}
+export const MESH = serviceToken<Mesh>('mesh');
+
+/** The admin's pairing registry and command log. */
+export interface Registry {
+  fleet(): Fleet;
+  node(id: number): RegistryNode | undefined;
+  nodes(): RegistryNode[];
+  /** Records that an authenticated message came from the node. */
+  touch(id: number): void;
+  onChange(listener: (event: RegistryEvent) => void): () => void;
+  upsertGroup(group: FleetGroup, actor: string): void;
+  recordCommand(command: Omit<CommandRecord, 'targets'> & { targets: Omit<CommandRecord['targets'][number], 'status' | 'detail'>[] }): void;
+  /** Sets a target's status; false when no such command target is known. */
+  markTarget(epoch: number, counter: string, nodeId: number, status: TargetStatus, detail?: string): boolean;
+  command(id: string): CommandRecord | undefined;
+  commands(limit: number): CommandRecord[];
+  /** The authority's command counter, reserved in blocks in the registry's database. */
+  authorityCounter(options: { blockSize: number }): AuthorityCounter;
+}
+export const REGISTRY = serviceToken<Registry>('registry');
+
+/** The stage's own node's controls. */
+export interface HostControl {
+  reload(): Promise<ReloadResult>;
+  /** Rebuilds the named stages from their current config. */
+  restart(stageIds: string[]): Promise<ReloadResult>;
+  setLogLevel(level: string): void;
+  status(): HostStatus;
+}
+export const HOST = serviceToken<HostControl>(HOST_SERVICE);
+
+/** What a stage built on a long-running part of core gives it: how to stop it, what to show. */
+export interface Running {
+  close(): Promise<void>;
+  status(): Record<string, unknown>;
+}
+
+/** Hooks through which core machinery reports to the stage that runs it. */
+export interface StageHooks {
+  logger: Logger;
+  count(what: string): void;
+}
+
+/** An admission event of the join endpoint. */
+export interface GenesisEvent {
+  event: 'pending' | 'granted' | 'refused';
+  nodeId?: number;
+  name?: string;
+  role?: string;
+  address?: string;
+  code?: string;
+  via?: string;
+  reason?: string;
+}
+
+export interface GenesisAuthorityOptions {
+  host?: string;
+  port?: number;
+  advertise?: string;
+  admission: 'approve' | 'auto';
+  maxPending: number;
+  freshnessSeconds: number;
+  groupsByRole: Record<string, number[]>;
+  beacon: { enabled: boolean; broadcast?: string; port: number; everyMs: number };
+  sync: { everyMs: number; pollMs: number };
+}
+
+/** The authority's side of the Genesis protocol (core/genesis). */
+export interface Genesis {
+  /** The join endpoint, the beacon and the membership updates, until closed. */
+  startAuthority(options: GenesisAuthorityOptions, hooks: StageHooks & { onEvent(event: GenesisEvent): void }): Promise<Running>;
+  /** Answers F8's node routes (approve, revoke, rename), or undefined when `method path` is none of them. */
+  nodeRoute(method: string, path: string, readBody: () => Promise<unknown>): Promise<{ status: number; body: unknown } | undefined>;
+}
+export const GENESIS = serviceToken<Genesis>('genesis');
+
+/** A node's side of membership updates (core/genesis/sync). */
+export interface MembershipUpdates {
+  /** Takes the authority's signed updates on the mesh `port` and applies them, until closed. */
+  listen(port: number, hooks: StageHooks & { logPerMinute: number }): Promise<Running>;
+}
+export const MEMBERSHIP_UPDATES = serviceToken<MembershipUpdates>('membership-updates');
