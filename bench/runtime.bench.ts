@@ -1,7 +1,8 @@
 // Pipeline host figures: throughput of a 5-stage pass-through graph, per-stage latency, and the
 // pause a stage swap causes at the sink.
 import { pino } from 'pino';
-import { nodeServices } from '../core/node/services.js';
+import { nodePluginFolders, nodeServices } from '../core/node/services.js';
+import { createPluginLoader } from '../core/runtime/plugins.js';
 import { startHost, type Host } from '../core/runtime/host.js';
 import { scratchDir, writePipeline } from '../test/support/pipeline.js';
 import { printTable } from './table.js';
@@ -20,7 +21,7 @@ const graph = (perSecond: number, count: number, v = 0) => ({
   },
 });
 
-const start = (file: string) => startHost({ file, services: nodeServices(), logger: pino({ level: 'silent' }) });
+const start = (file: string) => startHost({ file, services: nodeServices(), loader: createPluginLoader(nodePluginFolders()), logger: pino({ level: 'silent' }) });
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
 async function untilSinkCount(host: Host, count: number): Promise<void> {

@@ -1,10 +1,12 @@
 // Runs every compiled test file under dist/test and ends with the line CI reads:
-// "N passed, N failed" (plus skipped tests, each with the reason it printed).
+// "N passed, N failed" (plus skipped tests, each with the reason it printed), then reports what
+// the tests left open (leaked handles, by type) and exits with the result's code.
 // Usage: node dist/test/run.js [substring ...]  — only files whose path contains one of them.
 import Mocha from 'mocha';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatLeakReport, leakReport } from './leak-report.js';
 
 const testRoot = dirname(fileURLToPath(import.meta.url));
 
@@ -36,6 +38,11 @@ runner.on('end', () => {
   if (files.length === 0) failed++;
   console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
-  // Mocha's own handles can keep a run alive; the results are final here.
-  setTimeout(() => process.exit(process.exitCode), 500).unref();
+  // What closes by itself gets a moment to (a socket's close event, a child's exit); what is
+  // open after that was left by a test. The results are final: report, then end regardless.
+  setTimeout(() => {
+    const report = formatLeakReport(leakReport());
+    if (report) console.log(report);
+    process.exit(process.exitCode);
+  }, 500).unref();
 });

@@ -11,27 +11,23 @@ import { DEFAULT_AUTHORITY_ID, MAX_NODE_ID, MESH_PREFIX, nodeAddress } from '../
 import { nameProblem } from '../fleet/names.js';
 import { AUTHORITY_ROLE, DEFAULT_GROUPS } from '../fleet/roles.js';
 import { CLAIM_PORT, BEACON_PORT } from '../mesh/ports.js';
-import { ensureInstanceDir, loadSecret } from '../node/instance-files.js';
-import { loadMembership, MEMBERSHIP_FILE, saveMembership } from '../node/membership.js';
+import { ensureInstanceDir, loadSecret } from '../membership/instance-files.js';
+import { loadMembership, MEMBERSHIP_FILE, saveMembership } from '../membership/membership.js';
 import { formatKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry } from '../registry/registry.js';
 import { pinAuthority, saveEnrolmentToken, type PinnedAuthority } from '../genesis/authority-pin.js';
 import { BUNDLE_FORMAT, readBundle, type ProvisioningBundle } from '../genesis/bundle.js';
-import { claimNode, ClaimRefusedError } from '../genesis/claim.js';
+import { claimNode } from '../genesis/claim.js';
 import { InvalidCodeError, normaliseCode } from '../genesis/code.js';
-import { joinMesh, JoinRefusedError } from '../genesis/join-client.js';
+import { joinMesh } from '../genesis/join-client.js';
 import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing } from '../genesis/pairing.js';
 import { GENESIS_KEY_FILE, loadGenesisKey } from '../genesis/signing-key.js';
 import { cliActor, DEFAULT_ADMIN_INSTANCE, openAdminPairing } from './nodes.js';
 import { formatEndpoint, parseEndpoint, parseListen } from '../underlay/endpoint.js';
-import { UsageError } from './usage-error.js';
+import { asUsageError, UsageError } from './cli-errors.js';
 
 function endpointArg(text: string, what: string, parse = parseEndpoint) {
-  try {
-    return parse(text, what);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  return asUsageError(() => parse(text, what), Error);
 }
 
 function intArg(text: string, what: string, min: number, max: number): number {
@@ -99,19 +95,10 @@ export function register(program: Command): void {
     .option('--instance <dir>', "the node's instance directory")
     .action((opts: { authority?: string; instance?: string }) => {
       if (!opts.authority || !opts.instance) throw new UsageError('give --authority FILE and --instance DIR (or use `ppn provision export` on the admin)');
-      let bundle: ProvisioningBundle;
-      try {
-        bundle = readBundle(opts.authority);
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
+      const bundle: ProvisioningBundle = asUsageError(() => readBundle(opts.authority!), Error);
       const dir = resolve(opts.instance);
       ensureInstanceDir(dir);
-      try {
-        pinAuthority(dir, bundle.authority);
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
+      asUsageError(() => pinAuthority(dir, bundle.authority), Error);
       if (bundle.enrolmentToken) saveEnrolmentToken(dir, bundle.enrolmentToken);
       console.log(`pinned authority ${bundle.authority.address} (genesis key ${bundle.authority.genesisKey}) in ${dir}${bundle.enrolmentToken ? ', with a one-time enrolment token' : ''}`);
       console.log(`first boot: ppn join --instance ${dir}`);
@@ -166,30 +153,21 @@ export function register(program: Command): void {
       if (problem) throw new UsageError(problem);
       if (opts.listen) endpointArg(opts.listen, '--listen');
       const dir = resolve(opts.instance);
-      try {
-        const { membership, alreadyJoined } = await joinMesh({
-          instanceDir: dir,
-          name: opts.name,
-          role: opts.role,
-          listen: opts.listen,
-          scanWindowMs: intArg(opts.scanWindow, '--scan-window', 0, 3600) * 1000,
-          beaconPort: intArg(opts.beaconPort, '--beacon-port', 1, 65535),
-          beaconFreshnessMs: 120_000,
-          claimListen: endpointArg(opts.claimListen, '--claim-listen', parseListen),
-          pollMs: intArg(opts.poll, '--poll', 50, 600_000),
-          joinTimeoutMs: opts.timeout === undefined ? undefined : intArg(opts.timeout, '--timeout', 1, 86_400) * 1000,
-          say: (text) => console.log(text),
-        });
-        console.log(`${alreadyJoined ? 'already joined' : 'joined'} as ${membership.name} (node ${membership.nodeId}, ${membership.address}, ${membership.role}); peers: ${membership.peers.map((p) => p.name).join(', ')}`);
-        console.log(`start it with: ppn run --role ${membership.role} --instance ${dir}`);
-      } catch (err) {
-        if (err instanceof JoinRefusedError) {
-          console.error(`ppn: ${err.message}`);
-          process.exitCode = 1;
-          return;
-        }
-        throw err;
-      }
+      const { membership, alreadyJoined } = await joinMesh({
+        instanceDir: dir,
+        name: opts.name,
+        role: opts.role,
+        listen: opts.listen,
+        scanWindowMs: intArg(opts.scanWindow, '--scan-window', 0, 3600) * 1000,
+        beaconPort: intArg(opts.beaconPort, '--beacon-port', 1, 65535),
+        beaconFreshnessMs: 120_000,
+        claimListen: endpointArg(opts.claimListen, '--claim-listen', parseListen),
+        pollMs: intArg(opts.poll, '--poll', 50, 600_000),
+        joinTimeoutMs: opts.timeout === undefined ? undefined : intArg(opts.timeout, '--timeout', 1, 86_400) * 1000,
+        say: (text) => console.log(text),
+      });
+      console.log(`${alreadyJoined ? 'already joined' : 'joined'} as ${membership.name} (node ${membership.nodeId}, ${membership.address}, ${membership.role}); peers: ${membership.peers.map((p) => p.name).join(', ')}`);
+      console.log(`start it with: ppn run --role ${membership.role} --instance ${dir}`);
     });
 
   program
@@ -201,13 +179,7 @@ export function register(program: Command): void {
     .option('--join <ip:port>', "the join endpoint to send the node to (default: the one the running admin recorded)")
     .action(async (address: string, opts: { code: string; instance: string; join?: string }) => {
       const node = endpointArg(address, 'the node address');
-      let code: string;
-      try {
-        code = normaliseCode(opts.code);
-      } catch (err) {
-        if (err instanceof InvalidCodeError) throw new UsageError(err.message);
-        throw err;
-      }
+      const code = asUsageError(() => normaliseCode(opts.code), InvalidCodeError);
       const dir = resolve(opts.instance);
       const authority = authorityOf(dir);
       const pairing = openAdminPairing(dir);
@@ -227,11 +199,6 @@ export function register(program: Command): void {
           console.log(`claimed the node with key ${nodeKey}: it pins this authority, joins at ${joinEndpoint} and is admitted at once`);
         } catch (err) {
           if (approvedKey) pairing.withdrawPreapproval(approvedKey);
-          if (err instanceof ClaimRefusedError) {
-            console.error(`ppn: ${err.message}`);
-            process.exitCode = 1;
-            return;
-          }
           throw err;
         }
       } finally {

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidKeyError, formatKey, generateSecret, parseKey, publicKeyOf } from '../keys/index.js';
-import { UsageError } from './usage-error.js';
+import { asUsageError, UsageError } from './cli-errors.js';
 
 function readSecret(file: string | undefined): Buffer {
   const source = file === undefined || file === '-' ? 'stdin' : file;
@@ -18,12 +18,7 @@ function readSecret(file: string | undefined): Buffer {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot read the secret from ${source}: ${code === 'ENOENT' ? 'no such file' : code ?? 'read failed'}`);
   }
-  try {
-    return parseKey(text, `secret key in ${source}`);
-  } catch (err) {
-    if (err instanceof InvalidKeyError) throw new UsageError(err.message);
-    throw err;
-  }
+  return asUsageError(() => parseKey(text, `secret key in ${source}`), InvalidKeyError);
 }
 
 export function register(program: Command): void {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `ppn` command. Each group of subcommands lives in its own module and registers itself here.
-import { Command, CommanderError } from 'commander';
-import { UsageError } from './usage-error.js';
+import { Command } from 'commander';
+import { exitFor } from './cli-errors.js';
 
 type CommandModule = { register(program: Command): void };
 
@@ -44,14 +44,7 @@ for (const m of await Promise.all(loaders.map((load) => load()))) m.register(pro
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CommanderError) {
-    // Help and version are not errors; every other usage mistake exits 2.
-    process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof UsageError) {
-    console.error(`ppn: ${err.message}`);
-    process.exitCode = 2;
-  } else {
-    console.error(`ppn: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  }
+  const { code, lines } = exitFor(err);
+  for (const line of lines) console.error(line);
+  process.exitCode = code;
 }

@@ -8,7 +8,7 @@ import { memoryNodeState } from '../protocol/node-state.js';
 import { COMMAND_VERSION, PACKET_LENGTH, decodePacket, encodePacket } from '../protocol/packet.js';
 import { targetKind } from '../protocol/target.js';
 import { createVerifier } from '../protocol/verifier.js';
-import { UsageError } from './usage-error.js';
+import { asUsageError, UsageError } from './cli-errors.js';
 
 function parseNumber(text: string, option: string, min: bigint, max: bigint): bigint {
   if (!/^(0[xX][0-9a-fA-F]+|[0-9]+)$/.test(text)) throw new UsageError(`${option}: '${text}' is not a decimal or 0x-hex number`);
@@ -21,12 +21,7 @@ const small = (text: string, option: string, min: number, max: number) => Number
 
 /** Runs `fn`, turning a bad key (malformed text, low-order point) into a usage error. */
 function withKeys<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof InvalidKeyError) throw new UsageError(err.message);
-    throw err;
-  }
+  return asUsageError(fn, InvalidKeyError);
 }
 
 const key = (text: string, option: string) => withKeys(() => parseKey(text, option));

@@ -4,15 +4,15 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { nameProblem } from '../fleet/names.js';
-import { nodeServices } from '../node/services.js';
+import { nodePluginFolders, nodeServices } from '../node/services.js';
 import { projectRoot } from '../project-root.js';
 import { CONTROL_FILE, startControlServer, type ControlFile } from '../runtime/control-server.js';
 import { PipelineInvalidError, startHost, type HostStatus, type ReloadResult } from '../runtime/host.js';
 import { combinedSchema } from '../runtime/pipeline-file.js';
-import { builtinStageTypes, createPluginLoader } from '../runtime/plugins.js';
+import { createPluginLoader, stageTypesIn } from '../runtime/plugins.js';
 import { formatValidationError, validatePipelineFile } from '../runtime/validate.js';
 import { watchFiles } from '../runtime/watch.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from './cli-errors.js';
 
 export function register(program: Command): void {
   program
@@ -29,13 +29,9 @@ export function register(program: Command): void {
       const logger = pino({ level: opts.logLevel });
       let host;
       try {
-        host = await startHost({ file: path, services: nodeServices(), logger, instanceDir: opts.instance });
+        host = await startHost({ file: path, services: nodeServices(), loader: createPluginLoader(nodePluginFolders()), logger, instanceDir: opts.instance });
       } catch (err) {
-        if (err instanceof PipelineInvalidError) {
-          for (const e of err.errors) console.error(formatValidationError(e));
-          console.error(`${err.errors.length} problem(s); nothing was started`);
-          process.exit(2);
-        }
+        if (err instanceof PipelineInvalidError) throw new UsageError(`${err.errors.length} problem(s); nothing was started`, err.errors.map(formatValidationError));
         throw err;
       }
       const control = await startControlServer(host, host.status().config.node.statusPort ?? 0);
@@ -63,30 +59,26 @@ export function register(program: Command): void {
     .description('Check pipeline files: every problem with file:line:column, JSON pointer and stage id')
     .argument('<files...>', 'pipeline files')
     .action(async (files: string[]) => {
-      const deps = { loader: createPluginLoader(), services: nodeServices() };
-      let problems = 0;
+      const deps = { loader: createPluginLoader(nodePluginFolders()), services: nodeServices() };
+      const problems: string[] = [];
       for (const f of files) {
         const result = await validatePipelineFile(f, deps);
         if (result.ok) console.log(`${resolve(f)}: valid (${Object.keys(result.valid.pipeline.stages).length} stages)`);
-        else {
-          problems += result.errors.length;
-          for (const e of result.errors) console.error(formatValidationError(e));
-        }
+        else problems.push(...result.errors.map(formatValidationError));
       }
-      if (problems) {
-        console.error(`${problems} problem(s)`);
-        process.exitCode = 2;
-      }
+      if (problems.length) throw new UsageError(`${problems.length} problem(s)`, problems);
     });
 
   program
     .command('schema')
     .description('Print the JSON Schema of pipeline files, with every built-in stage type (for editors)')
     .action(async () => {
-      const loader = createPluginLoader();
+      const folders = nodePluginFolders();
+      const loader = createPluginLoader(folders);
       const schemas: Record<string, Record<string, unknown>> = {};
-      for (const type of builtinStageTypes()) schemas[type] = (await loader.load(type, undefined, process.cwd())).definition.configSchema;
-      console.log(JSON.stringify(combinedSchema(schemas), null, 2));
+      for (const type of stageTypesIn(folders)) schemas[type] = (await loader.load(type, undefined, process.cwd())).definition.configSchema;
+      const sections = nodeServices().flatMap((s) => (s.section ? [s.section] : []));
+      console.log(JSON.stringify(combinedSchema(schemas, sections), null, 2));
     });
 
   program
@@ -117,10 +109,7 @@ export function register(program: Command): void {
     .action(async (file: string | undefined, opts: { instance?: string }) => {
       const r = (await callControl(file, opts.instance, 'POST', '/reload')) as ReloadResult;
       if (r.ok) console.log(`reloaded: added [${r.added}] changed [${r.changed}] removed [${r.removed}]`);
-      else {
-        console.error(`reload rejected; the node runs as before:\n${r.errors.join('\n')}`);
-        process.exitCode = 1;
-      }
+      else throw new Error(`reload rejected; the node runs as before:\n${r.errors.join('\n')}`);
     });
 }
 

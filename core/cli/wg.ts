@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { wgQuickFor } from '../mesh/wg-config.js';
-import { loadSecret } from '../node/instance-files.js';
-import { loadMembership } from '../node/membership.js';
+import { loadSecret } from '../membership/instance-files.js';
+import { loadMembership } from '../membership/membership.js';
 import { ConfigError, parseWgQuick, type WgQuickConfig } from '../wireguard/config.js';
 import { createDevice } from '../wireguard/device.js';
-import { UsageError } from './usage-error.js';
+import { asUsageError, UsageError } from './cli-errors.js';
 
 interface RunOptions {
   echoUdp?: string;
@@ -43,12 +43,7 @@ function readConfig(file: string): WgQuickConfig {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code ?? 'read failed'}`);
   }
-  try {
-    return parseWgQuick(text, file);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  return asUsageError(() => parseWgQuick(text, file), ConfigError);
 }
 
 async function run(file: string, opts: RunOptions): Promise<void> {
@@ -104,12 +99,7 @@ async function run(file: string, opts: RunOptions): Promise<void> {
 }
 
 function wgConfig(opts: { instance: string; out?: string }): void {
-  let result: ReturnType<typeof wgQuickFor>;
-  try {
-    result = wgQuickFor(loadMembership(opts.instance), loadSecret(opts.instance, 'identity.key', false));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const result = asUsageError(() => wgQuickFor(loadMembership(opts.instance), loadSecret(opts.instance, 'identity.key', false)), Error);
   for (const w of result.warnings) process.stderr.write(`ppn: warning: ${w}\n`);
   if (opts.out === '-') {
     process.stdout.write(result.text);

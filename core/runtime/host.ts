@@ -1,27 +1,37 @@
 // The pipeline host: builds the stage graph of a pipeline file, keeps it running, and reloads it
-// by stage id — only added, changed or removed stages are rebuilt, all or nothing.
+// by stage id — only added, changed or removed stages are rebuilt, all or nothing. The parts:
+// the envelope ledger (ledger.ts), the stage graph (stage-graph.ts), the reload planner
+// (reload-plan.ts, pure) and its application (reload-apply.ts). The host knows no particular
+// service or plugin folder: its caller passes the service definitions and a plugin loader.
 import { basename, resolve } from 'node:path';
-import { filter, Observable, Subject, type Subscription } from 'rxjs';
+import { filter, Observable } from 'rxjs';
 import type { Logger } from 'pino';
-import { defineService, HOST_SERVICE, type ServiceDefinition, type StageContext } from './define-stage.js';
-import { createEnvelope, fork, type Envelope, type Outcome, type SettleListener } from './envelope.js';
-import { consumersOf, topologicalOrder } from './graph.js';
-import { createMetrics, type StageMetrics } from './metrics.js';
+import { defineService, HOST_SERVICE, type ServiceDefinition } from './define-stage.js';
+import type { Envelope } from './envelope.js';
+import { topologicalOrder } from './graph.js';
+import { createLedger } from './ledger.js';
 import type { PipelineFile } from './pipeline-file.js';
-import { createPluginLoader, type LoadedPlugin, type PluginLoader } from './plugins.js';
+import type { PluginLoader } from './plugins.js';
+import { applyReload } from './reload-apply.js';
+import { neededServices, planReload, type ReloadPlan } from './reload-plan.js';
 import { createServiceSet } from './services.js';
-import { createSlot, retire, type Slot, type StageInstance } from './slot.js';
+import type { StageInstance } from './slot.js';
+import { createStageGraph } from './stage-graph.js';
 import { formatValidationError, validatePipelineFile, type ValidationError, type ValidPipeline } from './validate.js';
 
 export interface HostOptions {
   file: string;
+  /** The services this host provides to stages (besides its own 'host'). */
   services: readonly ServiceDefinition[];
   logger: Logger;
-  loader?: PluginLoader;
+  /** Finds stage types: the caller's plugin folders and the file's `plugins`. */
+  loader: PluginLoader;
   /** The node's instance directory; by default the file's node.instance, else instance/<name or role>. */
   instanceDir?: string;
   /** How long a replaced stage may take to finish what it holds. */
   retireTimeoutMs?: number;
+  /** How many envelopes a stage's slot holds while its stage is swapped; more are dropped. */
+  slotBufferLimit?: number;
 }
 
 export interface ReloadResult {
@@ -82,9 +92,7 @@ export class PipelineInvalidError extends Error {
 
 export async function startHost(options: HostOptions): Promise<Host> {
   const file = resolve(options.file);
-  const loader = options.loader ?? createPluginLoader();
-  const deps = { loader, services: options.services };
-  const retireTimeoutMs = options.retireTimeoutMs ?? 5_000;
+  const deps = { loader: options.loader, services: options.services };
   const first = await validatePipelineFile(file, deps);
   if (!first.ok) throw new PipelineInvalidError(first.errors);
 
@@ -107,296 +115,74 @@ export async function startHost(options: HostOptions): Promise<Host> {
       status: () => hostControl!.status(),
     }),
   });
-  const services = createServiceSet([...options.services, hostService], { logger, baseDir: active.baseDir, instanceDir });
-  const slots = new Map<string, Slot>();
-  const outputSubscriptions = new Map<string, Subscription>();
-  const metrics = new Map<string, StageMetrics>();
-  const generations = new Map<string, number>();
-  let consumers = new Map<string, string[]>();
-  const inflight = new Map<string, Envelope>();
-  /** Where each unsettled envelope is (by id): its outcome is counted on that stage. */
-  const location = new Map<string, string>();
-  const forkedParents = new Set<string>();
-  const drops = new Map<string, number>();
-  const taps = new Subject<{ id: string; env: Envelope }>();
-  let onDrained: (() => void) | null = null;
+  const definitions = [...options.services, hostService];
+  const services = createServiceSet(definitions, { logger, baseDir: active.baseDir, instanceDir });
+  const ledger = createLedger();
+  const graph = createStageGraph({ logger, ledger, services, retireTimeoutMs: options.retireTimeoutMs ?? 5_000, slotBufferLimit: options.slotBufferLimit });
   const reloads = { count: 0, failed: 0, lastAt: null as string | null, lastError: null as string | null };
   const startedAt = new Date().toISOString();
   let queue: Promise<unknown> = Promise.resolve();
 
-  const metricsOf = (id: string) => {
-    let m = metrics.get(id);
-    if (!m) metrics.set(id, (m = createMetrics()));
-    return m;
-  };
-
-  const onSettled: SettleListener = (env, outcome) => {
-    inflight.delete(env.id);
-    if (!forkedParents.delete(env.id)) countOutcome(location.get(env.id), outcome);
-    location.delete(env.id);
-    if (inflight.size === 0) onDrained?.();
-  };
-
-  const countOutcome = (id: string | undefined, outcome: Outcome) => {
-    const m = id ? metricsOf(id) : undefined;
-    if (outcome.status === 'dropped') {
-      drops.set(outcome.reason, (drops.get(outcome.reason) ?? 0) + 1);
-      m?.count(`dropped.${outcome.reason}`);
-    } else {
-      m?.count(outcome.status);
-    }
-  };
-
-  const deliver = (id: string, env: Envelope) => {
-    if (!env.settled) location.set(env.id, id);
-    metricsOf(id).count('in');
-    const slot = slots.get(id);
-    if (slot) slot.push(env);
-    else env.settle({ status: 'dropped', reason: 'stage-removed' });
-  };
-
-  const dispatch = (fromId: string, env: Envelope) => {
-    metricsOf(fromId).count('out');
-    taps.next({ id: fromId, env });
-    if (!(fromId in active.pipeline.stages)) {
-      env.settle({ status: 'dropped', reason: 'stage-removed' });
-      return;
-    }
-    const targets = consumers.get(fromId) ?? [];
-    if (targets.length === 0) env.settle({ status: 'delivered' });
-    else if (targets.length === 1) deliver(targets[0], env);
-    else {
-      forkedParents.add(env.id);
-      fork(env, targets.length, onSettled).forEach((child, i) => deliver(targets[i], child));
-    }
-  };
-
-  const slotFor = (id: string) => {
-    let slot = slots.get(id);
-    if (!slot) {
-      slot = createSlot(id, (env, reason) => env.settle({ status: 'dropped', reason }));
-      slots.set(id, slot);
-      outputSubscriptions.set(id, slot.output.subscribe((env) => dispatch(id, env)));
-    }
-    return slot;
-  };
-
-  const removeSlot = (id: string) => {
-    outputSubscriptions.get(id)?.unsubscribe();
-    outputSubscriptions.delete(id);
-    slots.delete(id);
-  };
-
-  const build = async (id: string, valid: ValidPipeline): Promise<StageInstance> => {
-    const spec = valid.pipeline.stages[id];
-    const plugin = valid.plugins.get(id) as LoadedPlugin;
-    const definition = plugin.definition;
-    const stageLogger = logger.child({ stage: id });
-    const ctx: StageContext = {
-      stageId: id,
-      logger: stageLogger,
-      metrics: metricsOf(id),
-      services: services.containerFor(definition.services ?? []),
-      baseDir: valid.baseDir,
-      envelope(kind, body, meta = {}, onSettle) {
-        const env = onSettle ? createEnvelope(kind, body, meta, onSettle, onSettled) : createEnvelope(kind, body, meta, onSettled);
-        location.set(env.id, id);
-        inflight.set(env.id, env);
-        return env;
-      },
-    };
-    const generation = (generations.get(id) ?? 0) + 1;
-    const stage = await definition.create(ctx, structuredClone(spec.config));
-    generations.set(id, generation);
-    metricsOf(id).count('builds');
-    stageLogger.info({ type: definition.type, generation }, 'stage started');
-    return { stage, spec, definition, pluginHash: plugin.hash, generation, input: new Subject<Envelope>() };
-  };
-
-  const attach = (id: string, instance: StageInstance): StageInstance | null =>
-    slotFor(id).attach(instance, (err) => {
-      metricsOf(id).count('errors');
-      logger.error({ stage: id, err: String(err) }, 'stage failed; its input is dropped until it is replaced');
-    });
-
-  const retireQuietly = async (id: string, instance: StageInstance | null) => {
-    if (!instance) return;
-    try {
-      await retire(instance, Date.now() + retireTimeoutMs);
-    } catch (err) {
-      logger.warn({ stage: id, err: String(err) }, 'stage did not close cleanly');
-    }
-  };
-
-  const neededServices = (valid: ValidPipeline) => {
-    const needed = new Set<string>([...Object.keys(valid.pipeline.services)]);
-    if (valid.pipeline.mesh) needed.add('mesh');
-    for (const p of valid.plugins.values()) for (const s of p.definition.services ?? []) needed.add(s);
-    return needed;
-  };
-
-  const portsOf = (instance: { spec: { config: unknown }; definition: { ports?(c: unknown): string[] } }) =>
-    instance.definition.ports?.(instance.spec.config) ?? [];
-
   // Start: build everything (consumers before producers, so nothing is emitted into the void).
   const order = topologicalOrder(active.pipeline.stages).order;
-  await services.sync(active.pipeline, neededServices(active));
-  consumers = consumersOf(active.pipeline.stages);
+  await services.sync(active.pipeline, neededServices(active, definitions));
+  graph.wire(active.pipeline);
   const built: [string, StageInstance][] = [];
   try {
-    for (const id of order) built.push([id, await build(id, active)]);
+    for (const id of order) built.push([id, await graph.build(id, active)]);
   } catch (err) {
-    for (const [id, instance] of built) await retireQuietly(id, instance);
+    for (const [id, instance] of built) await graph.retire(id, instance);
     await services.closeAll();
     throw err;
   }
-  for (const [id, instance] of [...built].reverse()) attach(id, instance);
+  for (const [id, instance] of [...built].reverse()) graph.attach(id, instance);
   logger.info({ file, stages: order.length }, 'pipeline running');
 
-  const doReload = async (): Promise<ReloadResult> => {
-    const result = await validatePipelineFile(file, deps);
-    if (!result.ok) return fail([], [], [], result.errors.map(formatValidationError));
-    return apply(result.valid, new Set());
-  };
-
-  /** Moves the running graph to `next`; stages in `forced` are rebuilt even if unchanged. */
-  const apply = async (next: ValidPipeline, forced: Set<string>): Promise<ReloadResult> => {
-    const prev = active;
-    const changedServices = withDependents(diffServices(prev, next), options.services);
-    const prevIds = Object.keys(prev.pipeline.stages);
-    const nextIds = Object.keys(next.pipeline.stages);
-    const added = nextIds.filter((id) => !(id in prev.pipeline.stages));
-    const removed = prevIds.filter((id) => !(id in next.pipeline.stages));
-    const changed = nextIds.filter((id) => {
-      if (!(id in prev.pipeline.stages)) return false;
-      const running = slots.get(id)?.instance;
-      const plugin = next.plugins.get(id)!;
-      return (
-        forced.has(id) ||
-        !running ||
-        JSON.stringify(running.spec) !== JSON.stringify(next.pipeline.stages[id]) ||
-        running.pluginHash !== plugin.hash ||
-        (plugin.definition.services ?? []).some((s) => changedServices.has(s))
-      );
-    });
-
-    const retiringPorts = new Map<string, string>();
-    for (const id of [...changed, ...removed]) {
-      const running = slots.get(id)?.instance;
-      if (running) for (const port of portsOf(running)) retiringPorts.set(port, id);
-    }
-    const closeFirst = new Set<string>();
-    const retireFirst = new Set<string>();
-    for (const id of [...added, ...changed]) {
-      const ports = portsOf({ spec: next.pipeline.stages[id], definition: next.plugins.get(id)!.definition });
-      const usesChangedService = (next.plugins.get(id)!.definition.services ?? []).some((s) => changedServices.has(s));
-      const holders = ports.map((p) => retiringPorts.get(p)).filter((h): h is string => h !== undefined);
-      if (holders.length || usesChangedService) closeFirst.add(id);
-      for (const h of holders) retireFirst.add(h);
-      if (usesChangedService && changed.includes(id)) retireFirst.add(id);
-    }
-    for (const id of prevIds) {
-      const uses = prev.plugins.get(id)!.definition.services ?? [];
-      if (uses.some((s) => changedServices.has(s))) retireFirst.add(id);
-    }
-    const newFirst = [...added, ...changed].filter((id) => !closeFirst.has(id));
-    const nextOrder = topologicalOrder(next.pipeline.stages).order;
-
-    // Phase A: build what can run beside its predecessor. Nothing running is touched yet.
-    const fresh = new Map<string, StageInstance>();
-    try {
-      for (const id of nextOrder) if (newFirst.includes(id)) fresh.set(id, await build(id, next));
-    } catch (err) {
-      for (const [id, instance] of fresh) await retireQuietly(id, instance);
-      return fail(added, changed, removed, [`stage start failed: ${(err as Error).message}`]);
-    }
-
-    // Phase B: stages that take over a port or a changed service: the holder closes first while
-    // its slot holds arriving envelopes.
-    const retiredFirst = new Map<string, StageInstance>();
-    if (retireFirst.size || closeFirst.size) {
-      for (const id of retireFirst) {
-        const slot = slots.get(id)!;
-        slot.pause();
-        const old = slot.detach();
-        if (old) {
-          retiredFirst.set(id, old);
-          await retireQuietly(id, old);
-        }
-      }
-      try {
-        if (changedServices.size) await services.sync(next.pipeline, neededServices(next));
-        for (const id of nextOrder) if (closeFirst.has(id)) fresh.set(id, await build(id, next));
-      } catch (err) {
-        for (const [id, instance] of fresh) await retireQuietly(id, instance);
-        const restoreErrors = await restore(prev, retiredFirst, changedServices.size > 0);
-        return fail(added, changed, removed, [`stage start failed: ${(err as Error).message}`, ...restoreErrors]);
-      }
-    }
-
-    // Phase C: commit. Rewire, put every new instance in its slot, retire what it replaced.
-    active = next;
-    consumers = consumersOf(next.pipeline.stages);
-    const retirements: Promise<void>[] = [];
-    for (const id of [...nextOrder].reverse()) {
-      const instance = fresh.get(id);
-      if (instance) retirements.push(retireQuietly(id, attach(id, instance)));
-    }
-    for (const id of retireFirst) slots.get(id)?.resume();
-    for (const id of removed) {
-      const slot = slots.get(id);
-      if (!slot) continue;
-      retirements.push(retireQuietly(id, slot.detach()));
-      slot.resume();
-      removeSlot(id);
-    }
-    await Promise.all(retirements);
-    if (!changedServices.size) await services.sync(next.pipeline, neededServices(next));
-    reloads.count++;
-    reloads.lastAt = new Date().toISOString();
-    logger.info({ added, changed, removed }, 'pipeline reloaded');
-    return { ok: true, added, changed, removed, errors: [] };
-  };
-
-  /** Puts back the instances a failed reload had already closed, from the previous file. */
-  const restore = async (prev: ValidPipeline, retired: Map<string, StageInstance>, servicesChanged: boolean) => {
-    const errors: string[] = [];
-    if (servicesChanged) await services.sync(prev.pipeline, neededServices(prev));
-    for (const id of topologicalOrder(prev.pipeline.stages).order.reverse()) {
-      if (!retired.has(id)) continue;
-      try {
-        attach(id, await build(id, prev));
-      } catch (err) {
-        slots.get(id)?.markFailed();
-        errors.push(`could not restore stage ${id}: ${(err as Error).message}`);
-      }
-      slots.get(id)?.resume();
-    }
-    return errors;
-  };
-
-  const fail = (added: string[], changed: string[], removed: string[], errors: string[]): ReloadResult => {
+  const fail = (plan: Pick<ReloadPlan, 'added' | 'changed' | 'removed'> | null, errors: string[]): ReloadResult => {
     reloads.failed++;
     reloads.lastAt = new Date().toISOString();
     reloads.lastError = errors.join('\n');
     logger.warn({ errors }, 'reload rejected; the running pipeline is unchanged');
-    return { ok: false, added, changed, removed, errors };
+    return { ok: false, added: plan?.added ?? [], changed: plan?.changed ?? [], removed: plan?.removed ?? [], errors };
+  };
+
+  /** Moves the running graph to `next`; stages in `forced` are rebuilt even if unchanged. */
+  const apply = async (next: ValidPipeline, forced: Set<string>): Promise<ReloadResult> => {
+    // A slot left empty (a stage that could not be restored) is rebuilt whatever the file says.
+    for (const id of Object.keys(active.pipeline.stages)) if (!graph.slot(id)?.instance) forced.add(id);
+    const plan = planReload(active, next, forced, definitions);
+    const applied = await applyReload({ graph, services, definitions }, active, next, plan);
+    if (!applied.ok) return fail(plan, applied.errors);
+    active = next;
+    reloads.count++;
+    reloads.lastAt = new Date().toISOString();
+    const { added, changed, removed } = plan;
+    logger.info({ added, changed, removed }, 'pipeline reloaded');
+    return { ok: true, added, changed, removed, errors: [] };
   };
 
   let stopped = false;
+  /** Reloads run one at a time; each answers with a result, never with a rejection. */
   const enqueue = (work: () => Promise<ReloadResult>) => {
-    const run = queue.then(() => (stopped ? fail([], [], [], ['host is stopping']) : work()));
-    queue = run.catch(() => undefined);
+    const run = queue
+      .then(() => (stopped ? fail(null, ['host is stopping']) : work()))
+      .catch((err: unknown) => fail(null, [`reload failed: ${err instanceof Error ? err.message : String(err)}`]));
+    queue = run;
     return run;
   };
   const host: Host = {
     file,
     instanceDir,
-    reload: () => enqueue(doReload),
+    reload: () =>
+      enqueue(async () => {
+        const result = await validatePipelineFile(file, deps);
+        if (!result.ok) return fail(null, result.errors.map(formatValidationError));
+        return apply(result.valid, new Set());
+      }),
     restart(ids) {
       return enqueue(async () => {
         const unknown = ids.filter((id) => !(id in active.pipeline.stages));
-        if (unknown.length) return fail([], [], [], [`no such stage: ${unknown.join(', ')}`]);
+        if (unknown.length) return fail(null, [`no such stage: ${unknown.join(', ')}`]);
         return apply(active, new Set(ids));
       });
     },
@@ -408,32 +194,25 @@ export async function startHost(options: HostOptions): Promise<Host> {
       stopped = true;
       await queue;
       const ids = topologicalOrder(active.pipeline.stages).order;
-      const isSource = (id: string) => slots.get(id)?.instance?.definition.kind === 'source';
-      for (const id of ids.filter(isSource)) await retireQuietly(id, slots.get(id)!.detach());
-      if (inflight.size) {
-        let timer: NodeJS.Timeout | undefined;
-        await new Promise<void>((r) => {
-          onDrained = r;
-          timer = setTimeout(r, Math.max(0, deadline - Date.now()));
-        });
-        clearTimeout(timer);
-      }
-      for (const id of ids) await retireQuietly(id, slots.get(id)?.detach() ?? null);
-      for (const env of [...inflight.values()]) env.settle({ status: 'failed', error: 'host stopped before it was settled' });
-      for (const id of [...slots.keys()]) removeSlot(id);
+      const isSource = (id: string) => graph.slot(id)?.instance?.definition.kind === 'source';
+      for (const id of ids.filter(isSource)) await graph.retire(id, graph.slot(id)!.detach());
+      await ledger.drained(deadline);
+      for (const id of ids) await graph.retire(id, graph.slot(id)?.detach() ?? null);
+      ledger.failAll('host stopped before it was settled');
+      for (const id of graph.slotIds()) graph.removeSlot(id);
       await services.closeAll();
       logger.info('pipeline stopped');
     },
     status() {
       const stages: Record<string, StageStatus> = {};
       for (const [id, spec] of Object.entries(active.pipeline.stages)) {
-        const slot = slots.get(id);
+        const slot = graph.slot(id);
         const instance = slot?.instance;
         stages[id] = {
           type: spec.type,
           state: slot?.state() ?? 'empty',
           generation: instance?.generation ?? 0,
-          counters: metricsOf(id).snapshot(),
+          counters: ledger.metricsOf(id).snapshot(),
           ...(instance?.stage.status && { details: instance.stage.status() }),
         };
       }
@@ -442,9 +221,9 @@ export async function startHost(options: HostOptions): Promise<Host> {
         role: active.pipeline.role,
         node: nodeName,
         startedAt,
-        inflight: inflight.size,
+        inflight: ledger.inflight,
         reloads: { ...reloads },
-        drops: Object.fromEntries(drops),
+        drops: ledger.drops(),
         stages,
         services: services.names(),
         config: active.pipeline,
@@ -452,11 +231,11 @@ export async function startHost(options: HostOptions): Promise<Host> {
     },
     tap(stageId) {
       return new Observable<Envelope>((sub) =>
-        taps.pipe(filter((t) => t.id === stageId)).subscribe((t) => sub.next(t.env)),
+        graph.taps.pipe(filter((t) => t.id === stageId)).subscribe((t) => sub.next(t.env)),
       );
     },
     instanceOf(stageId) {
-      return slots.get(stageId)?.instance ?? undefined;
+      return graph.slot(stageId)?.instance ?? undefined;
     },
     watchedFiles() {
       const files = new Set([file]);
@@ -466,28 +245,4 @@ export async function startHost(options: HostOptions): Promise<Host> {
   };
   hostControl = host;
   return host;
-}
-
-function diffServices(prev: ValidPipeline, next: ValidPipeline): Set<string> {
-  const settings = (p: PipelineFile) => ({ ...p.services, ...(p.mesh && { mesh: p.mesh }) });
-  const a: Record<string, unknown> = settings(prev.pipeline);
-  const b: Record<string, unknown> = settings(next.pipeline);
-  const names = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return new Set([...names].filter((n) => JSON.stringify(a[n]) !== JSON.stringify(b[n])));
-}
-
-/** The changed services and every service built on one of them: all of those are recreated. */
-function withDependents(changed: Set<string>, definitions: readonly ServiceDefinition[]): Set<string> {
-  const all = new Set(changed);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const d of definitions) {
-      if (!all.has(d.name) && (d.services ?? []).some((s) => all.has(s))) {
-        all.add(d.name);
-        grew = true;
-      }
-    }
-  }
-  return all;
 }

@@ -1,5 +1,6 @@
-// Finds stage definitions: by type name in plugins/<type>/index.js, or through the pipeline file's
-// `plugins` map (a module path relative to the file, or a package name). A module whose file
+// Finds stage definitions: by type name in <folder>/<type>/index.js of the plugin folders the
+// caller names, or through the pipeline file's `plugins` map (a module path relative to the file,
+// or a package name). A module whose file
 // changed on disk is imported again under a fresh URL, so a reload picks up new code.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -20,13 +21,12 @@ export interface PluginLoader {
   load(type: string, specifier: string | undefined, baseDir: string): Promise<LoadedPlugin>;
 }
 
-const builtinDir = fileURLToPath(new URL('../../plugins/', import.meta.url));
-
-export function createPluginLoader(): PluginLoader {
+/** `folders`: where stage types are found by name (the first that has one wins). */
+export function createPluginLoader(folders: readonly string[]): PluginLoader {
   const cache = new Map<string, LoadedPlugin>();
   return {
     async load(type, specifier, baseDir) {
-      const file = resolveModuleFile(type, specifier, baseDir);
+      const file = resolveModuleFile(folders, type, specifier, baseDir);
       const hash = createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
       const cached = cache.get(file);
       if (cached?.hash === hash) return cached;
@@ -46,10 +46,10 @@ export function createPluginLoader(): PluginLoader {
   };
 }
 
-function resolveModuleFile(type: string, specifier: string | undefined, baseDir: string): string {
+function resolveModuleFile(folders: readonly string[], type: string, specifier: string | undefined, baseDir: string): string {
   if (specifier === undefined) {
-    const file = resolve(builtinDir, type, 'index.js');
-    if (!existsSync(file)) throw new Error(`unknown stage type '${type}' (no plugins/${type}/, and not in "plugins")`);
+    const file = folders.map((folder) => resolve(folder, type, 'index.js')).find((f) => existsSync(f));
+    if (!file) throw new Error(`unknown stage type '${type}' (no ${type}/ in ${folders.join(', ') || 'any plugin folder'}, and not in "plugins")`);
     return file;
   }
   if (specifier.startsWith('.') || isAbsolute(specifier)) {
@@ -69,9 +69,8 @@ function resolveModuleFile(type: string, specifier: string | undefined, baseDir:
   }
 }
 
-export function builtinStageTypes(): string[] {
-  if (!existsSync(builtinDir)) return [];
-  return readdirSync(builtinDir)
-    .filter((t) => existsSync(resolve(builtinDir, t, 'index.js')))
-    .sort();
+/** The stage types found by name in `folders`. */
+export function stageTypesIn(folders: readonly string[]): string[] {
+  const types = folders.flatMap((folder) => (existsSync(folder) ? readdirSync(folder).filter((t) => existsSync(resolve(folder, t, 'index.js'))) : []));
+  return [...new Set(types)].sort();
 }

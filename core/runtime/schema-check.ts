@@ -39,3 +39,13 @@ function describe(e: ErrorObject): SchemaProblem {
       return { pointer: e.instancePath, message: e.message ?? e.keyword };
   }
 }
+
+/** One problem as every message of the project shows it: `/pointer message` (`/` for the root). */
+export function formatProblem(p: SchemaProblem): string {
+  return `${p.pointer || '/'} ${p.message}`;
+}
+
+/** All problems of one value, on one line. */
+export function formatProblems(problems: readonly SchemaProblem[]): string {
+  return problems.map(formatProblem).join('; ');
+}

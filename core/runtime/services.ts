@@ -4,7 +4,7 @@ import { container } from 'tsyringe';
 import type { Logger } from 'pino';
 import type { ServiceDefinition, Services } from './define-stage.js';
 import type { PipelineFile } from './pipeline-file.js';
-import { checkSchema } from './schema-check.js';
+import { checkSchema, formatProblems } from './schema-check.js';
 
 interface RunningService {
   definition: ServiceDefinition;
@@ -12,13 +12,34 @@ interface RunningService {
   instance: unknown;
 }
 
-/** The settings of one service: `mesh` comes from the file's top-level `mesh`, the rest from `services`. */
+/** A service's settings as the file gives them: its section, or its entry under `services`. */
+export function serviceSettings(definition: ServiceDefinition, pipeline: PipelineFile): unknown {
+  const file = pipeline as unknown as Record<string, unknown>;
+  return definition.section ? file[definition.section.key] : pipeline.services[definition.name];
+}
+
+/** The settings of one service, checked, with defaults filled in. */
 function serviceConfig(definition: ServiceDefinition, pipeline: PipelineFile): Record<string, unknown> {
-  const name = definition.name;
-  const raw = structuredClone((name === 'mesh' ? pipeline.mesh : pipeline.services[name]) ?? {});
+  const raw = structuredClone((serviceSettings(definition, pipeline) as Record<string, unknown> | undefined) ?? {});
   const problems = checkSchema(definition.configSchema, raw);
-  if (problems.length) throw new Error(`service '${name}': ${problems.map((p) => `${p.pointer || '/'} ${p.message}`).join('; ')}`);
+  if (problems.length) throw new Error(`service '${definition.name}': ${formatProblems(problems)}`);
   return raw;
+}
+
+/** `wanted` and everything it is built on, dependencies first. */
+export function withDependencies(wanted: Iterable<string>, definitions: readonly ServiceDefinition[]): Set<string> {
+  const byName = new Map(definitions.map((d) => [d.name, d]));
+  const ordered = new Set<string>();
+  const visit = (name: string, path: string[]) => {
+    if (ordered.has(name)) return;
+    if (path.includes(name)) throw new Error(`services depend on each other in a circle: ${[...path, name].join(' -> ')}`);
+    const definition = byName.get(name);
+    if (!definition) throw new Error(`unknown service '${name}'`);
+    for (const dep of definition.services ?? []) visit(dep, [...path, name]);
+    ordered.add(name);
+  };
+  for (const name of wanted) visit(name, []);
+  return ordered;
 }
 
 export interface ServiceSet {
@@ -27,6 +48,8 @@ export interface ServiceSet {
    * Returns the names that were (re)created; a service is recreated when a dependency was.
    */
   sync(pipeline: PipelineFile, wanted: Set<string>): Promise<Set<string>>;
+  /** Starts those of `names` (and what they are built on) that are not running; touches no other. */
+  start(pipeline: PipelineFile, names: readonly string[]): Promise<void>;
   /** A child container holding exactly the named services. */
   containerFor(names: readonly string[]): Services;
   closeAll(): Promise<void>;
@@ -40,30 +63,21 @@ export function createServiceSet(
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const running = new Map<string, RunningService>();
 
-  /** `wanted` and everything it is built on, dependencies first. */
-  const withDependencies = (wanted: Set<string>): Set<string> => {
-    const ordered = new Set<string>();
-    const visit = (name: string, path: string[]) => {
-      if (ordered.has(name)) return;
-      if (path.includes(name)) throw new Error(`services depend on each other in a circle: ${[...path, name].join(' -> ')}`);
-      const definition = byName.get(name);
-      if (!definition) throw new Error(`unknown service '${name}'`);
-      for (const dep of definition.services ?? []) visit(dep, [...path, name]);
-      ordered.add(name);
-    };
-    for (const name of wanted) visit(name, []);
-    return ordered;
-  };
-
   const close = async (name: string) => {
     const s = running.get(name);
     running.delete(name);
     if (s) await s.definition.close?.(s.instance);
   };
 
+  const create = async (definition: ServiceDefinition, config: Record<string, unknown>, containerFor: ServiceSet['containerFor']) => {
+    const deps = containerFor(definition.services ?? []);
+    const instance = await definition.create({ ...ctx, logger: ctx.logger.child({ service: definition.name }) }, config, deps);
+    running.set(definition.name, { definition, configJson: JSON.stringify(config), instance });
+  };
+
   return {
     async sync(pipeline, wanted) {
-      const needed = withDependencies(wanted);
+      const needed = withDependencies(wanted, definitions);
       const changed = new Set<string>();
       for (const name of [...running.keys()].reverse()) if (!needed.has(name)) await close(name);
       for (const name of needed) {
@@ -73,12 +87,16 @@ export function createServiceSet(
         const dependencyChanged = (definition.services ?? []).some((d) => changed.has(d));
         if (running.get(name)?.configJson === configJson && !dependencyChanged) continue;
         await close(name);
-        const deps = this.containerFor(definition.services ?? []);
-        const instance = await definition.create({ ...ctx, logger: ctx.logger.child({ service: name }) }, config, deps);
-        running.set(name, { definition, configJson, instance });
+        await create(definition, config, this.containerFor);
         changed.add(name);
       }
       return changed;
+    },
+    async start(pipeline, names) {
+      for (const name of withDependencies(names, definitions)) {
+        const definition = byName.get(name)!;
+        if (!running.has(name)) await create(definition, serviceConfig(definition, pipeline), this.containerFor);
+      }
     },
     containerFor(names) {
       const child = container.createChildContainer();

@@ -28,13 +28,25 @@ export interface Slot {
   /** Routes input to `next` from now on; returns the instance it replaced. */
   attach(next: StageInstance, onError: (err: unknown) => void): StageInstance | null;
   detach(): StageInstance | null;
-  /** Holds arriving envelopes until resume(), e.g. while a port changes hands. */
+  /** Holds arriving envelopes (up to the slot's limit) until resume(), e.g. while a port changes hands. */
   pause(): void;
   resume(): void;
   markFailed(): void;
 }
 
-export function createSlot(id: string, onUnavailable: (env: Envelope, reason: string) => void): Slot {
+/** What a paused slot holds by default: about a second of a busy stage's input. */
+export const DEFAULT_SLOT_BUFFER_LIMIT = 10_000;
+
+/**
+ * `onUnavailable` settles what the slot cannot pass on: its stage failed or is missing, or the
+ * slot is paused and already holds `bufferLimit` envelopes ('slot-buffer-full').
+ */
+export function createSlot(
+  id: string,
+  onUnavailable: (env: Envelope, reason: string) => void,
+  options: { bufferLimit?: number } = {},
+): Slot {
+  const bufferLimit = options.bufferLimit ?? DEFAULT_SLOT_BUFFER_LIMIT;
   const output = new Subject<Envelope>();
   let buffer: Envelope[] | null = null;
   let failed = false;
@@ -48,7 +60,10 @@ export function createSlot(id: string, onUnavailable: (env: Envelope, reason: st
       return slot.instance ? 'running' : 'empty';
     },
     push(env) {
-      if (buffer) buffer.push(env);
+      if (buffer) {
+        if (buffer.length < bufferLimit) buffer.push(env);
+        else onUnavailable(env, 'slot-buffer-full');
+      }
       else if (slot.instance && !failed) slot.instance.input.next(env);
       else onUnavailable(env, failed ? 'stage-failed' : 'stage-unavailable');
     },

@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { HOST_SERVICE, type ServiceDefinition } from './define-stage.js';
 import { topologicalOrder } from './graph.js';
 import { locate, pointerOf, pointerSegments } from './json-locate.js';
-import { pipelineSchema, type PipelineFile } from './pipeline-file.js';
+import { pipelineSchemaWith, type FileSection, type PipelineFile } from './pipeline-file.js';
 import type { LoadedPlugin, PluginLoader } from './plugins.js';
 import { checkSchema } from './schema-check.js';
 
@@ -59,7 +59,8 @@ export async function validatePipelineText(file: string, text: string, deps: Val
     return { ok: false, errors };
   }
   const data = JSON.parse(text) as PipelineFile;
-  for (const p of checkSchema(pipelineSchema, data)) report(p.pointer, p.message);
+  const sectioned = deps.services.filter((s): s is ServiceDefinition & { section: FileSection } => s.section !== undefined);
+  for (const p of checkSchema(pipelineSchemaWith(sectioned.map((s) => s.section)), data)) report(p.pointer, p.message);
   // Go on where the structure allows, so one run reports every problem.
   if (!isObject(data) || !isObject(data.stages)) return { ok: false, errors };
   const services_ = isObject(data.services) ? data.services : {};
@@ -75,10 +76,9 @@ export async function validatePipelineText(file: string, text: string, deps: Val
     if (!service) report(pointerOf(['services', name]), `unknown service '${name}' (known: ${[...services.keys()].join(', ')})`);
     else for (const p of checkSchema(service.configSchema, config)) report(pointerOf(['services', name]) + p.pointer, p.message);
   }
-  if (isObject(data.mesh)) {
-    const mesh = services.get('mesh');
-    if (!mesh) report('/mesh', "this host has no 'mesh' service to configure");
-    else for (const p of checkSchema(mesh.configSchema, data.mesh)) report(`/mesh${p.pointer}`, p.message);
+  for (const service of sectioned) {
+    const settings = (data as unknown as Record<string, unknown>)[service.section.key];
+    if (isObject(settings)) for (const p of checkSchema(service.configSchema, settings)) report(`/${service.section.key}${p.pointer}`, p.message);
   }
 
   const plugins = new Map<string, LoadedPlugin>();

@@ -2,9 +2,9 @@
 // membership (who it is, which peers it has) and, for the admin, the registry. Only public keys
 // leave an instance directory. Used by `npm run demo` and by the end-to-end tests.
 import { join } from 'node:path';
-import { ensureInstanceDir, loadSecret } from '../../core/node/instance-files.js';
+import { ensureInstanceDir, loadSecret } from '../../core/membership/instance-files.js';
 import type { MeshPeer } from '../../core/mesh/peer.js';
-import { saveMembership } from '../../core/node/membership.js';
+import { saveMembership } from '../../core/membership/membership.js';
 import { formatKey, publicKeyOf } from '../../core/keys/index.js';
 import { openRegistry } from '../../core/registry/registry.js';
 

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { nodeServices } from '../../core/node/services.js';
+import { nodePluginFolders, nodeServices } from '../../core/node/services.js';
 import { projectRoot } from '../../core/project-root.js';
 import { createPluginLoader } from '../../core/runtime/plugins.js';
 import { formatValidationError, validatePipelineFile } from '../../core/runtime/validate.js';
@@ -19,7 +19,7 @@ const shipped = [
 describe('shipped pipeline files', () => {
   for (const file of shipped) {
     it(`${file.slice(root.length + 1)} is valid`, async () => {
-      const result = await validatePipelineFile(file, { loader: createPluginLoader(), services: nodeServices() });
+      const result = await validatePipelineFile(file, { loader: createPluginLoader(nodePluginFolders()), services: nodeServices() });
       expect(result.ok ? [] : result.errors.map(formatValidationError)).to.deep.equal([]);
     });
   }

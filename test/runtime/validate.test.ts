@@ -2,12 +2,12 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { nodeServices } from '../../core/node/services.js';
+import { nodePluginFolders, nodeServices } from '../../core/node/services.js';
 import { projectRoot } from '../../core/project-root.js';
 import { createPluginLoader } from '../../core/runtime/plugins.js';
 import { validatePipelineText } from '../../core/runtime/validate.js';
 
-const deps = () => ({ loader: createPluginLoader(), services: nodeServices() });
+const deps = () => ({ loader: createPluginLoader(nodePluginFolders()), services: nodeServices() });
 const cli = join(projectRoot(), 'dist/core/cli/main.js');
 const run = promisify(execFile);
 
@@ -66,7 +66,7 @@ describe('pipeline validation', () => {
     const result = await validatePipelineText('/f.json', text, deps());
     if (result.ok) throw new Error('expected errors');
     expect(result.errors.map((e) => e.message)).to.include.members([
-      "unknown service 'teleporter' (known: clock, node, mesh, registry)",
+      `unknown service 'teleporter' (known: ${nodeServices().map((s) => s.name).join(', ')})`,
       "'generate' is a source and takes no inputs",
     ]);
   });

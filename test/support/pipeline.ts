@@ -3,10 +3,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { firstValueFrom, filter, Subject, type Subscription } from 'rxjs';
-import { nodeServices } from '../../core/node/services.js';
+import { nodePluginFolders, nodeServices } from '../../core/node/services.js';
 import { projectRoot } from '../../core/project-root.js';
 import type { Envelope } from '../../core/runtime/envelope.js';
 import { startHost, type Host } from '../../core/runtime/host.js';
+import { createPluginLoader } from '../../core/runtime/plugins.js';
 
 /** A fresh folder inside the checkout (so plugin modules written there resolve rxjs and friends). */
 export function scratchDir(prefix: string): string {
@@ -22,7 +23,7 @@ export function writePipeline(dir: string, pipeline: object, name = 'pipeline.js
 }
 
 export function startTestHost(file: string): Promise<Host> {
-  return startHost({ file, services: nodeServices(), logger: pino({ level: 'silent' }), retireTimeoutMs: 2_000 });
+  return startHost({ file, services: nodeServices(), loader: createPluginLoader(nodePluginFolders()), logger: pino({ level: 'silent' }), retireTimeoutMs: 2_000 });
 }
 
 /** Everything a stage emits from now on, with a way to wait for a count. */
