@@ -16,13 +16,18 @@ import { checkSchema, formatProblems } from '../runtime/schema-check.js';
 import { pinnedAuthoritySchema, samePin, type PinnedAuthority } from './authority-pin.js';
 import { ENDPOINT_PATTERN, parseEndpoint, type Endpoint } from '../underlay/endpoint.js';
 import { newNonce } from './join.js';
-import { lineReader, writeLine } from './lines.js';
+import { LineError, lineReader, writeLine } from './lines.js';
 import { signatureVerifier, type GenesisKey } from './signing-key.js';
 
 const DOMAIN = 'ppn/claim/v1';
 const SIGN_LABEL = Buffer.from(`${DOMAIN}\n`);
 const PROOF_LABEL = Buffer.from(`${DOMAIN} proof\n`);
 const MAX_LINE = 8192;
+/** Connections held at once, and from one source address; more are refused (see serve). */
+export const CLAIM_MAX_CONNECTIONS = 16;
+export const CLAIM_MAX_PER_SOURCE = 4;
+/** How long a connection may take to send its claim line. */
+export const CLAIM_IDLE_MS = 10_000;
 const SCRYPT = { N: 1 << 14, r: 8, p: 1 };
 
 export interface Claim {
@@ -71,7 +76,7 @@ async function proofOf(code: string, claim: Claim, text: string): Promise<Buffer
   return createHmac('sha256', await codeKey(code, claim.nodeKey, claim.nonce)).update(PROOF_LABEL).update(text).digest();
 }
 
-export const CLAIM_REJECTS = ['malformed', 'wrong-session', 'wrong-authority', 'bad-signature', 'wrong-code'] as const;
+export const CLAIM_REJECTS = ['malformed', 'wrong-session', 'wrong-authority', 'bad-signature', 'wrong-code', 'too-long', 'idle', 'busy'] as const;
 export type ClaimReject = (typeof CLAIM_REJECTS)[number];
 
 export interface ClaimListener {
@@ -89,7 +94,12 @@ export interface ClaimListenerOptions {
   code: string;
   nodePublicKey: string;
   pinned?: PinnedAuthority;
+  /** Called for every refusal (it is counted in `rejected` too); callers log it at a sampled rate. */
   onReject?(reason: ClaimReject, from: string, detail: string): void;
+  /** Defaults: CLAIM_MAX_CONNECTIONS, CLAIM_MAX_PER_SOURCE, CLAIM_IDLE_MS. */
+  maxConnections?: number;
+  maxPerSource?: number;
+  idleMs?: number;
 }
 
 /** Node side. Claims are checked one at a time (scrypt is the throttle on guessing). */
@@ -98,9 +108,53 @@ export async function listenForClaim(options: ClaimListenerOptions): Promise<Cla
   let done = false;
   let resolveClaim!: (claim: Claim) => void;
   const claimed = new Promise<Claim>((resolve) => (resolveClaim = resolve));
-  const server: Server = createServer((socket) => void serve(socket));
+  const maxConnections = options.maxConnections ?? CLAIM_MAX_CONNECTIONS;
+  const maxPerSource = options.maxPerSource ?? CLAIM_MAX_PER_SOURCE;
+  const idleMs = options.idleMs ?? CLAIM_IDLE_MS;
+  const refuse = (reason: ClaimReject, from: string, detail: string) => {
+    rejected[reason]++;
+    options.onReject?.(reason, from, detail);
+  };
+  // Connections still waiting for their claim line, oldest first. Silent strangers must not lock
+  // out the admin: past the total cap the oldest silent connection makes room for the newcomer,
+  // and one source holds at most maxPerSource, so a flood from one address cannot evict the
+  // admin's connection in the moment between our hello and its claim.
+  const silent = new Set<Socket>();
+  const perSource = new Map<string, number>();
+  const open = new Set<Socket>();
+  const admit = (socket: Socket, source: string, from: string): boolean => {
+    if ((perSource.get(source) ?? 0) >= maxPerSource) {
+      refuse('busy', from, `${maxPerSource} connections from ${source} are open already`);
+      socket.destroy();
+      return false;
+    }
+    if (open.size >= maxConnections) {
+      const oldest = silent.values().next().value;
+      if (!oldest) {
+        refuse('busy', from, `${maxConnections} connections are open already`);
+        socket.destroy();
+        return false;
+      }
+      refuse('busy', `${oldest.remoteAddress}:${oldest.remotePort}`, 'dropped for a newer connection: no claim line yet');
+      oldest.destroy();
+    }
+    open.add(socket);
+    silent.add(socket);
+    perSource.set(source, (perSource.get(source) ?? 0) + 1);
+    socket.once('close', () => {
+      open.delete(socket);
+      silent.delete(socket);
+      const n = (perSource.get(source) ?? 1) - 1;
+      if (n > 0) perSource.set(source, n);
+      else perSource.delete(source);
+    });
+    return true;
+  };
+  const server: Server = createServer((socket) => {
+    const source = socket.remoteAddress ?? '?';
+    if (admit(socket, source, `${source}:${socket.remotePort}`)) void serve(socket);
+  });
   // Lines are read concurrently (a silent client holds up nobody); the checks run one at a time.
-  server.maxConnections = 16;
   let queue: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(work: () => Promise<T>): Promise<T> => {
     const run = queue.then(work);
@@ -137,24 +191,29 @@ export async function listenForClaim(options: ClaimListenerOptions): Promise<Cla
     const from = `${socket.remoteAddress}:${socket.remotePort}`;
     const next = lineReader(socket, MAX_LINE);
     const nonce = newNonce();
+    // Our answer is the last thing said on a connection: end, then close it whatever the peer does.
+    const finish = (answer: unknown) => {
+      open.delete(socket);
+      socket.end(`${JSON.stringify(answer)}\n`, () => socket.destroy());
+    };
     writeLine(socket, { v: 1, publicKey: options.nodePublicKey, nonce });
     let result: Claim | { reason: ClaimReject; detail: string };
     try {
-      const line = await next(15_000);
+      const line = await next(idleMs);
+      silent.delete(socket);
       result = await oneAtATime(async () => (done ? { reason: 'wrong-session' as const, detail: 'this node has been claimed already' } : check(line, nonce)));
     } catch (err) {
-      result = { reason: 'malformed', detail: (err as Error).message };
+      const reason = !(err instanceof LineError) ? 'malformed' : err.reason === 'too-long' ? 'too-long' : err.reason === 'timeout' ? 'idle' : 'malformed';
+      result = { reason, detail: (err as Error).message };
     }
     if ('reason' in result) {
-      rejected[result.reason]++;
-      options.onReject?.(result.reason, from, result.detail);
-      writeLine(socket, { ok: false, reason: result.reason, error: result.detail });
-      socket.end();
+      refuse(result.reason, from, result.detail);
+      if (socket.destroyed) return;
+      finish({ ok: false, reason: result.reason, error: result.detail });
       return;
     }
     done = true;
-    writeLine(socket, { ok: true });
-    socket.end();
+    finish({ ok: true });
     server.close();
     resolveClaim(result);
   };
@@ -167,7 +226,13 @@ export async function listenForClaim(options: ClaimListenerOptions): Promise<Cla
     port: (server.address() as { port: number }).port,
     claimed,
     rejected,
-    close: () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Connections still talking to us; one being answered is closed once its answer is out.
+        for (const socket of open) socket.destroy();
+        if (server.listening) server.close(() => resolve());
+        else resolve();
+      }),
   };
 }
 

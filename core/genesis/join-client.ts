@@ -11,6 +11,7 @@ import { isName } from '../fleet/names.js';
 import { ensureInstanceDir, loadSecret } from '../membership/instance-files.js';
 import { loadMembership, MEMBERSHIP_FILE, saveMembership, type Membership } from '../membership/membership.js';
 import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
+import { logSampler } from '../runtime/log-sampler.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from '../underlay/endpoint.js';
 import {
   dropEnrolmentToken, loadEnrolmentToken, loadGenesisState, loadPinnedAuthority, pinAuthority, saveGenesisState, type PinnedAuthority,
@@ -39,6 +40,9 @@ export interface JoinOptions {
   /** Human-readable progress, a line at a time. */
   say(line: string): void;
 }
+
+/** Refusals of untrusted input (claims) said per reason and minute; the rest are only counted. */
+const REJECT_LOGS_PER_MINUTE = 5;
 
 export class JoinRefusedError extends Error {
   override name = 'JoinRefusedError';
@@ -103,13 +107,15 @@ async function scanForBeacon(o: JoinOptions, pinned: PinnedAuthority): Promise<F
 
 async function awaitClaim(o: JoinOptions, publicKey: string, pinned: PinnedAuthority | undefined): Promise<{ authority: PinnedAuthority; found: Found }> {
   const code = newCode();
+  const sampled = logSampler(REJECT_LOGS_PER_MINUTE);
   const listener = await listenForClaim({
     host: o.claimListen.host,
     port: o.claimListen.port,
     code,
     nodePublicKey: publicKey,
     pinned,
-    onReject: (reason, from, detail) => o.say(`claim from ${from} rejected (${reason}): ${detail}`),
+    // Counted always (listener.rejected); said at most a few times a minute per reason, so strangers cannot flood the log.
+    onReject: (reason, from, detail) => sampled.allow(reason) && o.say(`claim from ${from} rejected (${reason}): ${detail}`),
   });
   o.say(`self-genesis: waiting for an admin's claim on TCP ${o.claimListen.host}:${listener.port}`);
   o.say(`claim code: ${formatCode(code)}`);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { createServer, createConnection } from 'node:net';
+import { createServer, createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { loadPinnedAuthority, pinAuthority } from '../../core/genesis/authority-pin.js';
 import { claimNode, ClaimRefusedError, listenForClaim, type ClaimListener } from '../../core/genesis/claim.js';
@@ -85,6 +85,61 @@ describe('self-genesis claim', function () {
     socket.write('{"v":1,"claim":"x"}\n');
     expect(JSON.parse(await next(5000))).to.deep.equal({ ok: false, reason: 'malformed', error: "/ missing required property 'signature'; / missing required property 'proof'" });
     socket.destroy();
+  });
+
+  // issue 12 item 2: the claim listener against strangers on the LAN.
+  const connectFrom = (localAddress: string) =>
+    new Promise<Socket>((resolve, reject) => {
+      const socket = createConnection({ host: '127.0.0.1', port: listener.port, localAddress });
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', reject);
+    });
+  const closed = (socket: Socket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+
+  it('a stream of data after a junk line is cut off, not buffered; the real claim still gets in', async () => {
+    await listen();
+    const socket = await connectFrom('127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write('junk\n');
+    // Up to 64 MB, 64 KiB at a time, while the node keeps the connection open.
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let sent = 0;
+    const gone = closed(socket);
+    let isGone = false;
+    void gone.then(() => (isGone = true));
+    while (!isGone && sent < 64 * 1024 * 1024) {
+      if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once('drain', r)), gone]);
+      sent += chunk.length;
+    }
+    expect(isGone, `the node took ${sent} bytes without closing the connection`).to.equal(true);
+    expect(listener.rejected.malformed + listener.rejected['too-long']).to.be.greaterThan(0);
+    expect(await claim()).to.equal(nodeKey);
+  });
+
+  it('16 silent connections (and more from one source) cannot lock out the admin; they are refused and counted', async () => {
+    await listen();
+    // 16 silent strangers on other loopback addresses, 4 of them per address: all held at first.
+    const strangers = await Promise.all(Array.from({ length: 16 }, (_, i) => connectFrom(`127.0.0.${2 + Math.floor(i / 4)}`)));
+    for (const s of strangers) s.on('error', () => undefined);
+    // A fifth from one address is refused at once.
+    const fifth = await connectFrom('127.0.0.2');
+    fifth.on('error', () => undefined);
+    await closed(fifth);
+    expect(listener.rejected.busy).to.equal(1);
+    // The admin (127.0.0.1) gets in: the oldest silent stranger makes room.
+    expect(await claim()).to.equal(nodeKey);
+    expect(listener.rejected.busy).to.equal(2);
+    for (const s of strangers) s.destroy();
+  });
+
+  it('a connection that says nothing is closed after the idle timeout, counted as idle', async () => {
+    listener = await listenForClaim({ host: '127.0.0.1', port: 0, code, nodePublicKey: nodeKey, idleMs: 200 });
+    const socket = await connectFrom('127.0.0.1');
+    const next = lineReader(socket, 8192);
+    await next(5000);
+    expect(JSON.parse(await next(5000))).to.include({ ok: false, reason: 'idle' });
+    await closed(socket);
+    expect(listener.rejected.idle).to.equal(1);
   });
 
   it('the claimed node pins the authority and joins; the claim pre-approved it', async () => {
