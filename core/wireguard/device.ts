@@ -2,7 +2,8 @@
 //   bind.ts           the one seam to the network (UDP socket, relays)
 //   paths.ts          which endpoint a peer's datagrams take: roaming, or a path owner above
 //   index-table.ts    receiver indices → peer / session
-//   handshake-gate.ts mac1, mac2 and cookies before any DH work
+//   handshake-queue.ts handshake messages worked off with a budget per event-loop turn
+//   handshake-gate.ts mac1, mac2 and cookies, the per-source rate limit (ratelimiter.ts)
 //   handshake.ts      initiations, responses, cookie replies (Noise_IKpsk2 in noise.ts)
 //   transport.ts      staged packets, encryption, decryption, replay
 //   netstack.ts       the virtual IPv4 host on the mesh address (UDP, ICMP echo, reassembly)
@@ -22,6 +23,7 @@ import { wipe } from './crypto.js';
 import { createDrops, type DropCounts, type DropEvent } from './drops.js';
 import { createForwarding } from './forwarding.js';
 import { createHandshakeGate } from './handshake-gate.js';
+import { createHandshakeQueue } from './handshake-queue.js';
 import { createHandshakes } from './handshake.js';
 import { createIndexTable } from './index-table.js';
 import { parseIPv4 } from './ipv4.js';
@@ -32,6 +34,7 @@ import { messageType, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE
 import { createNetstack, type SendUdpOptions, type UdpHandler } from './netstack.js';
 import { zeroHandshake, type LocalIdentity } from './noise.js';
 import { createPaths, type PathOwner } from './paths.js';
+import { createRateLimiter } from './ratelimiter.js';
 import { formatEndpoint, newCounters, type Endpoint, type Peer, type PeerCounters, type PeerState } from './peer.js';
 import { createPeerTimers, stopTimers, type PeerTimers } from './timers.js';
 import { createTimerActions, zeroKeyMaterial } from './timer-actions.js';
@@ -221,7 +224,12 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   const forwarding = createForwarding(ctx, { enabled: options.forwarding ?? false, transport });
   const netstack = createNetstack(ctx, { address: options.address, transport, forwarding });
   const gate = createHandshakeGate(ctx, {
-    checker: createCookieChecker(local.publicKey), load: createLoadMeter(clock, options.cookieThreshold ?? 64), bind, handshakes,
+    checker: createCookieChecker(local.publicKey), load: createLoadMeter(clock, options.cookieThreshold ?? 64),
+    limiter: createRateLimiter(clock), bind, handshakes,
+  });
+  const handshakeQueue = createHandshakeQueue(ctx, (d, type, from) => {
+    if (type === MESSAGE_COOKIE_REPLY) handshakes.handleCookieReply(d);
+    else gate.receive(d, type, from);
   });
   const timerActions = createTimerActions(ctx, { handshakes, transport });
 
@@ -231,9 +239,8 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     switch (type) {
       case MESSAGE_INITIATION:
       case MESSAGE_RESPONSE:
-        return gate.receive(d, type, from);
       case MESSAGE_COOKIE_REPLY:
-        return handshakes.handleCookieReply(d);
+        return handshakeQueue.push(d, type, from);
       case MESSAGE_TRANSPORT:
         return transport.receive(d, from);
       default:

@@ -1,6 +1,7 @@
 // The gate every handshake message passes before any DH work (wireguard-go's RoutineHandshake
 // prologue): mac1 must be valid (it proves the sender knows our public key); under load, mac2
-// must carry a fresh cookie for the sender's address, or the sender gets a cookie reply instead.
+// must carry a fresh cookie for the sender's address, or the sender gets a cookie reply instead,
+// and a source with a valid cookie is still held to its share (ratelimiter.ts, per IP address).
 import type { Bind } from './bind.js';
 import type { DeviceContext } from './context.js';
 import { checkMac1, checkMac2, createCookieReply, type CookieChecker } from './cookie.js';
@@ -9,6 +10,7 @@ import { parseIPv4 } from './ipv4.js';
 import type { LoadMeter } from './load.js';
 import { MESSAGE_INITIATION } from './messages.js';
 import { formatEndpoint, type Endpoint } from './peer.js';
+import type { RateLimiter } from './ratelimiter.js';
 
 export interface HandshakeGate {
   /** An initiation or response arrived from `from`. */
@@ -25,19 +27,22 @@ function sourceBytes(from: Endpoint): Uint8Array {
 }
 
 export function createHandshakeGate(
-  ctx: DeviceContext, deps: { checker: CookieChecker; load: LoadMeter; bind: Bind; handshakes: Handshakes },
+  ctx: DeviceContext, deps: { checker: CookieChecker; load: LoadMeter; limiter: RateLimiter; bind: Bind; handshakes: Handshakes },
 ): HandshakeGate {
   const { clock, timings, drop, log } = ctx;
-  const { checker, load, bind, handshakes } = deps;
+  const { checker, load, limiter, bind, handshakes } = deps;
   return {
     receive(d, type, from) {
       if (!checkMac1(checker, d)) return drop('handshake: bad mac1', { from: formatEndpoint(from) });
       const source = sourceBytes(from);
-      if (load.handshakeArrived() && !checkMac2(checker, d, source, clock.now(), timings.cookieRefreshTime)) {
-        const sender = new DataView(d.buffer, d.byteOffset + 4, 4).getUint32(0, true);
-        bind.send(from, createCookieReply(checker, d, sender, source, clock.now(), timings.cookieRefreshTime));
-        log.info({ from: formatEndpoint(from) }, 'under load: cookie reply sent');
-        return drop('handshake: cookie required');
+      if (load.handshakeArrived()) {
+        if (!checkMac2(checker, d, source, clock.now(), timings.cookieRefreshTime)) {
+          const sender = new DataView(d.buffer, d.byteOffset + 4, 4).getUint32(0, true);
+          bind.send(from, createCookieReply(checker, d, sender, source, clock.now(), timings.cookieRefreshTime));
+          log.debug({ from: formatEndpoint(from) }, 'under load: cookie reply sent');
+          return drop('handshake: cookie required');
+        }
+        if (!limiter.allow('relay' in from ? `relay:${from.relay}` : from.host)) return drop('handshake: rate limited', { from: formatEndpoint(from) });
       }
       if (type === MESSAGE_INITIATION) handshakes.handleInitiation(d, from);
       else handshakes.handleResponse(d, from);
