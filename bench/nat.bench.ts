@@ -1,0 +1,386 @@
+// Paths across NATs (issue 11): can node-datachannel's data channels (the design card's package
+// for peer-to-peer connectivity) carry a spoke's WireGuard datagrams better than our own paths?
+// Two tables, each run in one go:
+//   1. the transports bare, two peers in one process on loopback: plain UDP between two sockets,
+//      and data channels with libdatachannel's default SCTP settings and with setSctpSettings;
+//   2. WireGuard carried by each, one mesh per process (the way nodes run): two meshes over UDP
+//      directly, the same two over a data channel (the device's relay seam hands their datagrams
+//      to it), and the same two through a third process relaying (the hub, DESIGN §5).
+// Messages/s received at 64 B and 1,400 B.
+//
+// Method, the same everywhere: the sender writes for DURATION ms as fast as the transport takes
+// it (batches of BATCH, yielding to the event loop between them; a data channel takes messages
+// while its buffered amount is under BUFFER_LIMIT and drops beyond it, as a full socket buffer
+// would), and the receiver counts what arrives from WARMUP ms after the first message until the
+// sender stops. Lost messages are simply not counted. Data channels are unordered with no
+// retransmits (as UDP). Every process that loads node-datachannel is a child whose exit is
+// reported: the library has crashed at exit here before.
+import { fork, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { createMesh, type Mesh, type MeshOptions } from '../core/mesh/mesh.js';
+import { formatKey, generateSecret, publicKeyOf } from '../core/keys/index.js';
+import { printTable } from './table.js';
+
+const DURATION = 3000;
+const WARMUP = 500;
+const SIZES = [64, 1400];
+const BATCH = 64;
+const BUFFER_LIMIT = 1 << 20;
+const PORT = 9000;
+const ROLE = 'PPN_NAT_BENCH_ROLE';
+const TUNED = { recvBufferSize: 16 << 20, sendBufferSize: 16 << 20, maxChunksOnQueue: 1 << 16, initialCongestionWindow: 1 << 10, delayedSackTime: 0 };
+const SETTINGS = { 'default SCTP settings': undefined, 'setSctpSettings (16 MiB buffers, large window, no delayed SACK)': TUNED };
+
+// node-datachannel is not a dependency (docs/nat.md says why): what this bench uses of it,
+// declared here so the bench builds and runs without it. To measure it:
+// `npm install --no-save node-datachannel && npm run bench nat`.
+interface Channel {
+  onOpen(cb: () => void): void;
+  onMessage(cb: (m: Buffer | string) => void): void;
+  sendMessageBinary(b: Buffer): boolean;
+  bufferedAmount(): number;
+}
+interface PeerConnection {
+  onLocalDescription(cb: (sdp: string, type: string) => void): void;
+  onLocalCandidate(cb: (candidate: string, mid: string) => void): void;
+  onDataChannel(cb: (dc: Channel) => void): void;
+  createDataChannel(label: string, init: { unordered: boolean; maxRetransmits: number }): Channel;
+  setRemoteDescription(sdp: string, type: string): void;
+  addRemoteCandidate(candidate: string, mid: string): void;
+  close(): void;
+}
+interface Ndc {
+  PeerConnection: new (name: string, config: { iceServers: string[]; bindAddress: string }) => PeerConnection;
+  setSctpSettings(s: typeof TUNED): void;
+  getLibraryVersion(): string;
+  cleanup(): void;
+}
+const NDC = 'node-datachannel';
+type Signal = { sdp: string; type: string } | { candidate: string; mid: string };
+
+/** Counts deliveries from WARMUP ms after the first one until rate() is read. */
+function counter() {
+  let first = 0;
+  let counted = 0;
+  let stopped = false;
+  return {
+    hit() {
+      if (stopped) return;
+      const now = performance.now();
+      if (!first) first = now;
+      if (now - first >= WARMUP) counted++;
+    },
+    rate(): number {
+      stopped = true;
+      const ms = performance.now() - first - WARMUP;
+      return ms > 0 ? (counted * 1000) / ms : 0;
+    },
+  };
+}
+
+async function blast(send: () => void, ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    for (let k = 0; k < BATCH; k++) send();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+async function loadNdc(): Promise<Ndc | string> {
+  try {
+    return (await import(NDC)) as Ndc;
+  } catch (err) {
+    return `node-datachannel is not installed (${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
+/**
+ * One end of a data channel, signalled through `signal`/`onSignal` (a direct call in one process,
+ * IPC between two). Descriptions and candidates are applied on a later turn of the event loop,
+ * candidates only once the description is in: applied from inside the library's callback, they
+ * are refused, or the channel closes and the process crashes at exit.
+ */
+function channelEnd(ndc: Ndc, name: string, initiator: boolean, signal: (s: Signal) => void) {
+  const pc: PeerConnection = new ndc.PeerConnection(name, { iceServers: [], bindAddress: '127.0.0.1' });
+  let described = false;
+  const pending: { candidate: string; mid: string }[] = [];
+  pc.onLocalDescription((sdp, type) => signal({ sdp, type }));
+  pc.onLocalCandidate((candidate, mid) => signal({ candidate, mid }));
+  const channel = new Promise<Channel>((resolve) => {
+    if (initiator) {
+      const dc = pc.createDataChannel('wg', { unordered: true, maxRetransmits: 0 });
+      dc.onOpen(() => resolve(dc));
+    } else {
+      pc.onDataChannel(resolve);
+    }
+  });
+  return {
+    channel,
+    onSignal(s: Signal) {
+      setImmediate(() => {
+        if ('sdp' in s) {
+          pc.setRemoteDescription(s.sdp, s.type);
+          described = true;
+          for (const c of pending.splice(0)) pc.addRemoteCandidate(c.candidate, c.mid);
+        } else if (described) {
+          pc.addRemoteCandidate(s.candidate, s.mid);
+        } else {
+          pending.push(s);
+        }
+      });
+    },
+    close: () => pc.close(),
+  };
+}
+
+const sendOn = (c: Channel) => (d: Uint8Array) => {
+  if (c.bufferedAmount() < BUFFER_LIMIT) c.sendMessageBinary(Buffer.from(d.buffer, d.byteOffset, d.length));
+};
+
+// ---- table 1: the transports bare, in one process -----------------------------------------------
+
+async function plainUdp(size: number): Promise<number> {
+  const rx = createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+  const tx = createSocket('udp4');
+  await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
+  const count = counter();
+  rx.on('message', () => count.hit());
+  const payload = Buffer.alloc(size, 7);
+  const port = rx.address().port;
+  await blast(() => tx.send(payload, port, '127.0.0.1'), DURATION);
+  const rate = count.rate();
+  rx.close();
+  tx.close();
+  return rate;
+}
+
+async function bareChannel(ndc: Ndc, size: number): Promise<number> {
+  const ends: ReturnType<typeof channelEnd>[] = [];
+  ends.push(channelEnd(ndc, 'a', true, (s) => ends[1].onSignal(s)));
+  ends.push(channelEnd(ndc, 'b', false, (s) => ends[0].onSignal(s)));
+  const [tx, rx] = await Promise.all(ends.map((e) => e.channel));
+  const count = counter();
+  rx.onMessage(() => count.hit());
+  const payload = Buffer.alloc(size, 7);
+  const send = sendOn(tx);
+  await blast(() => send(payload), DURATION);
+  const rate = count.rate();
+  for (const e of ends) e.close();
+  return rate;
+}
+
+/** Child: the bare data channel figures for every setting, sent to the parent. */
+async function bareChannelChild(): Promise<void> {
+  const ndc = await loadNdc();
+  if (typeof ndc === 'string') return void process.send!({ error: ndc });
+  const rates: Record<string, Record<number, number>> = {};
+  for (const [name, s] of Object.entries(SETTINGS)) {
+    if (s) ndc.setSctpSettings(s);
+    rates[name] = {};
+    for (const size of SIZES) rates[name][size] = await bareChannel(ndc, size);
+  }
+  process.send!({ version: ndc.getLibraryVersion(), rates });
+  ndc.cleanup();
+  process.disconnect!();
+}
+
+// ---- table 2: WireGuard over each, one mesh per process ---------------------------------------
+
+type Command =
+  | { start: { address: string; relay: boolean } }
+  | { peers: MeshOptions['peers'] }
+  | { channel: { initiator: boolean; peer: string; settings?: typeof TUNED } }
+  | { signal: Signal }
+  | { connect: string }
+  | { count: true }
+  | { blast: { to: string; size: number } }
+  | { report: true }
+  | { exit: true };
+
+/** Child: one mesh, driven by the parent's commands; answers each with a message. */
+async function meshChild(): Promise<void> {
+  let mesh: Mesh;
+  let channel: ReturnType<typeof channelEnd> | undefined;
+  let ndc: Ndc | undefined;
+  let count: ReturnType<typeof counter> | undefined;
+  let cpuFrom: NodeJS.CpuUsage | undefined;
+  const cpuSince = (from: NodeJS.CpuUsage) => { const d = process.cpuUsage(from); return d.user + d.system; };
+  const reply = (m: object) => process.send!(m);
+  process.on('message', async (c: Command) => {
+    if ('start' in c) {
+      const secret = generateSecret();
+      mesh = await createMesh({
+        mode: 'userspace', address: c.start.address, privateKey: secret, listenPort: 0, bindAddress: '127.0.0.1',
+        peers: [], relay: c.start.relay, logger: pino({ level: 'silent' }),
+      });
+      reply({ hello: { publicKey: formatKey(publicKeyOf(secret)), port: mesh.device!.port } });
+    } else if ('peers' in c) {
+      mesh.setPeers(c.peers);
+      reply({ ok: true });
+    } else if ('channel' in c) {
+      const loaded = await loadNdc();
+      if (typeof loaded === 'string') return reply({ error: loaded });
+      ndc = loaded;
+      if (c.channel.settings) ndc.setSctpSettings(c.channel.settings);
+      channel = channelEnd(ndc, mesh.address, c.channel.initiator, (signal) => reply({ signal }));
+      const dc = await channel.channel;
+      // The far mesh's only path is now the data channel.
+      const device = mesh.device!;
+      device.setRelay('dc', sendOn(dc));
+      dc.onMessage((m) => device.receiveDatagram(m as Buffer, { relay: 'dc' }));
+      device.setEndpoint(c.channel.peer, { relay: 'dc' });
+      reply({ ok: true });
+    } else if ('signal' in c) {
+      channel?.onSignal(c.signal);
+    } else if ('connect' in c) {
+      await mesh.whenConnected(c.connect, 10_000);
+      reply({ ok: true });
+    } else if ('count' in c) {
+      const counting = counter();
+      count = counting;
+      cpuFrom = process.cpuUsage();
+      await mesh.bind(PORT, () => counting.hit());
+      reply({ ok: true });
+    } else if ('blast' in c) {
+      const socket = await mesh.bind(0, () => {});
+      const payload = Buffer.alloc(c.blast.size, 7);
+      cpuFrom = process.cpuUsage();
+      await blast(() => socket.send(c.blast.to, PORT, payload), DURATION);
+      socket.close();
+      reply({ cpuUs: cpuSince(cpuFrom) });
+    } else if ('report' in c) {
+      reply({ rate: count!.rate(), cpuUs: cpuSince(cpuFrom!) });
+    } else if ('exit' in c) {
+      await mesh.close();
+      channel?.close();
+      ndc?.cleanup();
+      process.disconnect!();
+    }
+  });
+}
+
+interface Child {
+  process: ChildProcess;
+  ask(c: Command): Promise<any>;
+  /** Data channel signalling the child sends out (for the other end). */
+  onSignal(f: (s: Signal) => void): void;
+  exited: Promise<string>;
+}
+
+function forkChild(role: string): Child {
+  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [ROLE]: role }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const answers: ((m: any) => void)[] = [];
+  const signals: ((s: Signal) => void)[] = [];
+  child.on('message', (m: any) => {
+    if (m.signal) signals.forEach((f) => f(m.signal));
+    else answers.shift()?.(m);
+  });
+  const exited = new Promise<string>((resolve) => child.on('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exit code ${code}`)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  void exited.then(() => clearTimeout(timer));
+  return {
+    process: child,
+    ask: (c) => new Promise((resolve, reject) => {
+      answers.push((m) => (m.error ? reject(new Error(m.error)) : resolve(m)));
+      child.send(c);
+    }),
+    onSignal: (f) => signals.push(f),
+    exited,
+  };
+}
+
+type Path = 'udp' | 'relay' | keyof typeof SETTINGS;
+
+/** Two meshes (and a hub when relayed), each in its own process; messages/s from A to B. */
+async function wireguardOver(path: Path, size: number, exits: string[]): Promise<{ rate: number; cpuUsPerMessage: number }> {
+  const roles = path === 'relay' ? ['10.77.0.1', '10.77.0.2', '10.77.0.3'] : ['10.77.0.2', '10.77.0.3'];
+  const children = roles.map(() => forkChild('mesh'));
+  try {
+    const hellos = await Promise.all(children.map((c, i) => c.ask({ start: { address: roles[i], relay: i === 0 && path === 'relay' } })));
+    const peer = (i: number, via?: string) => ({
+      name: `n${i}`, publicKey: hellos[i].hello.publicKey, address: roles[i], allowedIPs: [`${roles[i]}/32`],
+      ...(via ? { via } : { endpoint: `127.0.0.1:${hellos[i].hello.port}` }),
+    });
+    let a: Child;
+    let b: Child;
+    if (path === 'relay') {
+      [, a, b] = children;
+      await children[0].ask({ peers: [peer(1), peer(2)] });
+      await a.ask({ peers: [peer(0), peer(2, 'n0')] });
+      await b.ask({ peers: [peer(0), peer(1, 'n0')] });
+    } else {
+      [a, b] = children;
+      await a.ask({ peers: [peer(1)] });
+      await b.ask({ peers: [peer(0)] });
+      if (path !== 'udp') {
+        children[0].onSignal((s) => children[1].process.send({ signal: s }));
+        children[1].onSignal((s) => children[0].process.send({ signal: s }));
+        const settings = SETTINGS[path];
+        await Promise.all([
+          a.ask({ channel: { initiator: true, peer: hellos[1].hello.publicKey, settings } }),
+          b.ask({ channel: { initiator: false, peer: hellos[0].hello.publicKey, settings } }),
+        ]);
+      }
+    }
+    const to = roles.at(-1)!;
+    await a.ask({ connect: to });
+    await b.ask({ count: true });
+    const sent = await a.ask({ blast: { to, size } });
+    const got = await b.ask({ report: true });
+    // CPU of sender and receiver (every thread: libdatachannel's are counted too), per message that arrived.
+    return { rate: got.rate, cpuUsPerMessage: (sent.cpuUs + got.cpuUs) / (got.rate * DURATION / 1000) };
+  } finally {
+    for (const c of children) if (c.process.connected) c.process.send({ exit: true });
+    exits.push(...(await Promise.all(children.map((c) => c.exited))));
+  }
+}
+
+function bareChannelFigures(): Promise<{ version?: string; rates?: Record<string, Record<number, number>>; error?: string; exit: string }> {
+  const child = forkChild('bare-channel');
+  let figures: object = { error: 'no figures' };
+  child.process.on('message', (m) => { figures = m as object; });
+  return child.exited.then((exit) => ({ ...figures, exit }));
+}
+
+export default async function bench(): Promise<void> {
+  const bare = await bareChannelFigures();
+  const rows: Record<string, string | number>[] = [];
+  for (const size of SIZES) {
+    const udp = await plainUdp(size);
+    rows.push({ size: `${size} B`, transport: 'plain UDP, two sockets', 'messages/s': udp, '/ UDP': '1.00' });
+    for (const [name, bySize] of Object.entries(bare.rates ?? {})) {
+      rows.push({ size: `${size} B`, transport: `data channel, ${name}`, 'messages/s': bySize[size], '/ UDP': (bySize[size] / udp).toFixed(2) });
+    }
+  }
+  console.log('Transports bare, two peers in one process on loopback:\n');
+  printTable(rows);
+  console.log(bare.error ? `(data channels not measured: ${bare.error})\n` : `(node-datachannel with libdatachannel ${bare.version}; its process ended: ${bare.exit})\n`);
+
+  const ndc = await loadNdc();
+  const paths: Path[] = ['udp', ...(typeof ndc === 'string' ? [] : (Object.keys(SETTINGS) as Path[])), 'relay'];
+  const label: Record<string, string> = { udp: 'directly over UDP', relay: 'through the hub relay (3 processes)' };
+  const mesh: Record<string, string | number>[] = [];
+  const exits: Record<string, string[]> = {};
+  for (const size of SIZES) {
+    const results = new Map<Path, { rate: number; cpuUsPerMessage: number }>();
+    for (const p of paths) results.set(p, await wireguardOver(p, size, (exits[p] ??= [])));
+    const relayed = results.get('relay')!.rate;
+    for (const p of paths) {
+      const { rate, cpuUsPerMessage } = results.get(p)!;
+      mesh.push({
+        size: `${size} B`, 'two meshes': label[p] ?? `over a data channel, ${p}`, 'messages/s': rate,
+        '/ relayed': (rate / relayed).toFixed(2), 'MB/s': (rate * size) / 1e6, 'CPU µs / message (ends)': cpuUsPerMessage,
+      });
+    }
+  }
+  console.log('WireGuard carried by each, one mesh per process on loopback:\n');
+  printTable(mesh);
+  const crashed = Object.entries(exits).filter(([p]) => p in SETTINGS).flatMap(([, e]) => e).filter((e) => e !== 'exit code 0');
+  console.log(`(tunnel MTU 1420; processes with a data channel that did not exit cleanly: ${crashed.length ? crashed.join(', ') : 'none'})`);
+}
+
+const role = process.env[ROLE];
+if (role === 'bare-channel') await bareChannelChild();
+else if (role === 'mesh') await meshChild();
