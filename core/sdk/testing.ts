@@ -22,6 +22,8 @@ export interface StageKitOptions {
   services?: Record<string, unknown>;
   stageId?: string;
   baseDir?: string;
+  /** False: the stage is built but not connected until `kit.connect()` (default true). */
+  connect?: boolean;
 }
 
 export interface LogLine {
@@ -35,6 +37,8 @@ export interface StageKit {
   /** Everything the stage passed on, in order. */
   readonly outputs: Envelope[];
   readonly logs: LogLine[];
+  /** Connects the stage (when built with `connect: false`). */
+  connect(): void;
   /** A new envelope into the stage's input. */
   push<B>(kind: string, body: B, meta?: Record<string, unknown>): Envelope<B>;
   /** How `env` (pushed, or made by the stage) was settled; undefined while it is not. */
@@ -92,15 +96,20 @@ export async function startStage(definition: StageDefinition, options: StageKitO
   const input$ = new Subject<Envelope>();
   const outputs: Envelope[] = [];
   let onOutput: (() => void) | undefined;
-  const subscription = stage.connect(input$).subscribe((env) => {
-    outputs.push(env);
-    onOutput?.();
-  });
+  let subscription: { unsubscribe(): void } | undefined;
+  const connect = () => {
+    subscription ??= stage.connect(input$).subscribe((env) => {
+      outputs.push(env);
+      onOutput?.();
+    });
+  };
+  if (options.connect !== false) connect();
 
   return {
     stage,
     outputs,
     logs,
+    connect,
     push(kind, body, meta = {}) {
       const env = createEnvelope(kind, body, meta, onSettled);
       input$.next(env);
@@ -129,7 +138,7 @@ export async function startStage(definition: StageDefinition, options: StageKitO
       return byReason;
     },
     async close() {
-      subscription.unsubscribe();
+      subscription?.unsubscribe();
       input$.complete();
       await stage.close(Date.now() + 1000);
     },

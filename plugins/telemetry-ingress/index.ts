@@ -1,12 +1,15 @@
 // The authority's telemetry port: verifies each node's ack and records the target's outcome.
-// It carries reports only; nothing received here is ever executed.
+// It carries reports only; nothing received here is ever executed. Refused acks are counted by
+// reason and logged at a sampled rate: anyone on the mesh can send junk here.
 import {
-  COMMAND_PORT, createAckVerifier, createPushSource, defineStage, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
+  COMMAND_PORT, createAckVerifier, createPushSource, defineStage, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
   type AckReport, type MeshSocket,
 } from '../../core/sdk/index.js';
 
 interface Config {
   port: number;
+  /** How many refused acks per reason are logged each minute; all are counted. */
+  logPerMinute: number;
 }
 
 export default defineStage<Config>({
@@ -17,7 +20,10 @@ export default defineStage<Config>({
   configSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: { port: { type: 'integer', minimum: 1, maximum: 65535, not: { const: COMMAND_PORT }, default: TELEMETRY_PORT } },
+    properties: {
+      port: { type: 'integer', minimum: 1, maximum: 65535, not: { const: COMMAND_PORT }, default: TELEMETRY_PORT },
+      logPerMinute: { type: 'integer', minimum: 0, default: 20 },
+    },
   },
   ports: (c) => [`mesh:${c.port}`],
   async create(ctx, config) {
@@ -33,19 +39,16 @@ export default defineStage<Config>({
       },
     });
     const source = createPushSource();
+    const sampler = logSampler(config.logPerMinute);
+    const refuse = (reason: string, fields: Record<string, unknown>) => {
+      ctx.metrics.count(`ack-rejected.${reason}`);
+      if (sampler.allow(reason)) ctx.logger.warn({ ...fields, reason }, 'ack refused');
+    };
     const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
       const result = verifier.verify(payload);
-      if (!result.ok) {
-        ctx.metrics.count(`ack-rejected.${result.reason}`);
-        ctx.logger.warn({ from, reason: result.reason }, 'ack refused');
-        return;
-      }
-      const node = registry.node(result.nodeId);
-      if (node?.address !== from.address) {
-        ctx.metrics.count('ack-rejected.wrong-source');
-        ctx.logger.warn({ from, nodeId: result.nodeId }, 'ack refused: not sent from the node it names');
-        return;
-      }
+      if (!result.ok) return refuse(result.reason, { from });
+      // Not sent from the node it names.
+      if (registry.node(result.nodeId)?.address !== from.address) return refuse('wrong-source', { from, nodeId: result.nodeId });
       registry.touch(result.nodeId);
       const known = registry.markTarget(result.epoch, result.counter.toString(), result.nodeId, result.status, result.detail);
       ctx.metrics.count(known ? 'acks' : 'acks-for-unknown-commands');

@@ -1,0 +1,40 @@
+// An f8-ingress stage on a loopback port, built with the stage kit: real HTTP, a real registry,
+// the token it made, and a way to settle the intents it passes on as a router would.
+import f8Ingress from '../../plugins/f8-ingress/index.js';
+import { GENESIS, NODE, REGISTRY, type Genesis } from '../../core/sdk/index.js';
+import { startStage, type StageKit } from '../../core/sdk/testing.js';
+import { readFileSync } from 'node:fs';
+import { world, type World } from './support.js';
+
+export interface F8 {
+  w: World;
+  kit: StageKit;
+  url: string;
+  port: number;
+  token: string;
+  auth: { authorization: string };
+  stop(): Promise<void>;
+}
+
+const noGenesis: Genesis = {
+  startAuthority: () => Promise.reject(new Error('not in this test')),
+  nodeRoute: async () => undefined,
+};
+
+export async function startF8(config: Record<string, unknown> = {}): Promise<F8> {
+  const w = world();
+  const kit = await startStage(f8Ingress, {
+    config: { port: 0, ...config },
+    services: { [NODE]: w.adminIdentity, [REGISTRY]: w.registry, [GENESIS]: noGenesis },
+  });
+  const url = kit.stage.status!().url as string;
+  const token = readFileSync(w.adminIdentity.path('f8.token'), 'utf8').trim();
+  return {
+    w, kit, url: url.replace(/\/$/, ''), port: Number(new URL(url).port), token,
+    auth: { authorization: `Bearer ${token}` },
+    async stop() {
+      await kit.close();
+      w.cleanup();
+    },
+  };
+}

@@ -1,0 +1,68 @@
+// The authority's telemetry port: every kind of bad ack is counted by reason, recorded nowhere,
+// and logged at a sampled rate (junk from the mesh cannot flood the log).
+import { expect } from 'chai';
+import telemetryIngress from '../../plugins/telemetry-ingress/index.js';
+import { createAckSigner, MESH, NODE, publicKeyOf, REGISTRY, TELEMETRY_PORT, type AckReport } from '../../core/sdk/index.js';
+import { fakeMesh, startStage, type FakeMesh, type StageKit } from '../../core/sdk/testing.js';
+import { generateSecret } from '../../core/keys/index.js';
+import { NODE_ADDRESS, NODE_ID, world, type World } from './support.js';
+
+describe('telemetry-ingress', () => {
+  let w: World;
+  let mesh: FakeMesh;
+  let kit: StageKit;
+  const from = { address: NODE_ADDRESS, port: 40001 };
+  const ack = (counter: bigint, nodeId = NODE_ID, secret = w.node.secret) =>
+    createAckSigner({ nodeSecret: secret, authorityPublic: publicKeyOf(w.authority.commandSecret), nodeId }).encode({ epoch: 0, counter, status: 'executed', detail: 'pong' });
+
+  beforeEach(async () => {
+    w = world();
+    mesh = fakeMesh();
+    kit = await startStage(telemetryIngress, { config: { logPerMinute: 3 }, services: { [MESH]: mesh, [NODE]: w.adminIdentity, [REGISTRY]: w.registry } });
+    w.registry.recordCommand({
+      id: 'c0-5', at: new Date().toISOString(), actor: 'operator', text: 'ping leased', intent: 'ping', opcode: 1, arg: 0, target: 'leased', selector: 3,
+      epoch: 0, counter: '5', deadline: Date.now() + 60_000, targets: [{ nodeId: 3, name: 'leased', address: NODE_ADDRESS, packet: '00' }],
+    });
+  });
+  afterEach(async () => {
+    await kit.close();
+    w.cleanup();
+  });
+
+  it('records an authentic ack from its node and passes it on', () => {
+    mesh.deliver(TELEMETRY_PORT, ack(5n), from);
+    expect(w.registry.command('c0-5')?.targets.map((t) => [t.status, t.detail])).to.deep.equal([['executed', 'pong']]);
+    expect(kit.outputs.map((e) => e.body)).to.deep.equal([{ nodeId: 3, epoch: 0, counter: '5', status: 'executed', detail: 'pong' } satisfies AckReport]);
+    expect(kit.counts()).to.deep.equal({ acks: 1 });
+  });
+
+  it('refuses short, mistyped, forged, unknown-node, duplicate and wrongly sourced acks, each counted by reason', () => {
+    const forged = ack(5n);
+    forged[forged.length - 1] ^= 1;
+    const mistyped = ack(6n);
+    mistyped[0] = 0xc2;
+    mesh.deliver(TELEMETRY_PORT, Buffer.alloc(5), from);
+    mesh.deliver(TELEMETRY_PORT, mistyped, from);
+    mesh.deliver(TELEMETRY_PORT, forged, from);
+    mesh.deliver(TELEMETRY_PORT, ack(5n, 4, generateSecret()), from);
+    mesh.deliver(TELEMETRY_PORT, ack(5n), { address: '10.8.0.2', port: 40001 });
+    mesh.deliver(TELEMETRY_PORT, ack(7n), from);
+    mesh.deliver(TELEMETRY_PORT, ack(7n), from);
+    expect(kit.counts()).to.deep.equal({
+      'ack-rejected.length': 1,
+      'ack-rejected.type': 1,
+      'ack-rejected.tag': 1,
+      'ack-rejected.unknown-node': 1,
+      'ack-rejected.wrong-source': 1,
+      'ack-rejected.duplicate': 1,
+      'acks-for-unknown-commands': 1,
+    });
+    expect(w.registry.command('c0-5')?.targets.map((t) => t.status)).to.deep.equal(['sent']);
+  });
+
+  it('logs refused acks at a sampled rate, however many arrive', () => {
+    for (let i = 0; i < 100; i++) mesh.deliver(TELEMETRY_PORT, Buffer.alloc(5 + (i % 7)), from);
+    expect(kit.counts()).to.deep.equal({ 'ack-rejected.length': 100 });
+    expect(kit.logs.filter((l) => l.msg === 'ack refused').length).to.equal(3);
+  });
+});
