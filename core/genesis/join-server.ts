@@ -2,8 +2,13 @@
 // does not authenticate gets a plain error and changes nothing; an authenticated one always gets
 // an authenticated answer (granted, pending with the join code, or refused and why), stamped
 // with the authority's time so a node with a wrong clock can correct it.
+// The endpoint is reachable from the network by anyone, so it is bounded: a cap on connections,
+// an idle timeout per connection, a deadline for the headers and for the whole request, a body
+// limit. Whatever is refused is counted (join-rejected.*), and logged at a sampled rate.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { logSampler } from '../runtime/log-sampler.js';
 import { formatCode } from './code.js';
 import { admit, type Admission, type AdmissionPolicy } from './admission.js';
 import { JOIN_PATH, MAC_HEADER, MAX_JOIN_BODY, openRequest, openToken, sealAnswer, type JoinAnswer, type JoinKeys, type JoinRefusal } from './join.js';
@@ -39,7 +44,23 @@ export interface JoinServerOptions {
   logger: Logger;
   onEvent(event: GenesisEvent): void;
   count(what: string): void;
+  limits?: Partial<JoinServerLimits>;
 }
+
+export interface JoinServerLimits {
+  /** Connections open at once; more are closed as they arrive. */
+  maxConnections: number;
+  /** A connection with no traffic this long is closed. */
+  idleMs: number;
+  /** The request's headers must have arrived this long after it started. */
+  headersTimeoutMs: number;
+  /** The whole request (headers and body) must have arrived this long after it started. */
+  requestTimeoutMs: number;
+}
+
+export const JOIN_SERVER_LIMITS: JoinServerLimits = { maxConnections: 64, idleMs: 10_000, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000 };
+/** Warn lines per refusal reason and minute; every refusal is counted. */
+const WARNINGS_PER_MINUTE = 5;
 
 export interface JoinServer {
   readonly port: number;
@@ -49,6 +70,12 @@ export interface JoinServer {
 const STATUS = { granted: 200, pending: 202 } as const;
 
 export async function startJoinServer(o: JoinServerOptions): Promise<JoinServer> {
+  const limits = { ...JOIN_SERVER_LIMITS, ...o.limits };
+  const sampled = logSampler(WARNINGS_PER_MINUTE);
+  const reject = (what: string, from: string, detail: string) => {
+    o.count(`join-rejected.${what}`);
+    if (sampled.allow(what)) o.logger.warn({ from, reason: what, detail }, 'join request rejected (sampled)');
+  };
   /**
    * Nonces of authenticated requests still inside the freshness window: a replay is refused. Kept
    * in arrival order, so forgetting the expired ones stops at the first that is not.
@@ -68,29 +95,31 @@ export async function startJoinServer(o: JoinServerOptions): Promise<JoinServer>
     res.writeHead(status, { 'content-type': 'application/json', [MAC_HEADER]: sealed.mac, 'cache-control': 'no-store' });
     res.end(sealed.body);
   };
-  const plain = (res: ServerResponse, status: number, error: string) => {
-    res.writeHead(status, { 'content-type': 'application/json' });
+  const plain = (res: ServerResponse, status: number, error: string, close = false) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...(close && { connection: 'close' }) });
     res.end(JSON.stringify({ error }));
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const from = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     if (req.method !== 'POST' || req.url !== JOIN_PATH) return plain(res, 404, `no such endpoint: ${req.method} ${req.url}; joins are POST ${JOIN_PATH}`);
+    const tooLarge = () => {
+      reject('too-large', from, `body over ${MAX_JOIN_BODY} bytes`);
+      // The rest of the body is not read: answer and close.
+      plain(res, 413, `request body over ${MAX_JOIN_BODY} bytes`, true);
+    };
+    if (Number(req.headers['content-length'] ?? 0) > MAX_JOIN_BODY) return tooLarge();
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_JOIN_BODY) {
-        o.count('join-rejected.too-large');
-        return plain(res, 413, `request body over ${MAX_JOIN_BODY} bytes`);
-      }
+      if (size > MAX_JOIN_BODY) return tooLarge();
       chunks.push(chunk as Buffer);
     }
     const mac = req.headers[MAC_HEADER];
     const opened = openRequest(Buffer.concat(chunks), typeof mac === 'string' ? mac : undefined, o.commandSecret);
     if (!opened.ok) {
-      o.count(`join-rejected.${opened.reason}`);
-      o.logger.warn({ from, reason: opened.reason }, 'join request rejected');
+      reject(opened.reason, from, opened.detail);
       return plain(res, opened.reason === 'bad-mac' ? 401 : 400, opened.detail);
     }
     const { request, keys } = opened;
@@ -98,7 +127,8 @@ export async function startJoinServer(o: JoinServerOptions): Promise<JoinServer>
     const base = { v: 1 as const, nonce: request.nonce, at: now };
     const refuse = (status: number, refusal: JoinRefusal, reason: string) => {
       o.count(`join-refused.${refusal}`);
-      o.logger.warn({ from, name: request.name, reason }, 'join refused');
+      // Anyone can make a key and be refused: sampled too.
+      if (sampled.allow(`refused.${refusal}`)) o.logger.warn({ from, name: request.name, reason }, 'join refused (sampled)');
       o.onEvent({ event: 'refused', name: request.name, role: request.role, reason, from });
       answer(res, keys, status, { ...base, status: 'refused', refusal, reason });
     };
@@ -134,14 +164,30 @@ export async function startJoinServer(o: JoinServerOptions): Promise<JoinServer>
     answer(res, keys, STATUS.granted, { ...base, status: 'granted', membership, syncSeq: o.syncSeq() });
   };
 
-  const server = createServer((req, res) => {
+  const server = createServer({
+    maxHeaderSize: 8192,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // How often Node checks the two deadlines above (its default, 30 s, would let them slip).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.headersTimeoutMs / 4)),
+  }, (req, res) => {
     handle(req, res).catch((err) => {
       o.logger.error({ err: String(err) }, 'join request failed');
       if (!res.headersSent) plain(res, 500, 'internal error; see the admin node log');
     });
   });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 10_000;
+  server.maxConnections = limits.maxConnections;
+  server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => reject('too-many-connections', `${data?.remoteAddress}:${data?.remotePort}`, `${limits.maxConnections} connections are open`));
+  server.setTimeout(limits.idleMs, (socket: Socket) => {
+    reject('idle', `${socket.remoteAddress}:${socket.remotePort}`, `no traffic for ${limits.idleMs} ms`);
+    socket.destroy();
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const slow = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    reject(slow ? 'slow' : 'bad-http', `${socket.remoteAddress}:${socket.remotePort}`, err.code ?? err.message);
+    if (!socket.writable) return socket.destroy();
+    socket.end(slow ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n', () => socket.destroy());
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => resolve());

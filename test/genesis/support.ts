@@ -8,7 +8,7 @@ import { DEFAULT_GROUPS } from '../../core/fleet/roles.js';
 import type { PinnedAuthority } from '../../core/genesis/authority-pin.js';
 import { startBeaconSender } from '../../core/genesis/beacon-sender.js';
 import type { Endpoint } from '../../core/underlay/endpoint.js';
-import { startJoinServer, type GenesisEvent } from '../../core/genesis/join-server.js';
+import { startJoinServer, type GenesisEvent, type JoinServerLimits } from '../../core/genesis/join-server.js';
 import { genesisKeyFromSeed, type GenesisKey } from '../../core/genesis/signing-key.js';
 import { AUTHORITY_ID_META, openPairing, type Pairing } from '../../core/genesis/pairing.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
@@ -36,10 +36,12 @@ export interface LoopbackAuthority {
   pairing: Pairing;
   pinned: PinnedAuthority;
   counts: Map<string, number>;
+  /** The join endpoint's warn lines (pino JSON). */
+  warnings: string[];
   events: Feed<GenesisEvent>;
   joinEndpoint: Endpoint;
   /** (Re)starts the join endpoint (on the same port after a stop) and the beacon. */
-  start(options?: { auto?: boolean; beaconPort?: number; clockSkewMs?: number }): Promise<void>;
+  start(options?: { auto?: boolean; beaconPort?: number; clockSkewMs?: number; limits?: Partial<JoinServerLimits> }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -48,7 +50,8 @@ export async function loopbackAuthority(): Promise<LoopbackAuthority> {
   first.registry.close();
   const commandSecret = generateSecret();
   const key = genesisKeyFromSeed(randomBytes(32));
-  const logger = pino({ level: 'silent' });
+  const warnings: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
   const counts = new Map<string, number>();
   const events = feed<GenesisEvent>();
   let running: { close(): Promise<void> }[] = [];
@@ -58,6 +61,7 @@ export async function loopbackAuthority(): Promise<LoopbackAuthority> {
     pairing: openPairing(openRegistry(file)),
     pinned: { genesisKey: key.publicText, commandPublicKey: formatKey(publicKeyOf(commandSecret)), nodeId: 10, address: '10.8.0.10' },
     counts,
+    warnings,
     events,
     joinEndpoint: { host: '127.0.0.1', port: 0 },
     async start(options = {}) {
@@ -77,6 +81,7 @@ export async function loopbackAuthority(): Promise<LoopbackAuthority> {
         logger,
         onEvent: (e) => events.push(e),
         count: (what) => counts.set(what, (counts.get(what) ?? 0) + 1),
+        limits: options.limits,
       });
       authority.joinEndpoint = { host: '127.0.0.1', port: server.port };
       running.push(server);
