@@ -4,6 +4,10 @@
 // and a restart half-way never hand out an id twice. The node is then pending until an operator
 // approves it, unless it was claimed (pre-approved key), brings a valid one-time enrolment token,
 // or the admin admits everyone (auto). Asking again is idempotent: the same key gets the same id.
+// Pending requests are bounded so strangers cannot use the pool up: at most maxPending wait at
+// once, at most maxPendingPerSource from one address, and a request nobody asks about again for
+// pendingTtlMs is forgotten (a waiting node asks every second or so, so it never expires). An
+// expired or rejected request gives its id back: only admitted nodes use addresses for good.
 import { HUB_ID, MAX_NODE_ID, nodeAddress } from '../fleet/addresses.js';
 import { uniqueName } from '../fleet/names.js';
 import { HUB_ROLE, takesCommands } from '../fleet/roles.js';
@@ -17,7 +21,13 @@ export interface AdmissionPolicy {
   maxPending: number;
   /** Groups a new node of a role joins. */
   groupsByRole: Record<string, number[]>;
+  /** Pending requests from one source address (default PENDING_DEFAULTS). */
+  maxPendingPerSource?: number;
+  /** A pending request not asked about for this long is forgotten (default PENDING_DEFAULTS). */
+  pendingTtlMs?: number;
 }
+
+export const PENDING_DEFAULTS = { maxPendingPerSource: 4, pendingTtlMs: 10 * 60_000 };
 
 export interface AdmissionRequest {
   publicKey: string;
@@ -26,6 +36,8 @@ export interface AdmissionRequest {
   /** The node's underlay WireGuard endpoint. */
   listen: string;
   token?: string;
+  /** The address the request came from (for the per-source cap). */
+  source?: string;
 }
 
 export type Admission =
@@ -33,7 +45,7 @@ export type Admission =
   | { status: 'pending'; node: RegistryNode; code: string; created: boolean }
   | { status: 'refused'; refusal: Refusal; reason: string };
 
-export type Refusal = 'bad-token' | 'revoked' | 'too-many-pending' | 'pool-exhausted';
+export type Refusal = 'bad-token' | 'revoked' | 'too-many-pending' | 'too-many-pending-from-source' | 'pool-exhausted';
 
 /** The lowest id never used, or undefined when the pool is exhausted. */
 export function allocateId(usedIds: Iterable<number>, role: string): number | undefined {
@@ -45,7 +57,10 @@ export function allocateId(usedIds: Iterable<number>, role: string): number | un
 
 export function admit(pairing: Pairing, request: AdmissionRequest, policy: AdmissionPolicy): Admission {
   const { registry } = pairing;
+  const maxPerSource = policy.maxPendingPerSource ?? PENDING_DEFAULTS.maxPendingPerSource;
   const decide = registry.db.transaction((): Admission => {
+    pairing.expirePending(policy.pendingTtlMs ?? PENDING_DEFAULTS.pendingTtlMs);
+    if (pairing.isRejected(request.publicKey)) return { status: 'refused', refusal: 'revoked', reason: "this key's join request was rejected by an operator" };
     const known = pairing.byPublicKey(request.publicKey);
     const tokenOk = request.token !== undefined && pairing.tokenValid(request.token);
     if (request.token !== undefined && !tokenOk && known?.status !== 'active') {
@@ -70,11 +85,15 @@ export function admit(pairing: Pairing, request: AdmissionRequest, policy: Admis
         registry.setStatus(node.id, 'active', `genesis:${via}`);
         return { status: 'granted', node: registry.node(node.id)!, via };
       }
+      pairing.touchRequest(node.id, request.source);
       return { status: 'pending', node, code: pairing.find(node.id)!.code!, created: false };
     }
 
     if (!via && pairing.pendingCount() >= policy.maxPending) {
       return { status: 'refused', refusal: 'too-many-pending', reason: `${policy.maxPending} join requests are already waiting for approval; approve or revoke some first` };
+    }
+    if (!via && request.source !== undefined && pairing.pendingCountFrom(request.source) >= maxPerSource) {
+      return { status: 'refused', refusal: 'too-many-pending-from-source', reason: `${maxPerSource} join requests from ${request.source} are already waiting for approval` };
     }
     const nodes = registry.nodes();
     const id = allocateId(nodes.map((n) => n.id), request.role);
@@ -92,7 +111,7 @@ export function admit(pairing: Pairing, request: AdmissionRequest, policy: Admis
       status: via ? 'active' : 'pending',
     };
     registry.upsertNode(node, via ? `genesis:${via}` : 'genesis');
-    const code = pairing.recordRequest(id);
+    const code = pairing.recordRequest(id, request.source);
     consume(id);
     const saved = registry.node(id)!;
     return via ? { status: 'granted', node: saved, via } : { status: 'pending', node: saved, code, created: true };

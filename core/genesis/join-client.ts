@@ -199,7 +199,7 @@ async function requestJoin(o: JoinOptions, secret: Buffer, publicKey: string, na
       await pause();
       continue;
     }
-    if (answer.refusal === 'too-many-pending') {
+    if (answer.refusal === 'too-many-pending' || answer.refusal === 'too-many-pending-from-source') {
       if (answer.reason !== lastProblem) o.say(`${answer.reason}; trying again every ${o.pollMs} ms`);
       lastProblem = answer.reason;
       await pause();

@@ -141,9 +141,9 @@ export async function startJoinServer(o: JoinServerOptions): Promise<JoinServer>
       token = openToken(keys, request.token);
       if (token === undefined) return refuse(400, 'bad-token', 'the sealed enrolment token does not open');
     }
-    const admission: Admission = admit(o.pairing, { publicKey: request.publicKey, name: request.name, role: request.role, listen: request.listen, token }, o.policy);
+    const admission: Admission = admit(o.pairing, { publicKey: request.publicKey, name: request.name, role: request.role, listen: request.listen, token, source: req.socket.remoteAddress }, o.policy);
     if (admission.status === 'refused') {
-      const busy = admission.refusal === 'pool-exhausted' || admission.refusal === 'too-many-pending';
+      const busy = admission.refusal === 'pool-exhausted' || admission.refusal === 'too-many-pending' || admission.refusal === 'too-many-pending-from-source';
       return refuse(busy ? 503 : 403, admission.refusal, admission.reason);
     }
     const { node } = admission;

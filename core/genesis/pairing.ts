@@ -1,6 +1,7 @@
 // The genesis side of the pairing registry, in the admin's database beside the nodes table:
 // when each node asked to join and the code both screens show while it waits, one-time
 // enrolment tokens (stored as SHA-256 only), keys an admin pre-approved by claiming the node,
+// keys whose join request an operator rejected,
 // and small facts the running admin shares with the CLI (its join endpoint, the sync sequence).
 // The operations people run (approve, revoke, rename) live here so that the CLI and the F8 API
 // behave alike; every change goes through the registry, which writes the audit log.
@@ -35,11 +36,22 @@ export interface Pairing {
   find(idOrCode: number | string): PairedNode | undefined;
   byPublicKey(publicKey: string): RegistryNode | undefined;
   approve(id: number, actor: string): PairedNode;
+  /**
+   * An admitted node: revoked, its id stays used. A pending request (never admitted): rejected —
+   * forgotten, so its id is free again, and its key refused from now on.
+   */
   revoke(id: number, actor: string): PairedNode;
   rename(id: number, name: string, actor: string): PairedNode;
-  /** Records a join request's row; returns its join code. */
-  recordRequest(nodeId: number): string;
+  /** Records a join request's row; returns its join code. `source` is the address it came from. */
+  recordRequest(nodeId: number, source?: string): string;
+  /** A pending node asked again: its request is fresh again (and now from `source`). */
+  touchRequest(nodeId: number, source?: string): void;
+  /** Forgets pending requests nobody asked about for `ttlMs`; returns their ids (free again). */
+  expirePending(ttlMs: number): number[];
   pendingCount(): number;
+  pendingCountFrom(source: string): number;
+  /** Whether an operator rejected this key's join request. */
+  isRejected(publicKey: string): boolean;
   /** A new one-time enrolment token; only its hash is kept. */
   createToken(actor: string, ttlMs: number | null): string;
   /** Uses the token up if it is valid; false if unknown, used or expired. */
@@ -73,9 +85,18 @@ export function openPairing(registry: Registry, clock: () => number = Date.now):
       public_key TEXT PRIMARY KEY, created_at TEXT NOT NULL, created_by TEXT NOT NULL
     );
     CREATE TABLE IF NOT EXISTS genesis_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS genesis_rejected (
+      public_key TEXT PRIMARY KEY, rejected_at TEXT NOT NULL, rejected_by TEXT NOT NULL
+    );
   `);
+  // Databases made before requests expired lack the last-asked time and the source: add them,
+  // counting old pending requests as asked now.
+  const joinColumns = new Set(db.prepare<[], { name: string }>('PRAGMA table_info(genesis_joins)').all().map((c) => c.name));
+  if (!joinColumns.has('asked_at')) db.exec('ALTER TABLE genesis_joins ADD COLUMN asked_at INTEGER');
+  if (!joinColumns.has('source')) db.exec('ALTER TABLE genesis_joins ADD COLUMN source TEXT');
+  db.prepare('UPDATE genesis_joins SET asked_at = ? WHERE asked_at IS NULL').run(clock());
   const now = () => new Date(clock()).toISOString();
-  type JoinRow = { node_id: number; code: string; requested_at: string };
+  type JoinRow = { node_id: number; code: string; requested_at: string; asked_at: number; source: string | null };
   const joinOf = db.prepare<[number], JoinRow>('SELECT * FROM genesis_joins WHERE node_id = ?');
   const paired = (node: RegistryNode): PairedNode => {
     const join = joinOf.get(node.id);
@@ -91,6 +112,11 @@ export function openPairing(registry: Registry, clock: () => number = Date.now):
     if (!from.includes(node.status)) throw new PairingError(`node ${id} (${node.name}) is ${node.status}; only a ${from.join(' or ')} node can be made ${to}`);
     registry.setStatus(id, to, actor);
     return paired(must(id));
+  };
+  /** A never-admitted node leaves no trace but the audit log: its id is free for the next request. */
+  const forget = (id: number, actor: string) => {
+    db.prepare('DELETE FROM genesis_joins WHERE node_id = ?').run(id);
+    registry.removeNode(id, actor);
   };
   const tokenRow = db.prepare<[string], { expires_at: number | null; used_at: string | null }>('SELECT expires_at, used_at FROM genesis_tokens WHERE hash = ?');
 
@@ -113,7 +139,13 @@ export function openPairing(registry: Registry, clock: () => number = Date.now):
     revoke(id, actor) {
       const self = pairing.getMeta(AUTHORITY_ID_META);
       if (self !== undefined && Number(self) === id) throw new PairingError(`node ${id} is the authority itself; it cannot be revoked`);
-      return setStatus(id, ['pending', 'active'], 'revoked', actor);
+      const node = must(id);
+      if (node.status !== 'pending') return setStatus(id, ['pending', 'active'], 'revoked', actor);
+      return db.transaction(() => {
+        db.prepare('INSERT OR REPLACE INTO genesis_rejected (public_key, rejected_at, rejected_by) VALUES (?, ?, ?)').run(node.publicKey, now(), actor);
+        forget(id, actor);
+        return { ...node, status: 'revoked' as const };
+      })();
     },
     rename(id, name, actor) {
       const problem = nameProblem(name);
@@ -124,12 +156,26 @@ export function openPairing(registry: Registry, clock: () => number = Date.now):
       if (node.name !== name) registry.rename(id, name, actor);
       return paired(must(id));
     },
-    recordRequest(nodeId) {
+    recordRequest(nodeId, source) {
       const code = newCode();
-      db.prepare('INSERT INTO genesis_joins (node_id, code, requested_at) VALUES (?, ?, ?)').run(nodeId, code, now());
+      db.prepare('INSERT INTO genesis_joins (node_id, code, requested_at, asked_at, source) VALUES (?, ?, ?, ?, ?)').run(nodeId, code, now(), clock(), source ?? null);
       return code;
     },
+    touchRequest(nodeId, source) {
+      db.prepare('UPDATE genesis_joins SET asked_at = ?, source = coalesce(?, source) WHERE node_id = ?').run(clock(), source ?? null, nodeId);
+    },
+    expirePending(ttlMs) {
+      const stale = db
+        .prepare<[number], { node_id: number }>("SELECT j.node_id FROM genesis_joins j JOIN nodes n ON n.id = j.node_id WHERE n.status = 'pending' AND j.asked_at < ?")
+        .all(clock() - ttlMs)
+        .map((r) => r.node_id);
+      for (const id of stale) forget(id, 'genesis:expired');
+      return stale;
+    },
     pendingCount: () => db.prepare<[], { n: number }>("SELECT count(*) AS n FROM nodes WHERE status = 'pending'").get()!.n,
+    pendingCountFrom: (source) =>
+      db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM genesis_joins j JOIN nodes n ON n.id = j.node_id WHERE n.status = 'pending' AND j.source = ?").get(source)!.n,
+    isRejected: (publicKey) => !!db.prepare('SELECT 1 FROM genesis_rejected WHERE public_key = ?').get(publicKey),
     createToken(actor, ttlMs) {
       const token = randomBytes(32).toString('base64url');
       db.prepare('INSERT INTO genesis_tokens (hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?)').run(hash(token), now(), actor, ttlMs === null ? null : clock() + ttlMs);

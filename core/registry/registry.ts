@@ -50,6 +50,8 @@ export interface Registry {
   /** Changes a node's status (approve: 'active', revoke: 'revoked'); false if there is no such node. */
   setStatus(id: number, status: NodeStatus, actor: string): boolean;
   rename(id: number, name: string, actor: string): boolean;
+  /** Forgets a node that was never admitted (a rejected or expired join request), so its id is free again; false if there is no such node. */
+  removeNode(id: number, actor: string): boolean;
   /** Records that an authenticated message came from the node. */
   touch(id: number): void;
   /** Calls `listener` after each committed change; returns the way to stop. */
@@ -227,6 +229,17 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     },
     setStatus: (id, status, actor) => updateNode(id, 'status', status, actor),
     rename: (id, name, actor) => updateNode(id, 'name', name, actor),
+    removeNode(id, actor) {
+      const done = db.transaction(() => {
+        const row = db.prepare<[number], { name: string; status: string }>('SELECT name, status FROM nodes WHERE id = ?').get(id);
+        if (!row) return false;
+        db.prepare('DELETE FROM nodes WHERE id = ?').run(id);
+        audit(actor, 'node.remove', { id, name: row.name, status: row.status });
+        return true;
+      })();
+      if (done) changed({ type: 'node', nodeId: id });
+      return done;
+    },
     touch(id) {
       db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?').run(now(), id);
     },

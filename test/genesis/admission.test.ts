@@ -99,6 +99,55 @@ describe('admission and address allocation', () => {
     expect(admit(pairing, request({ token: pairing.createToken('operator', null) }), policy)).to.deep.include({ status: 'granted' });
   });
 
+  // issue 12 item 8: join-request exhaustion.
+  it('caps pending requests per source address; other sources still get in', () => {
+    const { pairing } = adminRegistry();
+    const policy = { ...approve, maxPendingPerSource: 2 };
+    admit(pairing, request({ source: '192.0.2.66' }), policy);
+    admit(pairing, request({ source: '192.0.2.66' }), policy);
+    expect(admit(pairing, request({ source: '192.0.2.66' }), policy)).to.deep.include({ status: 'refused', refusal: 'too-many-pending-from-source' });
+    expect(admit(pairing, request({ source: '192.0.2.7' }), policy)).to.deep.include({ status: 'pending', created: true });
+    expect(pairing.pendingCount()).to.equal(3);
+  });
+
+  it('pending requests nobody asks about again expire and give their ids back; a waiting node never expires', () => {
+    let now = 1_000_000;
+    const { file } = adminRegistry();
+    const pairing = openPairing(openRegistry(file), () => now);
+    const policy = { ...approve, maxPending: 2, pendingTtlMs: 60_000 };
+    const waiting = request();
+    admit(pairing, waiting, policy);
+    admit(pairing, request(), policy);
+    expect(admit(pairing, request(), policy)).to.deep.include({ status: 'refused', refusal: 'too-many-pending' });
+    // The real node asks every second; the flood's key never asks again.
+    for (let i = 0; i < 61; i++) {
+      now += 1000;
+      expect(admit(pairing, waiting, policy)).to.deep.include({ status: 'pending', created: false });
+    }
+    const fresh = admit(pairing, request(), policy);
+    expect(fresh).to.deep.include({ status: 'pending', created: true });
+    expect(fresh.status === 'pending' && fresh.node.id).to.equal(3);
+    expect(pairing.registry.nodes().map((n) => [n.id, n.status])).to.deep.equal([[2, 'pending'], [3, 'pending'], [10, 'active']]);
+    expect(pairing.registry.auditLog(20).some((a) => a.action === 'node.remove' && a.actor === 'genesis:expired')).to.equal(true);
+  });
+
+  it('rejecting never-admitted requests, again and again, does not use the pool up; the rejected key stays refused', () => {
+    const { pairing } = adminRegistry();
+    let rejected;
+    for (let round = 0; round < 300; round++) {
+      rejected = request();
+      const asked = admit(pairing, rejected, approve);
+      expect(asked.status === 'pending' && asked.node.id).to.equal(2);
+      expect(pairing.revoke(2, 'operator').status).to.equal('revoked');
+    }
+    expect(admit(pairing, rejected!, approve)).to.deep.include({ status: 'refused', refusal: 'revoked' });
+    // An admitted node that is revoked keeps its id used.
+    admit(pairing, request(), { ...approve, auto: true });
+    pairing.revoke(2, 'operator');
+    const next = admit(pairing, request(), approve);
+    expect(next.status === 'pending' && next.node.id).to.equal(3);
+  });
+
   it('two connections admitting at the same time never share an id', () => {
     const { file, pairing } = adminRegistry();
     const other = openPairing(openRegistry(file));

@@ -2,6 +2,7 @@
 // oversized requests and too many connections are cut off and counted, bad requests are logged
 // at a sampled rate, and a real join still goes through afterwards. Loopback, bounded in count.
 import { expect } from 'chai';
+import { request as httpRequest } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import { JOIN_PATH, joinKeys, MAC_HEADER, MAX_JOIN_BODY, newNonce, sealRequest } from '../../core/genesis/join.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
@@ -23,14 +24,20 @@ describe('join endpoint under hostile input', function () {
   const closed = (socket: Socket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
   const count = (what: string) => authority.counts.get(`join-rejected.${what}`) ?? 0;
 
-  /** A real node's join request: still answered (202, pending) after the attack. */
-  const realJoin = async () => {
+  /** A real node's join request (from `localAddress`): still answered (202, pending) after the attack. */
+  const realJoin = (localAddress = '127.0.0.1') => {
     const secret = generateSecret();
     const sealed = sealRequest(joinKeys(secret, publicKeyOf(authority.commandSecret)), {
       v: 1, publicKey: formatKey(publicKeyOf(secret)), name: 'edge', role: 'os-infrastructure', listen: '127.0.0.1:51999', at: Date.now(), nonce: newNonce(),
     });
-    const res = await fetch(`http://127.0.0.1:${authority.joinEndpoint.port}${JOIN_PATH}`, { method: 'POST', body: sealed.body, headers: { [MAC_HEADER]: sealed.mac } });
-    return res.status;
+    return new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port: authority.joinEndpoint.port, path: JOIN_PATH, method: 'POST', localAddress, headers: { [MAC_HEADER]: sealed.mac } },
+        (res) => (res.resume(), resolve(res.statusCode!)),
+      );
+      req.on('error', reject);
+      req.end(sealed.body);
+    });
   };
 
   it('connections past the cap are closed and counted; silent ones are closed after the idle timeout', async () => {
@@ -94,5 +101,16 @@ describe('join endpoint under hostile input', function () {
     const logged = authority.warnings.filter((l) => l.includes('join request rejected'));
     expect(logged.length).to.be.within(1, 5);
     expect(await realJoin()).to.equal(202);
+  });
+
+  it('32 join requests from fresh keys fill only their source\'s share of the pending list (issue 12 item 8)', async () => {
+    await authority.start();
+    const statuses = [];
+    for (let i = 0; i < 32; i++) statuses.push(await realJoin('127.0.0.2'));
+    expect(statuses.filter((s) => s === 202)).to.have.length(4);
+    expect(statuses.filter((s) => s === 503)).to.have.length(28);
+    expect(authority.counts.get('join-refused.too-many-pending-from-source')).to.equal(28);
+    // A real node elsewhere still gets its request in.
+    expect(await realJoin('127.0.0.1')).to.equal(202);
   });
 });
