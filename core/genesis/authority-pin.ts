@@ -4,7 +4,7 @@
 // genesis-state.json, the newest beacon and membership update accepted, so that neither can be
 // replayed after a restart. The one-time enrolment token, if the bundle had one, waits in
 // enrolment.token (0600) and is deleted once the node is in.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_ADDRESS_PATTERN, NODE_ID_SCHEMA } from '../fleet/addresses.js';
 import { KEY_PATTERN } from '../keys/index.js';
@@ -77,7 +77,10 @@ export function saveGenesisState(instanceDir: string, change: Partial<GenesisSta
 
 export function saveEnrolmentToken(instanceDir: string, token: string): void {
   ensureInstanceDir(instanceDir);
-  writeFileSync(join(instanceDir, TOKEN_FILE), `${token}\n`, { mode: 0o600 });
+  // mode applies only to a new file: an older, looser one is closed up first.
+  const path = join(instanceDir, TOKEN_FILE);
+  if (existsSync(path)) chmodSync(path, 0o600);
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
 }
 
 export function loadEnrolmentToken(instanceDir: string): string | undefined {
