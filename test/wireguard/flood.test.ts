@@ -22,9 +22,10 @@ function strangerInitiation(target: Uint8Array, cookie = createCookieGenerator(t
   return message;
 }
 
+/** The attacker's socket, on a loopback address of its own: limits are per source address. */
 async function udpSocket(): Promise<Socket> {
   const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.2', resolve));
   return s;
 }
 
@@ -60,10 +61,16 @@ describe('wireguard handshake floods', () => {
     expect(got[0]).to.equal(MESSAGE_COOKIE_REPLY);
     expect(consumeCookieReply(cookie, got, 0)).to.equal(true);
 
-    // Then 50 initiations with a valid mac2 from the same address.
-    const outcome = dropsOf(b, ['initiation: unknown peer', 'handshake: rate limited', 'handshake: cookie required'], 50);
-    for (let i = 0; i < 50; i++) attacker.send(strangerInitiation(target, cookie), b.port, '127.0.0.1');
-    expect(await outcome).to.deep.equal({ 'initiation: unknown peer': 5, 'handshake: rate limited': 45 });
+    // Then 50 initiations with a valid mac2 from the same address, one after the other (so that
+    // the queue's share per source, a separate limit, does not come into it).
+    const reasons: DropReason[] = ['initiation: unknown peer', 'handshake: rate limited', 'handshake: cookie required', 'handshake: queue full'];
+    const outcome: Partial<Record<DropReason, number>> = {};
+    for (let i = 0; i < 50; i++) {
+      const one = dropsOf(b, reasons, 1);
+      attacker.send(strangerInitiation(target, cookie), b.port, '127.0.0.1');
+      for (const [reason, n] of Object.entries(await one) as [DropReason, number][]) outcome[reason] = (outcome[reason] ?? 0) + n;
+    }
+    expect(outcome).to.deep.equal({ 'initiation: unknown peer': 5, 'handshake: rate limited': 45 });
   });
 
   it('another peer\'s data is not held up behind a burst of handshake work from one source', async () => {
@@ -100,6 +107,29 @@ describe('wireguard handshake floods', () => {
 
     const workedBeforeData = await data;
     expect(workedBeforeData, 'handshake messages dealt with before the data').to.be.lessThan(flood);
+    await allDone;
+  });
+
+  it('a new peer\'s handshake gets through a burst of initiations from one source, at the first try', async () => {
+    const bSecret = generateSecret();
+    // Never "under load" here, so that no cookie round trip is needed: this is about the queue.
+    const b = await createDevice({ privateKey: bSecret, address: '10.0.0.2', bindAddress: '127.0.0.1', cookieThreshold: 1e9 });
+    const c = await createDevice({ privateKey: generateSecret(), address: '10.0.0.3', bindAddress: '127.0.0.1' });
+    closers.push(() => b.close(), () => c.close());
+    b.addPeer({ publicKey: c.publicKey, allowedIPs: ['10.0.0.3/32'] });
+    c.addPeer({ publicKey: b.publicKey, allowedIPs: ['10.0.0.2/32'], endpoint: `127.0.0.1:${b.port}` });
+    const attacker = await udpSocket();
+    closers.push(() => new Promise((resolve) => attacker.close(() => resolve())));
+    const initiation = strangerInitiation(publicKeyOf(bSecret));
+    const flood = 3000;
+    const allDone = dropsOf(b, ['initiation: unknown peer', 'handshake: queue full'], flood);
+    for (let i = 0; i < flood; i++) attacker.send(initiation, b.port, '127.0.0.1');
+    await new Promise<void>((resolve) => attacker.send(Buffer.alloc(0), 9, '127.0.0.1', () => resolve()));
+    const up = nextHandshake(c);
+    c.sendUdp(40000, '10.0.0.2', 7, Buffer.from('hello'));
+    await up;
+    // Answered at the first try: the flood's messages did not take every place in the queue.
+    expect(c.peerStats(b.publicKey)!.initiationsSent).to.equal(1);
     await allDone;
   });
 });
