@@ -29,7 +29,8 @@ export function openDurable(target: string | Db): { db: Db; owned: boolean } {
       writeFileSync(target, '', { mode: FILE_MODE, flag: 'wx' });
     } catch (err) {
       // There already (or made at this moment by another process, such as the CLI beside the admin).
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && !(code === 'EROFS' && existsSync(target))) throw err;
     }
     for (const path of [target, `${target}-wal`, `${target}-shm`]) closeUp(path);
   }
