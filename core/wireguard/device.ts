@@ -212,14 +212,14 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
       events.emit('peer', { publicKey: peer.id, state, reason });
     },
   };
-  const { peers, routes, clock, timings } = ctx;
+  const { peers, routes, clock } = ctx;
 
   const bind = await openUdpBind(
     { port: options.listenPort, address: options.bindAddress, recvBufferSize: options.recvBufferSize ?? DEFAULT_RECV_BUFFER, log },
     (d, from) => receiveDatagram(d, from),
   );
   const paths = createPaths(ctx, bind);
-  const handshakes = createHandshakes(ctx, { paths, bind, sendKeepalive: (peer) => transport.sendKeepalive(peer) });
+  const handshakes = createHandshakes(ctx, { paths, sendKeepalive: (peer) => transport.sendKeepalive(peer) });
   const transport = createTransport(ctx, { paths, handshakes, deliver: (peer, plaintext, from) => netstack.deliver(peer, plaintext, from) });
   const forwarding = createForwarding(ctx, { enabled: options.forwarding ?? false, transport });
   const netstack = createNetstack(ctx, { address: options.address, transport, forwarding });

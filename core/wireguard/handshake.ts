@@ -1,7 +1,6 @@
 // Handshake messages (wireguard-go's noise handling in send.go/receive.go): sending initiations,
 // answering them, completing on a response, and taking cookie replies. The mac1/mac2 gate and
 // the per-source rate limit run first (handshake-gate.ts); this file does the DH work.
-import type { Bind } from './bind.js';
 import type { DeviceContext } from './context.js';
 import { addMacs, consumeCookieReply } from './cookie.js';
 import { HANDSHAKE_INITIATION_RATE } from './constants.js';
@@ -31,7 +30,6 @@ export interface Handshakes {
 
 export interface HandshakeDeps {
   paths: Paths;
-  bind: Bind;
   /** Confirms a fresh initiator session to the responder. */
   sendKeepalive(peer: Peer): void;
 }
