@@ -1,0 +1,231 @@
+// The path owner below the WireGuard sessions (the device's PathOwner seam, docs/nat.md): one
+// PeerPaths per peer (path.ts), driven on a clock tick. It sends every outer datagram of a peer on
+// that peer's chosen path, sends the probes each asks for over the candidate they test (inside
+// the session, on the device's per-datagram `via`), answers probes on the path they came by,
+// and talks to the lighthouse: a spoke asks the hub to introduce it to every peer it cannot yet
+// reach directly, and punches as soon as the hub's meet names where the peer is; the hub
+// (`lighthouse: true`) learns spokes' endpoints from what the device authenticates and answers
+// asks (lighthouse.ts). Path changes are logged once each and counted.
+import type { Device, Endpoint as DeviceEndpoint, Logger, PathOwner, UdpSource } from '../../wireguard/device.js';
+import { systemClock, type Clock } from '../../wireguard/clock.js';
+import type { Endpoint } from '../../underlay/endpoint.js';
+import { createLighthouse } from './lighthouse.js';
+import { createPeerPaths, isRelay, keyOf, type PathChange, type PathTimings, type PeerPaths, type RelayPath, type WhyNotDirect } from './path.js';
+import { decodeMessage, encodeMessage, PATHS_PORT, type PathMessage } from './wire.js';
+
+export interface PathPeer {
+  name: string;
+  /** Mesh address. */
+  address: string;
+  /** The hub's relay path to it, when it has one. */
+  relay?: RelayPath;
+  /** A direct endpoint from the membership file. */
+  configured?: Endpoint;
+}
+
+export interface PeerPathStatus {
+  path: 'direct' | 'relayed' | 'none';
+  endpoint?: string;
+  rttMs?: number;
+  whyNotDirect?: WhyNotDirect;
+  candidates: string[];
+}
+
+export interface PathOwnerOptions {
+  logger: Logger;
+  clock?: Clock;
+  /** Serve the lighthouse (the hub). */
+  lighthouse?: boolean;
+  /** The hub's mesh address, where a spoke's asks go (none: the node asks nobody). */
+  hub?: () => string | undefined;
+  /** This node's own underlay endpoints, offered to peers behind the same NAT. */
+  localEndpoints?: () => Endpoint[];
+  timings?: Partial<PathTimings>;
+  /** Ms between ticks. */
+  tickMs?: number;
+  /** Ms between asks for one peer while it is not direct. */
+  askEvery?: number;
+  /** Called after each path change (already logged and counted). */
+  onChange?: (publicKey: string, change: PathChange) => void;
+}
+
+export interface Paths {
+  setPeer(publicKey: string, peer: PathPeer): void;
+  removePeer(publicKey: string): void;
+  status(publicKey: string): PeerPathStatus | undefined;
+  stats(): { pathChanges: number; messages: Record<string, number>; drops: Record<string, number> };
+  /** Runs one tick now (tests; the clock runs them otherwise). */
+  tick(): void;
+  close(): void;
+}
+
+interface Tracked {
+  peer: PathPeer;
+  paths: PeerPaths;
+  lastAsk?: number;
+  lastKick?: number;
+}
+
+const KICK_EVERY = 5000;
+const describe = (p: DeviceEndpoint | undefined) => (!p ? undefined : 'relay' in p ? `relay ${p.relay}` : keyOf(p));
+
+export function createPathOwner(device: Device, options: PathOwnerOptions): Paths {
+  const clock = options.clock ?? systemClock;
+  const log = options.logger;
+  const tickMs = options.tickMs ?? 250;
+  const askEvery = options.askEvery ?? 10_000;
+  const peers = new Map<string, Tracked>();
+  const byAddress = new Map<string, string>();
+  const lighthouse = options.lighthouse ? createLighthouse() : undefined;
+  const counts = { pathChanges: 0 };
+  const messages: Record<string, number> = {};
+  const drops: Record<string, number> = {};
+  const drop = (reason: string, detail: object) => {
+    drops[reason] = (drops[reason] ?? 0) + 1;
+    log.debug({ reason, ...detail }, 'path message dropped');
+  };
+
+  function send(to: string, m: PathMessage, via?: DeviceEndpoint): boolean {
+    messages[`${m.type} sent`] = (messages[`${m.type} sent`] ?? 0) + 1;
+    return device.sendUdp(PATHS_PORT, to, PATHS_PORT, encodeMessage(m), via ? { via } : undefined);
+  }
+
+  function apply(key: string, t: Tracked, now: number): void {
+    const change = t.paths.evaluate(now);
+    if (!change) return;
+    counts.pathChanges++;
+    log.info({ peer: t.peer.name, from: describe(change.from), to: describe(change.to), reason: change.reason, rttMs: t.paths.rtt() }, 'peer path changed');
+    options.onChange?.(key, change);
+  }
+
+  function tickPeer(key: string, t: Tracked, now: number): void {
+    const pings = t.paths.pings(now);
+    for (const p of pings) {
+      if (!send(t.peer.address, { type: 'ping', txid: p.txid }, p.to) && (t.lastKick === undefined || now - t.lastKick >= KICK_EVERY)) {
+        // No session yet: an empty datagram to the discard port starts one (on the current path).
+        t.lastKick = now;
+        device.sendUdp(9, t.peer.address, 9, new Uint8Array(0));
+      }
+    }
+    apply(key, t, now);
+    const why = t.paths.why(now);
+    const hub = options.hub?.();
+    if (hub && t.peer.relay && why !== undefined && (t.lastAsk === undefined || now - t.lastAsk >= askEvery)) {
+      t.lastAsk = now;
+      send(hub, { type: 'ask', peer: t.peer.address, local: options.localEndpoints?.() ?? [] });
+    }
+  }
+
+  let timer: unknown;
+  const tick = () => {
+    const now = clock.now();
+    for (const [key, t] of peers) tickPeer(key, t, now);
+  };
+  const schedule = () => {
+    timer = clock.setTimer(() => {
+      tick();
+      schedule();
+    }, tickMs);
+  };
+
+  function onMessage(payload: Uint8Array, from: UdpSource): void {
+    const m = decodeMessage(payload);
+    if ('error' in m) return drop(m.error, { from: from.address });
+    messages[`${m.type} received`] = (messages[`${m.type} received`] ?? 0) + 1;
+    const t = peers.get(from.peer);
+    // Only from a peer's own mesh address, as relay frames (relay.ts).
+    if (!t || t.peer.address !== from.address) return drop('path message not from a peer\'s own address', { from: from.address });
+    const now = clock.now();
+    switch (m.type) {
+      case 'ping':
+        // Probes test direct candidates only; through the relay there is nothing to prove.
+        if ('relay' in from.endpoint) return drop('ping: came through the relay', { from: from.address });
+        send(from.address, { type: 'pong', txid: m.txid, observed: from.endpoint }, from.endpoint);
+        return;
+      case 'pong':
+        if (!t.paths.pong(m.txid, now)) return drop('pong: no such ping', { from: from.address });
+        apply(from.peer, t, now);
+        return;
+      case 'ask': {
+        if (!lighthouse) return drop('ask: not a lighthouse', { from: from.address });
+        const answer = lighthouse.ask(from.address, m.peer, m.local);
+        if ('refused' in answer) return drop(`ask: ${answer.refused}`, { from: from.address, peer: m.peer });
+        for (const i of answer) send(i.to, i.message);
+        return;
+      }
+      case 'meet': {
+        if (from.address !== options.hub?.()) return drop('meet: not from the hub', { from: from.address });
+        const key = byAddress.get(m.peer);
+        const target = key && peers.get(key);
+        if (!target) return drop('meet: not a peer', { peer: m.peer });
+        m.endpoints.forEach((e, i) => target.paths.addCandidate(e, i === 0 ? 'lighthouse' : 'local', now));
+        // Punch now: the far end is told at the same moment.
+        tickPeer(key, target, now);
+        return;
+      }
+    }
+  }
+
+  const binding = device.bindUdp(PATHS_PORT, onMessage);
+
+  const owner: PathOwner = {
+    authenticated(key, from) {
+      const t = peers.get(key);
+      if (!t || 'relay' in from) return;
+      t.paths.arrived(from, clock.now());
+      lighthouse?.observed(t.peer.address, from);
+    },
+    send(key, datagram) {
+      const t = peers.get(key);
+      if (!t) return false;
+      if (!t.paths.current) apply(key, t, clock.now());
+      const path = t.paths.current;
+      return path ? device.sendDatagram(path, datagram) : false;
+    },
+  };
+  device.setPathOwner(owner);
+  schedule();
+
+  return {
+    setPeer(key, peer) {
+      const now = clock.now();
+      const known = peers.get(key);
+      const t = known ?? { peer, paths: createPeerPaths({ timings: options.timings }) };
+      if (known && known.peer.address !== peer.address) byAddress.delete(known.peer.address);
+      t.peer = peer;
+      t.paths.setRelay(peer.relay);
+      if (peer.configured) t.paths.addCandidate(peer.configured, 'configured', now);
+      peers.set(key, t);
+      byAddress.set(peer.address, key);
+      apply(key, t, now);
+    },
+    removePeer(key) {
+      const t = peers.get(key);
+      if (!t) return;
+      peers.delete(key);
+      byAddress.delete(t.peer.address);
+      lighthouse?.forget(t.peer.address);
+    },
+    status(key) {
+      const t = peers.get(key);
+      if (!t) return undefined;
+      const now = clock.now();
+      const current = t.paths.current;
+      return {
+        path: !current ? 'none' : isRelay(current) ? 'relayed' : 'direct',
+        endpoint: describe(current),
+        ...(t.paths.rtt() !== undefined && { rttMs: Math.round(t.paths.rtt()! * 10) / 10 }),
+        ...(t.peer.relay && { whyNotDirect: t.paths.why(now) }),
+        candidates: [...t.paths.candidates.keys()],
+      };
+    },
+    stats: () => ({ pathChanges: counts.pathChanges, messages: { ...messages }, drops: { ...drops } }),
+    tick,
+    close() {
+      clock.clearTimer(timer);
+      binding.close();
+      device.setPathOwner(undefined);
+      peers.clear();
+    },
+  };
+}
