@@ -4,10 +4,13 @@
 // (relay.ts); in OS mode they are real sockets on an existing interface's address (kernel
 // WireGuard or wireguard-go named ppn0, or a loopback address for local runs).
 import { createSocket } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
 import { parseEndpoint } from '../underlay/endpoint.js';
 import { createDevice, type Device, type Endpoint, type Logger } from '../wireguard/device.js';
 import type { MeshPeer } from './peer.js';
 import { createRelay } from './relay.js';
+import { createPathOwner } from './paths/owner.js';
+import type { PathTimings } from './paths/path.js';
 
 export type MeshMode = 'userspace' | 'os';
 
@@ -56,6 +59,23 @@ export interface MeshOptions {
   forwarding?: boolean;
   /** Userspace: pass relay frames on between spokes (a hub). */
   relay?: boolean;
+  /**
+   * Userspace: own each peer's path (core/mesh/paths, docs/nat.md): probe direct candidates, go
+   * direct once proven, fall back to the hub's relay; a hub (`relay`) also serves the lighthouse.
+   * The hub named by peers' `via` gets a persistent keepalive (`keepalive` s, 25 by default).
+   */
+  paths?: { keepalive?: number; timings?: Partial<PathTimings> };
+}
+
+/** Seconds between keepalives to the hub, which keep a NAT's mapping for it open. */
+export const DEFAULT_HUB_KEEPALIVE = 25;
+
+/** This node's own underlay endpoints (its LAN addresses), offered to peers behind the same NAT. */
+function localEndpoints(bindAddress: string, port: number): { host: string; port: number }[] {
+  if (bindAddress !== '0.0.0.0') return [{ host: bindAddress, port }];
+  return Object.values(networkInterfaces()).flat()
+    .filter((i) => i && i.family === 'IPv4' && !i.internal)
+    .map((i) => ({ host: i!.address, port }));
 }
 
 export async function createMesh(options: MeshOptions): Promise<Mesh> {
@@ -78,6 +98,11 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
   const peers = new Map<string, MeshPeer>();
   const keyAt = new Map<string, string>();
   const relay = createRelay(device, { serve: options.relay ?? false, peerAt: (a) => keyAt.get(a), logger: log });
+  let hubAddress: string | undefined;
+  const paths = options.paths && createPathOwner(device, {
+    logger: log, lighthouse: options.relay, hub: () => hubAddress,
+    localEndpoints: () => localEndpoints(options.bindAddress, device.port), timings: options.paths.timings,
+  });
   const bound = new Set<number>();
   const freePort = () => {
     for (let p = EPHEMERAL_FIRST; p <= 65535; p++) if (!bound.has(p)) return p;
@@ -94,6 +119,21 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
       return undefined;
     }
     return relay.path(hub.address, peer.address);
+  }
+  /** The hub's relay path to a peer reached `via` it (kept as the fallback of a direct path). */
+  function relayOf(peer: MeshPeer, byName: Map<string, MeshPeer>): { relay: string } | undefined {
+    const hub = peer.via ? byName.get(peer.via) : undefined;
+    return hub && hub !== peer ? relay.path(hub.address, peer.address) as { relay: string } : undefined;
+  }
+  /** Per peer: the path in use, its RTT, why it is not direct, and the session's figures. */
+  function pathStatus() {
+    return [...peers.values()].map((p) => {
+      const s = device.peerStats(p.publicKey);
+      return {
+        name: p.name, address: p.address, ...paths!.status(p.publicKey),
+        lastHandshake: s?.lastHandshake, rxBytes: s?.rxBytes ?? 0, txBytes: s?.txBytes ?? 0,
+      };
+    });
   }
   const describePath = (p: MeshPeer) => p.endpoint ?? (p.via && `via ${p.via}`);
 
@@ -116,10 +156,16 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
     },
     setPeers(next) {
       const byName = new Map(next.map((p) => [p.name, p]));
-      const wanted = new Map(next.map((p) => [p.publicKey, p]));
+      // With paths owned, the hub that others are reached `via` is kept alive through NATs.
+      const hubName = next.find((p) => p.via)?.via;
+      hubAddress = hubName ? byName.get(hubName)?.address : undefined;
+      const keepalive = options.paths?.keepalive ?? DEFAULT_HUB_KEEPALIVE;
+      const wanted = new Map(next.map((p) => [p.publicKey,
+        paths && p.name === hubName && p.persistentKeepalive === undefined ? { ...p, persistentKeepalive: keepalive } : p]));
       for (const key of peers.keys()) {
         if (!wanted.has(key)) {
           device.removePeer(key);
+          paths?.removePeer(key);
           peers.delete(key);
         }
       }
@@ -128,6 +174,8 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
       for (const [key, peer] of wanted) {
         const old = peers.get(key);
         const path = pathOf(peer, byName);
+        // Before the device sends anything for the peer (a keepalive at addPeer).
+        paths?.setPeer(key, { name: peer.name, address: peer.address, relay: relayOf(peer, byName), configured: peer.endpoint ? parseEndpoint(peer.endpoint) : undefined });
         if (old && old.persistentKeepalive === peer.persistentKeepalive) {
           // Routes and path change under a live session; a path the device learnt since
           // (roaming) is kept unless the configured one changed.
@@ -163,8 +211,12 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
         device.sendUdp(9, address, 9, new Uint8Array(0));
       });
     },
-    status: () => ({ mode: 'userspace', address: options.address, ...device.stats(), relay: relay.stats() }),
+    status: () => ({
+      mode: 'userspace', address: options.address, ...device.stats(), relay: relay.stats(),
+      ...(paths && { paths: { ...paths.stats(), peers: pathStatus() } }),
+    }),
     async close() {
+      paths?.close();
       relay.close();
       await device.close();
     },
