@@ -6,7 +6,8 @@ import type { RejectReason } from '../protocol/verifier.js';
 export type RouterDropReason = 'abstained';
 
 /** signer */
-export type SignerDropReason = 'no-targets' | 'needs-confirm';
+/** 'storage-full': the registry could not record the command (SQLITE_FULL), so nothing was sent. */
+export type SignerDropReason = 'no-targets' | 'needs-confirm' | 'storage-full';
 
 /** pointsav-link (the diode) */
 export type LinkBlock = 'not-a-datagram' | 'not-authority' | 'not-a-command' | 'opcode-not-permitted' | 'wrong-port' | 'to-self';

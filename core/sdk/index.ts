@@ -31,3 +31,4 @@ export { openNodeState } from '../protocol/node-state.js';
 export { createAckSigner } from '../protocol/ack.js';
 export { createAckVerifier, type AckRejectReason, type VerifiedAck } from '../protocol/ack-verifier.js';
 
+export { isStorageFull } from './storage-errors.js';

@@ -49,6 +49,8 @@ export interface StageKit {
   emitted(count: number): Promise<Envelope[]>;
   /** The stage's counters (ctx.metrics). */
   counts(): Record<string, number>;
+  /** Resolves once the stage's counter `name` has reached `value` (things a timer of the stage counts). */
+  counted(name: string, value: number): Promise<void>;
   /** Dropped envelopes by reason, as the host counts them. */
   drops(): Record<string, number>;
   close(): Promise<void>;
@@ -71,7 +73,16 @@ export async function startStage(definition: StageDefinition, options: StageKitO
 
   const logs: LogLine[] = [];
   const logger = pino({ level: 'trace' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-  const metrics = createMetrics();
+  const counters = createMetrics();
+  const countWaiters = new Set<{ name: string; value: number; resolve(): void }>();
+  const metrics: typeof counters = {
+    count(name, by) {
+      counters.count(name, by);
+      const now = counters.snapshot()[name];
+      for (const w of countWaiters) if (w.name === name && now >= w.value) (countWaiters.delete(w), w.resolve());
+    },
+    snapshot: () => counters.snapshot(),
+  };
   const outcomes = new Map<string, Outcome>();
   const waiting = new Map<string, ((o: Outcome) => void)[]>();
   const onSettled = (env: Envelope, outcome: Outcome) => {
@@ -132,6 +143,10 @@ export async function startStage(definition: StageDefinition, options: StageKitO
       });
     },
     counts: () => metrics.snapshot(),
+    counted(name, value) {
+      if ((metrics.snapshot()[name] ?? 0) >= value) return Promise.resolve();
+      return new Promise((resolve) => countWaiters.add({ name, value, resolve }));
+    },
     drops() {
       const byReason: Record<string, number> = {};
       for (const o of outcomes.values()) if (o.status === 'dropped') byReason[o.reason] = (byReason[o.reason] ?? 0) + 1;

@@ -72,25 +72,77 @@ export function createEventFeed(registry: Registry, clock: () => number = Date.n
   };
 }
 
+export interface StreamLimits {
+  /** Streams open at once; one more is refused (503). */
+  maxStreams: number;
+  /** Bytes a stream may hold unsent (its reader is slow); past that it is dropped. */
+  maxBufferedBytes: number;
+  /** How long a stream may stay unable to send (its reader stopped) before it is dropped. */
+  stallMs: number;
+  /** A comment this often keeps idle connections from being cut by whatever sits in between. */
+  keepAliveMs: number;
+}
+
+export interface EventStreams {
+  /** Answers GET /v1/events on `res`; false (nothing written) when the cap is reached. */
+  open(res: ServerResponse): boolean;
+  status(): { open: number; bufferedBytes: number };
+  closeAll(): void;
+}
+
 /**
- * Answers GET /v1/events as a server-sent event stream: "ready" first (from then on nothing is
- * missed, so the page loads its snapshot after it), then "node" and "command" events, and a
- * comment now and then so that idle connections are not cut by whatever sits in between.
+ * GET /v1/events as server-sent event streams: "ready" first (from then on nothing is missed, so
+ * the page loads its snapshot after it), then "node" and "command" events. A reader that falls
+ * behind is dropped — the others go on, and memory stays bounded by maxStreams × maxBufferedBytes;
+ * the page's EventSource reconnects and reloads its snapshot.
  */
-export function streamEvents(feed: EventFeed, res: ServerResponse, keepAliveMs = 15_000): void {
-  res.writeHead(200, {
-    ...securityHeaders,
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-store',
-    'x-accel-buffering': 'no',
-  });
-  const frame = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  frame('ready', {});
-  const unsubscribe = feed.subscribe((event) => frame(event.type, event.type === 'node' ? event.node : event.command));
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
-  keepAlive.unref();
-  res.once('close', () => {
-    unsubscribe();
-    clearInterval(keepAlive);
-  });
+export function createEventStreams(feed: EventFeed, limits: StreamLimits, count: (what: string) => void): EventStreams {
+  const open = new Set<ServerResponse>();
+  return {
+    open(res) {
+      if (open.size >= limits.maxStreams) {
+        count('refused.event-stream-cap');
+        return false;
+      }
+      open.add(res);
+      count('event-streams');
+      res.writeHead(200, {
+        ...securityHeaders,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+      });
+      let stalled: NodeJS.Timeout | undefined;
+      const drop = (why: 'slow' | 'stalled') => {
+        count(`event-streams.dropped-${why}`);
+        open.delete(res);
+        res.destroy();
+      };
+      const write = (text: string) => {
+        if (res.destroyed) return;
+        if (res.writableLength + Buffer.byteLength(text) > limits.maxBufferedBytes) return drop('slow');
+        if (!res.write(text) && !stalled) stalled = setTimeout(() => drop('stalled'), limits.stallMs);
+      };
+      res.on('drain', () => {
+        clearTimeout(stalled);
+        stalled = undefined;
+      });
+      const frame = (event: string, data: unknown) => write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      frame('ready', {});
+      const unsubscribe = feed.subscribe((event) => frame(event.type, event.type === 'node' ? event.node : event.command));
+      const keepAlive = setInterval(() => write(': keep-alive\n\n'), limits.keepAliveMs);
+      keepAlive.unref();
+      res.once('close', () => {
+        open.delete(res);
+        unsubscribe();
+        clearInterval(keepAlive);
+        clearTimeout(stalled);
+      });
+      return true;
+    },
+    status: () => ({ open: open.size, bufferedBytes: [...open].reduce((n, r) => n + r.writableLength, 0) }),
+    closeAll() {
+      for (const res of open) res.destroy();
+    },
+  };
 }

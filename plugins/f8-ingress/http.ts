@@ -20,7 +20,7 @@ export const securityHeaders = {
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-  res.writeHead(status, { ...securityHeaders, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.writeHead(status, { ...securityHeaders, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
@@ -39,4 +39,20 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   } catch (err) {
     throw new HttpError(400, `malformed JSON: ${(err as Error).message}`);
   }
+}
+
+/** The most records one page of a listing holds. */
+export const MAX_PAGE = 500;
+
+/** `?limit=` of a listing: absent → `fallback`; anything but one whole number in 1..MAX_PAGE is refused. */
+export function pageLimit(params: URLSearchParams, fallback: number): number {
+  const given = params.getAll('limit');
+  if (given.length === 0) return fallback;
+  if (given.length > 1) throw new HttpError(400, 'limit is given more than once');
+  const text = given[0];
+  const shown = JSON.stringify(text.length > 24 ? `${text.slice(0, 24)}…` : text);
+  if (!/^[0-9]+$/.test(text)) throw new HttpError(400, `limit must be a whole number from 1 to ${MAX_PAGE}, got ${shown}`);
+  const n = Number(text);
+  if (n < 1 || n > MAX_PAGE) throw new HttpError(400, `limit must be from 1 to ${MAX_PAGE} (the largest page), got ${shown}`);
+  return n;
 }

@@ -1,22 +1,27 @@
 // F8: the operator's terminal. A web page at / (web/), and the HTTP API behind it: POST
 // /v1/intents turns text into an envelope for the router and answers from the envelope's outcome
-// (draft, targets, counter, packets, or why not); GET /v1/events streams changes live.
+// (draft, targets, counter, packets, or why not); GET /v1/events streams changes live. Its
+// server is bounded (server-limits.ts, the event streams' caps) and answers junk, never crashes.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import {
-  checkSchema, defineStage, F8_PORT, GENESIS, NODE, REGISTRY,
+  checkSchema, defineStage, F8_PORT, GENESIS, logSampler, NODE, REGISTRY,
   type DropReason, type Envelope, type IntentRequest, type Outcome, type Registry,
 } from '../../core/sdk/index.js';
-import { createEventFeed, streamEvents } from './event-feed.js';
-import { HttpError, readJsonBody, sendJson as send } from './http.js';
+import { createEventFeed, createEventStreams, type StreamLimits } from './event-feed.js';
+import { HttpError, pageLimit, readJsonBody, sendJson as send } from './http.js';
 import { servePageFile } from './page-files.js';
+import { applyServerLimits, SERVER_LIMITS_SCHEMA, serverOptions, type ServerLimits } from './server-limits.js';
 import { loadOrCreateToken, tokenChecker } from './token.js';
 
-interface Config {
+interface Config extends ServerLimits {
   host: string;
   port: number;
   maxBodyBytes: number;
   replyTimeoutMs: number;
+  events: StreamLimits;
+  /** How many refusals of each kind are logged each minute; all are counted. */
+  logPerMinute: number;
 }
 
 const intentSchema = {
@@ -43,6 +48,19 @@ export default defineStage<Config>({
       port: { type: 'integer', minimum: 0, maximum: 65535, default: F8_PORT },
       maxBodyBytes: { type: 'integer', minimum: 256, maximum: 1 << 20, default: 16 * 1024 },
       replyTimeoutMs: { type: 'integer', minimum: 100, default: 15_000 },
+      ...SERVER_LIMITS_SCHEMA,
+      events: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: {
+          maxStreams: { type: 'integer', minimum: 1, maximum: 4096, default: 32 },
+          maxBufferedBytes: { type: 'integer', minimum: 1024, default: 1 << 20 },
+          stallMs: { type: 'integer', minimum: 100, default: 30_000 },
+          keepAliveMs: { type: 'integer', minimum: 100, default: 15_000 },
+        },
+      },
+      logPerMinute: { type: 'integer', minimum: 0, default: 20 },
     },
   },
   ports: (c) => (c.port === 0 ? [] : [`tcp:${c.host}:${c.port}`]),
@@ -63,10 +81,24 @@ export default defineStage<Config>({
         }));
       });
 
+    const count = (what: string) => ctx.metrics.count(what);
+    const sampler = logSampler(config.logPerMinute);
     const feed = createEventFeed(registry);
+    const streams = createEventStreams(feed, config.events, count);
+
+    const requestUrl = (req: IncomingMessage): URL => {
+      try {
+        return new URL(req.url ?? '/', 'http://f8');
+      } catch {
+        // Refused before the token is looked at: nothing can be routed, so nothing is revealed.
+        count('refused.bad-target');
+        if (sampler.allow('bad-target')) ctx.logger.warn({ from: req.socket.remoteAddress, target: String(req.url).slice(0, 80) }, 'F8 request refused: malformed request target');
+        throw new HttpError(400, 'malformed request target');
+      }
+    };
 
     const handle = async (req: IncomingMessage, res: ServerResponse) => {
-      const url = new URL(req.url ?? '/', 'http://f8');
+      const url = requestUrl(req);
       if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { ok: true, accepting: emit !== undefined });
       // The page's own files need no token: signing in happens on the page.
       if (!url.pathname.startsWith('/v1/')) {
@@ -81,12 +113,21 @@ export default defineStage<Config>({
         const request = { ...(body as Omit<IntentRequest, 'actor'>), actor: 'operator' };
         return answer(res, await submit(request), registry);
       }
-      if (req.method === 'GET' && url.pathname === '/v1/events') return streamEvents(feed, res);
+      if (req.method === 'GET' && url.pathname === '/v1/events') {
+        if (!streams.open(res)) throw new HttpError(503, `too many event streams open (${config.events.maxStreams}); close one and retry`);
+        return;
+      }
       if (req.method === 'GET' && url.pathname === '/v1/nodes') return send(res, 200, { nodes: registry.nodes() });
       const routed = await genesis.nodeRoute(req.method ?? '', url.pathname, () => readJsonBody(req, config.maxBodyBytes));
       if (routed) return send(res, routed.status, routed.body);
       if (req.method === 'GET' && url.pathname === '/v1/commands') {
-        const limit = Math.min(Number(url.searchParams.get('limit') ?? 50) || 50, 500);
+        let limit: number;
+        try {
+          limit = pageLimit(url.searchParams, 50);
+        } catch (err) {
+          count('refused.bad-query');
+          throw err;
+        }
         return send(res, 200, { commands: registry.commands(limit) });
       }
       const match = /^\/v1\/commands\/([a-z0-9-]{1,40})$/.exec(url.pathname);
@@ -98,12 +139,18 @@ export default defineStage<Config>({
       throw new HttpError(404, `no such endpoint: ${req.method} ${url.pathname}`);
     };
 
-    const server = createServer((req, res) => {
+    const server = createServer(serverOptions(config), (req, res) => {
       handle(req, res).catch((err) => {
         if (err instanceof HttpError) return send(res, err.status, { error: err.message, ...err.extra });
         ctx.logger.error({ err: String(err) }, 'F8 request failed');
         send(res, 500, { error: 'internal error; see the admin node log' });
       });
+    });
+    applyServerLimits(server, config, { count, logger: ctx.logger, sampled: (key) => sampler.allow(key) });
+    let connections = 0;
+    server.on('connection', (socket) => {
+      connections++;
+      socket.once('close', () => connections--);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -123,11 +170,12 @@ export default defineStage<Config>({
         }),
       close: () =>
         new Promise<void>((resolve) => {
+          streams.closeAll();
           feed.close();
           server.close(() => resolve());
           server.closeAllConnections();
         }),
-      status: () => ({ url: `http://${config.host}:${port}/` }),
+      status: () => ({ url: `http://${config.host}:${port}/`, connections, eventStreams: streams.status() }),
     };
   },
 });
@@ -150,6 +198,8 @@ function answer(res: ServerResponse, outcome: Outcome, registry: Registry): void
       return send(res, 409, { error: 'this intent must be confirmed: send it again with "confirm": true', ...detail });
     case 'no-targets':
       return send(res, 422, { error: detail.error, draft: detail.draft });
+    case 'storage-full':
+      return send(res, 507, { error: "not sent: the admin's disk is full (nothing was signed or recorded); free space and send it again" });
     default:
       return send(res, 403, { error: `not sent: ${outcome.reason}` });
   }

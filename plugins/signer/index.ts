@@ -2,7 +2,7 @@
 // records the command (and its audit row) before anything is sent.
 import { concatMap, EMPTY, of } from 'rxjs';
 import {
-  COMMAND_PORT, commandId, createSigner, defineStage, NODE, parseKey, REGISTRY, targetMatches,
+  COMMAND_PORT, commandId, createSigner, defineStage, isStorageFull, logSampler, NODE, parseKey, REGISTRY, targetMatches,
   type Draft, type Envelope, type FleetNode, type OutboundCommand, type Registry, type RoutedIntent, type SignerDropReason,
 } from '../../core/sdk/index.js';
 
@@ -33,6 +33,7 @@ export default defineStage<Config>({
     const counters = registry.authorityCounter({ blockSize: config.counterBlock });
     const signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
 
+    const sampler = logSampler(20);
     const drop = (env: Envelope, reason: SignerDropReason, detail: Record<string, unknown>) => {
       env.settle({ status: 'dropped', reason, detail });
       return EMPTY;
@@ -82,6 +83,12 @@ export default defineStage<Config>({
             try {
               return sign(env as Envelope<RoutedIntent>);
             } catch (err) {
+              // A full disk refuses the command (nothing is sent unrecorded); space coming back is enough.
+              if (isStorageFull(err)) {
+                ctx.metrics.count('refused.storage-full');
+                if (sampler.allow('storage-full')) ctx.logger.error({ err: (err as Error).message }, 'command refused: the disk is full');
+                return drop(env, 'storage-full', {});
+              }
               env.settle({ status: 'failed', error: `signing failed: ${(err as Error).message}` });
               return EMPTY;
             }

@@ -2,7 +2,7 @@
 // It carries reports only; nothing received here is ever executed. Refused acks are counted by
 // reason and logged at a sampled rate: anyone on the mesh can send junk here.
 import {
-  COMMAND_PORT, createAckVerifier, createPushSource, defineStage, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
+  COMMAND_PORT, createAckVerifier, createPushSource, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
   type AckReport, type MeshSocket,
 } from '../../core/sdk/index.js';
 
@@ -49,8 +49,18 @@ export default defineStage<Config>({
       if (!result.ok) return refuse(result.reason, { from });
       // Not sent from the node it names.
       if (registry.node(result.nodeId)?.address !== from.address) return refuse('wrong-source', { from, nodeId: result.nodeId });
-      registry.touch(result.nodeId);
-      const known = registry.markTarget(result.epoch, result.counter.toString(), result.nodeId, result.status, result.detail);
+      let known: boolean;
+      try {
+        registry.touch(result.nodeId);
+        known = registry.markTarget(result.epoch, result.counter.toString(), result.nodeId, result.status, result.detail);
+      } catch (err) {
+        // Never thrown out of the socket's handler: a full disk would end the admin. The ack is
+        // lost (its target reads no-answer at the deadline); the next ones are taken once space returns.
+        const why = isStorageFull(err) ? 'storage-full' : 'storage-error';
+        ctx.metrics.count(`ack-unrecorded.${why}`);
+        if (sampler.allow(why)) ctx.logger.error({ err: (err as Error).message, nodeId: result.nodeId }, 'ack not recorded');
+        return;
+      }
       ctx.metrics.count(known ? 'acks' : 'acks-for-unknown-commands');
       const { ok: _ok, ...ack } = result;
       if (source.connected) source.push(ctx.envelope<AckReport>('ack', { ...ack, counter: result.counter.toString() }, { from }));

@@ -1,6 +1,6 @@
 // Sends each command's packets over the mesh to its targets' command port, from one socket.
 import { tap } from 'rxjs';
-import { defineStage, MESH, REGISTRY, type Envelope, type MeshSocket, type OutboundCommand } from '../../core/sdk/index.js';
+import { defineStage, isStorageFull, logSampler, MESH, REGISTRY, type Envelope, type MeshSocket, type OutboundCommand } from '../../core/sdk/index.js';
 
 export default defineStage<Record<string, never>>({
   type: 'udp-egress',
@@ -14,11 +14,23 @@ export default defineStage<Record<string, never>>({
     // Nothing is expected back on this socket: acks come on the telemetry port.
     const socket: MeshSocket = await mesh.bind(0, () => ctx.metrics.count('unexpected-reply'));
 
+    const sampler = logSampler(20);
+    /** An unrouted target is marked failed; a full disk only keeps it 'sent' (no-answer at the deadline). */
+    const markUnrouted = (command: OutboundCommand, nodeId: number) => {
+      try {
+        registry.markTarget(command.epoch, command.counter, nodeId, 'failed', 'no route to the node on the mesh');
+      } catch (err) {
+        const why = isStorageFull(err) ? 'storage-full' : 'storage-error';
+        ctx.metrics.count(`unrecorded.${why}`);
+        if (sampler.allow(why)) ctx.logger.error({ err: (err as Error).message, nodeId }, 'unrouted target not recorded');
+      }
+    };
+
     const send = (env: Envelope) => {
       const command = env.body as OutboundCommand;
       const targets = command.packets.map((p) => {
         const routed = socket.send(p.address, p.port, p.bytes);
-        if (!routed) registry.markTarget(command.epoch, command.counter, p.nodeId, 'failed', 'no route to the node on the mesh');
+        if (!routed) markUnrouted(command, p.nodeId);
         ctx.metrics.count(routed ? 'packets-sent' : 'packets-unrouted');
         return { nodeId: p.nodeId, name: p.name, address: p.address, packet: p.bytes.toString('hex'), sent: routed };
       });
