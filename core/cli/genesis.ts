@@ -15,7 +15,7 @@ import { ensureInstanceDir, loadSecret } from '../membership/instance-files.js';
 import { loadMembership, MEMBERSHIP_FILE, saveMembership } from '../membership/membership.js';
 import { formatKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry } from '../registry/registry.js';
-import { pinAuthority, saveEnrolmentToken, type PinnedAuthority } from '../genesis/authority-pin.js';
+import { pinAuthority, saveEnrolmentToken, saveGenesisState, type PinnedAuthority } from '../genesis/authority-pin.js';
 import { BUNDLE_FORMAT, readBundle, type ProvisioningBundle } from '../genesis/bundle.js';
 import { claimNode } from '../genesis/claim.js';
 import { InvalidCodeError, normaliseCode } from '../genesis/code.js';
@@ -100,7 +100,8 @@ export function register(program: Command): void {
       ensureInstanceDir(dir);
       asUsageError(() => pinAuthority(dir, bundle.authority), Error);
       if (bundle.enrolmentToken) saveEnrolmentToken(dir, bundle.enrolmentToken);
-      console.log(`pinned authority ${bundle.authority.address} (genesis key ${bundle.authority.genesisKey}) in ${dir}${bundle.enrolmentToken ? ', with a one-time enrolment token' : ''}`);
+      if (bundle.joinEndpoint) saveGenesisState(dir, { joinEndpoint: bundle.joinEndpoint });
+      console.log(`pinned authority ${bundle.authority.address} (genesis key ${bundle.authority.genesisKey}) in ${dir}${bundle.enrolmentToken ? ', with a one-time enrolment token' : ''}${bundle.joinEndpoint ? `; join endpoint ${bundle.joinEndpoint}` : ''}`);
       console.log(`first boot: ppn join --instance ${dir}`);
     });
 
@@ -111,20 +112,25 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'where to write the bundle (refuses an existing file)')
     .option('--token', 'include a one-time enrolment token: the node that brings it is admitted at once')
     .option('--token-hours <n>', 'how long the token is good for', '24')
-    .action((opts: { instance: string; out: string; token?: boolean; tokenHours: string }) => {
+    .option('--join-endpoint <ip:port>', "the authority's join endpoint as nodes reach it (default: the one the running admin recorded); nodes join there outbound, from anywhere")
+    .action((opts: { instance: string; out: string; token?: boolean; tokenHours: string; joinEndpoint?: string }) => {
       // `provision` has an --instance of its own, which commander hands the value when it comes after `export`.
       const dir = resolve(provision.opts<{ instance?: string }>().instance ?? opts.instance);
       const authority = authorityOf(dir);
       const hours = intArg(opts.tokenHours, '--token-hours', 1, 24 * 365);
+      if (opts.joinEndpoint) endpointArg(opts.joinEndpoint, '--join-endpoint');
       const bundle: ProvisioningBundle = { format: BUNDLE_FORMAT, authority, createdAt: new Date().toISOString() };
-      if (opts.token) {
-        const pairing = openAdminPairing(dir);
-        try {
+      const pairing = openAdminPairing(dir);
+      try {
+        const joinEndpoint = opts.joinEndpoint ?? pairing.getMeta(JOIN_ENDPOINT_META);
+        if (joinEndpoint) bundle.joinEndpoint = joinEndpoint;
+        else console.log('no join endpoint in the bundle (the admin has not run yet; give --join-endpoint): nodes find it by beacon or claim');
+        if (opts.token) {
           bundle.enrolmentToken = pairing.createToken(cliActor(), hours * 3_600_000);
           bundle.tokenExpiresAt = new Date(Date.now() + hours * 3_600_000).toISOString();
-        } finally {
-          pairing.registry.close();
         }
+      } finally {
+        pairing.registry.close();
       }
       try {
         // A bundle with a token is a secret until used: 0600, like a key.
@@ -138,17 +144,18 @@ export function register(program: Command): void {
 
   program
     .command('join')
-    .description("A node's first boot: find the authority (beacon, or an admin's claim), ask to join, save the membership; then `ppn run` it")
+    .description("A node's first boot: find the authority (its join endpoint from the bundle or --authority-endpoint, a beacon, or an admin's claim), ask to join, save the membership; then `ppn run` it")
     .requiredOption('--instance <dir>', "the node's instance directory")
     .option('--scan-window <seconds>', "how long to listen for the authority's beacon", '30')
     .option('--name <name>', 'the name to ask for (default: the instance directory name)')
     .option('--role <role>', 'the role pipeline this node runs', 'os-infrastructure')
     .option('--listen <ip:port>', "this node's WireGuard endpoint on the underlay (default: its address toward the authority, port 51820)")
+    .option('--authority-endpoint <ip:port>', "the authority's join endpoint: join there outbound (no beacon, no claim, no inbound port); default: the provisioning bundle's, if it has one")
     .option('--claim-listen <ip:port>', 'where to wait for a claim', `0.0.0.0:${CLAIM_PORT}`)
     .option('--beacon-port <port>', 'UDP port beacons arrive on', String(BEACON_PORT))
     .option('--poll <ms>', 'pause between join requests while waiting for approval', '1000')
     .option('--timeout <seconds>', 'give up if not admitted this long after the authority was found (default: wait)')
-    .action(async (opts: { instance: string; scanWindow: string; name?: string; role: string; listen?: string; claimListen: string; beaconPort: string; poll: string; timeout?: string }) => {
+    .action(async (opts: { instance: string; scanWindow: string; name?: string; role: string; listen?: string; authorityEndpoint?: string; claimListen: string; beaconPort: string; poll: string; timeout?: string }) => {
       const problem = nameProblem(opts.role, 'role') ?? (opts.name === undefined ? undefined : nameProblem(opts.name));
       if (problem) throw new UsageError(problem);
       if (opts.listen) endpointArg(opts.listen, '--listen');
@@ -162,6 +169,7 @@ export function register(program: Command): void {
         beaconPort: intArg(opts.beaconPort, '--beacon-port', 1, 65535),
         beaconFreshnessMs: 120_000,
         claimListen: endpointArg(opts.claimListen, '--claim-listen', parseListen),
+        ...(opts.authorityEndpoint !== undefined && { authorityEndpoint: endpointArg(opts.authorityEndpoint, '--authority-endpoint') }),
         pollMs: intArg(opts.poll, '--poll', 50, 600_000),
         joinTimeoutMs: opts.timeout === undefined ? undefined : intArg(opts.timeout, '--timeout', 1, 86_400) * 1000,
         say: (text) => console.log(text),

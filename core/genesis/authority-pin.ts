@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { NODE_ADDRESS_PATTERN, NODE_ID_SCHEMA } from '../fleet/addresses.js';
 import { KEY_PATTERN } from '../keys/index.js';
 import { ensureInstanceDir, readJson, writeJsonAtomic } from '../membership/instance-files.js';
+import { ENDPOINT_PATTERN } from '../underlay/endpoint.js';
 import { checkSchema, formatProblems } from '../runtime/schema-check.js';
 
 export const AUTHORITY_FILE = 'authority.json';
@@ -63,12 +64,15 @@ export function pinAuthority(instanceDir: string, authority: PinnedAuthority): v
 export interface GenesisState {
   lastBeaconAt: number;
   syncSeq: number;
+  /** The authority's join endpoint as the provisioning bundle named it (IPv4:port). */
+  joinEndpoint?: string;
 }
 
 export function loadGenesisState(instanceDir: string): GenesisState {
   const path = join(instanceDir, GENESIS_STATE_FILE);
   const data = existsSync(path) ? (readJson(path) as Partial<GenesisState>) : {};
-  return { lastBeaconAt: Number(data.lastBeaconAt) || 0, syncSeq: Number(data.syncSeq) || 0 };
+  const joinEndpoint = typeof data.joinEndpoint === 'string' && new RegExp(ENDPOINT_PATTERN).test(data.joinEndpoint) ? data.joinEndpoint : undefined;
+  return { lastBeaconAt: Number(data.lastBeaconAt) || 0, syncSeq: Number(data.syncSeq) || 0, ...(joinEndpoint && { joinEndpoint }) };
 }
 
 export function saveGenesisState(instanceDir: string, change: Partial<GenesisState>): void {

@@ -33,6 +33,8 @@ export interface JoinOptions {
   beaconPort: number;
   beaconFreshnessMs: number;
   claimListen: Endpoint;
+  /** The authority's join endpoint, when known (--authority-endpoint, else the bundle's): join outbound, no beacon or claim. */
+  authorityEndpoint?: Endpoint;
   /** Pause between join requests while pending or while the endpoint does not answer. */
   pollMs: number;
   /** Give up after this long in the join phase (undefined: never). */
@@ -70,7 +72,12 @@ export async function joinMesh(o: JoinOptions): Promise<{ membership: Membership
   o.say(`identity ${publicKey} (${join(o.instanceDir, 'identity.key')}, 0600)`);
 
   let pinned = loadPinnedAuthority(o.instanceDir);
-  let found = pinned ? await scanForBeacon(o, pinned) : undefined;
+  const stored = loadGenesisState(o.instanceDir).joinEndpoint;
+  const direct = o.authorityEndpoint ?? (stored === undefined ? undefined : parseEndpoint(stored, 'the bundle\'s join endpoint'));
+  if (direct && !pinned) throw new JoinRefusedError('a join endpoint needs a pinned authority (ppn provision --authority FILE): the endpoint alone proves nothing');
+  if (direct) o.say(`joining the authority at ${formatEndpoint(direct)} directly (outbound; no beacon or claim needed)`);
+  // No beacon: our clock is taken as right; a stale refusal carries the authority's time.
+  let found = direct ? { joinEndpoint: direct, offset: 0 } : pinned ? await scanForBeacon(o, pinned) : undefined;
   if (!pinned) o.say('no authority pinned (no provisioning bundle): only an admin claim can establish it');
   if (!found) {
     const claimed = await awaitClaim(o, publicKey, pinned);

@@ -4,12 +4,13 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { admit } from '../../core/genesis/admission.js';
-import { openPairing } from '../../core/genesis/pairing.js';
+import { JOIN_ENDPOINT_META, openPairing } from '../../core/genesis/pairing.js';
 import { formatCode } from '../../core/genesis/code.js';
 import { projectRoot } from '../../core/project-root.js';
 import { openRegistry } from '../../core/registry/registry.js';
 import { scratchDir } from '../support/pipeline.js';
-import { randomPublicKey } from './support.js';
+import { pinAuthority, saveEnrolmentToken } from '../../core/genesis/authority-pin.js';
+import { loopbackAuthority, randomPublicKey } from './support.js';
 
 const cli = join(projectRoot(), 'dist/core/cli/main.js');
 const ppn = (...args: string[]) =>
@@ -57,6 +58,49 @@ describe('genesis CLI', function () {
     expect(pinned.code, pinned.stderr).to.equal(0);
     expect(JSON.parse(readFileSync(join(node, 'authority.json'), 'utf8'))).to.deep.equal(JSON.parse(readFileSync(secret, 'utf8')).authority);
     expect(mode(join(node, 'enrolment.token'))).to.equal(0o600);
+  });
+
+  // issue 11 item 1: joining from anywhere, outbound, at the join endpoint the bundle names.
+  it('the bundle names the join endpoint (given, or the one the admin recorded); a node pins it with the authority', async () => {
+    const bundleFile = join(root, 'with-endpoint.json');
+    expect((await ppn('provision', 'export', '--instance', admin, '--out', join(root, 'x.json'), '--join-endpoint', 'admin.local:9444')).stderr).to.include("--join-endpoint must be IPv4:port");
+    const r = await ppn('provision', 'export', '--instance', admin, '--out', bundleFile, '--join-endpoint', '198.51.100.7:9444');
+    expect(r.code, r.stderr).to.equal(0);
+    expect(JSON.parse(readFileSync(bundleFile, 'utf8'))).to.include({ joinEndpoint: '198.51.100.7:9444' });
+    // Without --join-endpoint: the one the running admin recorded.
+    const running = join(root, 'running-admin');
+    expect((await ppn('authority', 'init', '--instance', running, '--listen', '192.0.2.3:51820')).code).to.equal(0);
+    const recorded = openPairing(openRegistry(join(running, 'admin.db')));
+    recorded.setMeta(JOIN_ENDPOINT_META, '198.51.100.8:9444');
+    recorded.registry.close();
+    const byAdmin = join(root, 'recorded.json');
+    expect((await ppn('provision', 'export', '--instance', running, '--out', byAdmin)).code).to.equal(0);
+    expect(JSON.parse(readFileSync(byAdmin, 'utf8'))).to.include({ joinEndpoint: '198.51.100.8:9444' });
+    const far = join(root, 'far');
+    const pinned = await ppn('provision', '--authority', bundleFile, '--instance', far);
+    expect(pinned.stdout).to.include('join endpoint 198.51.100.7:9444');
+    expect(JSON.parse(readFileSync(join(far, 'genesis-state.json'), 'utf8'))).to.include({ joinEndpoint: '198.51.100.7:9444' });
+  });
+
+  it('ppn join --authority-endpoint joins outbound at once: no beacon heard, no claim port opened', async () => {
+    const authority = await loopbackAuthority();
+    await authority.start();
+    try {
+      const dir = join(root, 'outbound');
+      pinAuthority(dir, authority.pinned);
+      saveEnrolmentToken(dir, authority.pairing.createToken('operator', 60_000));
+      const r = await ppn('join', '--instance', dir, '--authority-endpoint', `127.0.0.1:${authority.joinEndpoint.port}`, '--listen', '127.0.0.1:51997', '--scan-window', '600', '--timeout', '20');
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.include(`joining the authority at 127.0.0.1:${authority.joinEndpoint.port} directly`);
+      expect(r.stdout).to.not.include("listening for the authority's beacon");
+      expect(r.stdout).to.not.include('waiting for an admin');
+      expect(JSON.parse(readFileSync(join(dir, 'membership.json'), 'utf8'))).to.include({ name: 'outbound', listen: '127.0.0.1:51997' });
+      const unpinned = await ppn('join', '--instance', join(root, 'unpinned'), '--authority-endpoint', '127.0.0.1:9', '--scan-window', '0');
+      expect(unpinned.code).to.equal(1);
+      expect(unpinned.stderr).to.include('a join endpoint needs a pinned authority');
+    } finally {
+      await authority.stop();
+    }
   });
 
   it('refuses bad bundles precisely, without echoing them, and a second authority', async () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pinAuthority, saveEnrolmentToken } from '../../core/genesis/authority-pin.js';
+import { pinAuthority, saveEnrolmentToken, saveGenesisState } from '../../core/genesis/authority-pin.js';
 import { joinMesh, JoinRefusedError, type JoinOptions } from '../../core/genesis/join-client.js';
 import { JoinAnswerError, joinKeys, JOIN_PATH, MAC_HEADER, newNonce, openAnswer, openRequest, openToken, sealAnswer, sealRequest, sealToken, type JoinRequest } from '../../core/genesis/join.js';
 import { loadSecret } from '../../core/membership/instance-files.js';
@@ -109,6 +109,17 @@ describe('join endpoint and first boot on loopback', function () {
     expect(authority.pairing.registry.node(2)).to.include({ status: 'active', publicKey: formatKey(publicKeyOf(loadSecret(dir, 'identity.key', false))) });
     expect(authority.events.items.map((e) => e.event)).to.deep.equal(['granted']);
     expect((await joinMesh(options(dir))).alreadyJoined).to.equal(true);
+  });
+
+  it("a node provisioned with the bundle's join endpoint joins there outbound, without waiting for a beacon (issue 11 item 1)", async () => {
+    await authority.start();
+    const dir = provisioned(authority.pairing.createToken('operator', 60_000));
+    saveGenesisState(dir, { joinEndpoint: `127.0.0.1:${authority.joinEndpoint.port}` });
+    const lines = feed<string>();
+    // A scan window of ten minutes: only the direct path can finish within the test's time.
+    const { membership } = await joinMesh({ ...options(dir, lines), scanWindowMs: 600_000 });
+    expect(membership).to.include({ name: 'edge', listen: '127.0.0.1:51999' });
+    expect(lines.items.some((l) => l.startsWith("listening for the authority's beacon"))).to.equal(false);
   });
 
   it('waits while pending, showing the join code, and is granted once approved', async () => {
