@@ -2,6 +2,7 @@
 // event stream (read with the page's own SSE parser), approving and revoking nodes.
 import { expect } from 'chai';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openRegistry } from '../../core/registry/registry.js';
@@ -172,19 +173,19 @@ describe('F8 page API (local mesh)', function () {
       }
     });
 
-    it('revokes (rejects) a node, audited as the operator', async () => {
+    it('rejects a pending node (forgotten: its id is free again), audited as the operator', async () => {
       const res = await post('/v1/nodes/21/revoke');
       expect(res.status).to.equal(200);
       expect(await res.json()).to.include({ id: 21, name: 'stranger', status: 'revoked' });
       const nodes = ((await (await fetch(`${mesh.f8Url}/v1/nodes`, { headers: auth() })).json()) as any).nodes;
-      expect(nodes.find((n: { id: number }) => n.id === 21).status).to.equal('revoked');
+      expect(nodes.find((n: { id: number }) => n.id === 21)).to.equal(undefined);
       const admin = mesh.fleet.find((n) => n.role === 'os-network-admin')!;
       const registry = openRegistry(join(admin.instanceDir, 'admin.db'));
       try {
-        const decisions = registry.auditLog(50).filter((r) => r.action === 'node.status');
-        expect(decisions.map((r) => ({ actor: r.actor, ...r.detail }))).to.deep.include.members([
-          { actor: 'operator', id: 20, from: 'pending', to: 'active' },
-          { actor: 'operator', id: 21, from: 'pending', to: 'revoked' },
+        const decisions = registry.auditLog(50).filter((r) => r.action === 'node.status' || r.action === 'node.remove');
+        expect(decisions.map((r) => ({ actor: r.actor, action: r.action, ...r.detail }))).to.deep.include.members([
+          { actor: 'operator', action: 'node.status', id: 20, from: 'pending', to: 'active' },
+          { actor: 'operator', action: 'node.remove', id: 21, name: 'stranger', status: 'pending' },
         ]);
       } finally {
         registry.close();
@@ -200,6 +201,40 @@ describe('F8 page API (local mesh)', function () {
       expect((await post('/v1/nodes/2/revoke', undefined, { authorization: 'Bearer wrong' })).status).to.equal(401);
       const nodes = ((await (await fetch(`${mesh.f8Url}/v1/nodes`, { headers: auth() })).json()) as any).nodes;
       expect(nodes.find((n: { id: number }) => n.id === 2).status).to.equal('active');
+    });
+  });
+
+  describe('hostile clients (issue 12 items 4, 5, 9, 10)', () => {
+    it('a command still executes on a node while event streams stall, idle connections wait and junk arrives', async () => {
+      const { hostname, port } = new URL(mesh.f8Url);
+      const sockets: Socket[] = [];
+      const raw = (text: string) => {
+        const socket = connect(Number(port), hostname);
+        socket.on('error', () => {});
+        sockets.push(socket);
+        if (text) socket.write(text);
+        return socket;
+      };
+      const stream = await openEvents();
+      try {
+        await stream.next((e) => e.event === 'ready', 'ready');
+        // 31 more streams that never read: with the page's stream, the default cap of 32.
+        // Each stops reading once its stream is open (the answer's first bytes arrived).
+        const stalled = Array.from({ length: 31 }, () => raw(`GET /v1/events HTTP/1.1\r\nHost: f8\r\nAuthorization: Bearer ${mesh.f8Token}\r\n\r\n`));
+        await Promise.all(stalled.map((s) => new Promise((resolve) => s.once('data', () => resolve(s.pause())))));
+        for (let i = 0; i < 40; i++) raw('');
+        const over = await fetch(`${mesh.f8Url}/v1/events`, { headers: auth() });
+        expect(over.status).to.equal(503);
+        expect((await rawGet('//a:99999/v1/nodes')).status).to.equal(400);
+        expect((await fetch(`${mesh.f8Url}/v1/commands?limit=-1`, { headers: auth() })).status).to.equal(400);
+
+        const sent = (await (await post('/v1/intents', { text: 'ping leased' })).json()) as any;
+        const acked = await stream.next((e) => e.event === 'command' && e.data.id === sent.id && e.data.targets[0].status === 'executed', 'the ack');
+        expect(acked.data.targets[0].detail).to.equal('pong');
+      } finally {
+        stream.close();
+        for (const s of sockets) s.destroy();
+      }
     });
   });
 

@@ -48,8 +48,9 @@ function identity(dir: string, secret: Buffer, membership: Membership, commandSe
   };
 }
 
-export function world(): World {
-  const dir = mkdtempSync(join(tmpdir(), 'ppn-plugins-'));
+/** `base`: the folder to make the world's directory in (default: the system's temporary folder). */
+export function world(base = tmpdir()): World {
+  const dir = mkdtempSync(join(base, 'ppn-plugins-'));
   const authority = { secret: generateSecret(), commandSecret: generateSecret() };
   const node = { secret: generateSecret() };
   const commandPublicKey = formatKey(publicKeyOf(authority.commandSecret));
