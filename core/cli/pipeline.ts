@@ -11,8 +11,10 @@ import { PipelineInvalidError, startHost, type HostStatus, type ReloadResult } f
 import { combinedSchema } from '../runtime/pipeline-file.js';
 import { createPluginLoader, stageTypesIn } from '../runtime/plugins.js';
 import { formatValidationError, validatePipelineFile } from '../runtime/validate.js';
+import { createLogStream } from '../runtime/log-stream.js';
 import { watchFiles } from '../runtime/watch.js';
 import { UsageError } from './cli-errors.js';
+import { superviseNode, watchLauncher } from './node-process.js';
 
 export function register(program: Command): void {
   program
@@ -22,11 +24,15 @@ export function register(program: Command): void {
     .option('--role <name>', 'run pipelines/<name>.json of this checkout')
     .option('--instance <dir>', 'the node\'s instance directory (keys, state); overrides the file\'s node.instance')
     .option('--no-watch', 'do not reload when the file or a plugin module changes')
-    .option('--stop-timeout <ms>', 'how long a graceful stop may take', '10000')
+    .option('--stop-timeout <ms>', 'how long a stop may take; then the process ends whatever it waits for', '5000')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
     .action(async (file: string | undefined, opts: { role?: string; instance?: string; watch: boolean; stopTimeout: string; logLevel: string }) => {
+      watchLauncher();
       const path = pipelinePath(file, opts.role);
-      const logger = pino({ level: opts.logLevel });
+      const stopTimeoutMs = Number(opts.stopTimeout);
+      if (!Number.isInteger(stopTimeoutMs) || stopTimeoutMs < 1) throw new UsageError(`--stop-timeout must be a whole number of milliseconds, got '${opts.stopTimeout}'`);
+      const logStream = createLogStream();
+      const logger = pino({ level: opts.logLevel }, logStream);
       let host;
       try {
         host = await startHost({ file: path, services: nodeServices(), loader: createPluginLoader(nodePluginFolders()), logger, instanceDir: opts.instance });
@@ -34,24 +40,33 @@ export function register(program: Command): void {
         if (err instanceof PipelineInvalidError) throw new UsageError(`${err.errors.length} problem(s); nothing was started`, err.errors.map(formatValidationError));
         throw err;
       }
-      const control = await startControlServer(host, host.status().config.node.statusPort ?? 0);
-      logger.info({ control: `http://127.0.0.1:${control.port}` }, 'control endpoint on loopback');
+      const control = await startControlServer(host, { port: host.status().config.node.statusPort ?? 0, extraStatus: () => ({ log: logStream.counters() }) });
       const reload = (why: string) =>
-        host.reload().then((r) => logger.info({ why, ok: r.ok, added: r.added, changed: r.changed, removed: r.removed }, 'reload finished'));
+        host
+          .reload()
+          .then((r) => logger.info({ why, ok: r.ok, added: r.added, changed: r.changed, removed: r.removed }, 'reload finished'))
+          .catch((err: unknown) => logger.error({ why, err: String(err) }, 'reload failed'));
       const unwatch = opts.watch ? watchFiles(() => host.watchedFiles(), (f) => reload(`changed: ${f}`)) : () => {};
-      process.on('SIGHUP', () => reload('SIGHUP'));
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) process.exit(1);
-        stopping = true;
-        logger.info({ signal }, 'stopping');
-        unwatch();
-        await host.stop(Date.now() + Number(opts.stopTimeout));
-        await control.close();
-        process.exit(0);
-      };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
+      superviseNode({
+        logger,
+        stopTimeoutMs,
+        reload,
+        steps: [
+          { name: 'file watch', run: async () => unwatch() },
+          // The pipeline gets most of the time; closing the control endpoint is quick.
+          { name: 'pipeline', run: (deadline) => host.stop(deadline - Math.min(500, stopTimeoutMs / 4)) },
+          {
+            name: 'control endpoint',
+            run: async () => {
+              const { fileLeft } = await control.close();
+              return fileLeft ? { problem: `could not remove ${fileLeft}` } : undefined;
+            },
+          },
+        ],
+      });
+      // Said last, once the node is wholly up (file watch and signals included): launchers and
+      // tests wait for this line.
+      logger.info({ control: `http://127.0.0.1:${control.port}` }, 'control endpoint on loopback');
     });
 
   program

@@ -63,10 +63,15 @@ export function createServiceSet(
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const running = new Map<string, RunningService>();
 
+  /** Closes a service; one that fails to (e.g. EROFS on a read-only disk) is gone all the same. */
   const close = async (name: string) => {
     const s = running.get(name);
     running.delete(name);
-    if (s) await s.definition.close?.(s.instance);
+    try {
+      if (s) await s.definition.close?.(s.instance);
+    } catch (err) {
+      ctx.logger.warn({ service: name, err: String(err) }, 'service did not close cleanly');
+    }
   };
 
   const create = async (definition: ServiceDefinition, config: Record<string, unknown>, containerFor: ServiceSet['containerFor']) => {

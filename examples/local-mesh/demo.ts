@@ -28,6 +28,20 @@ if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65000) {
   process.exit(2);
 }
 
+// SIGTERM (e.g. to the demo's process group), SIGINT (Ctrl-C) and SIGHUP (the terminal closed)
+// all stop the nodes, at any point; a node outlives the demo only if the demo is killed, and
+// then ends by itself (its IPC channel to the demo closes).
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+let running: RunningMesh | undefined;
+const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+  for (const signal of STOP_SIGNALS) process.once(signal, () => resolve(signal));
+});
+stopRequested.then(async (signal) => {
+  console.log(`\n${signal}: stopping the nodes`);
+  await running?.stop();
+  process.exit(0);
+});
+
 const step = (n: number, text: string) => console.log(`\n[${n}] ${text}`);
 const say = (text: string) => console.log(`    ${text}`);
 
@@ -46,6 +60,7 @@ async function main(): Promise<number> {
   };
   step(2, 'Starting the nodes (one `ppn run` process each)');
   const mesh: RunningMesh = await launchLocalMesh(nodes, { onLog });
+  running = mesh;
   for (const n of nodes) {
     const membership = JSON.parse(readFileSync(join(n.instanceDir, 'membership.json'), 'utf8'));
     for (const p of membership.peers) names.set(p.publicKey, p.name);
@@ -65,10 +80,8 @@ async function main(): Promise<number> {
   console.log(`\nThe mesh keeps running. F8 terminal: ${mesh.f8Url}/`);
   console.log(`Operator token (also in ${join(root, 'admin', 'f8.token')}):\n  ${mesh.f8Token}`);
   console.log(`Try:\n  curl -s -H "authorization: Bearer $(cat ${join(root, 'admin', 'f8.token')})" -d '{"text":"ping everyone"}' ${mesh.f8Url}/v1/intents`);
-  console.log('Ctrl-C stops every node.');
-  await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-  await mesh.stop();
-  return 0;
+  console.log('Ctrl-C (or SIGTERM, SIGHUP) stops every node.');
+  return new Promise<number>(() => {}); // ends through stopRequested
 }
 
 async function sendAndFollow(mesh: RunningMesh): Promise<boolean> {

@@ -1,4 +1,5 @@
-// Starts each node of a local mesh as its own `ppn run` process and follows its log.
+// Starts each node of a local mesh as its own `ppn run` process and follows its log. The nodes
+// end when the launcher does: by stop(), or on their own when it dies.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,7 +39,9 @@ export async function launchLocalMesh(nodes: LocalNode[], options: LaunchOptions
   const running = new Map<string, RunningNode>();
   for (const node of nodes) {
     const child = spawn(process.execPath, [cli, 'run', pipelineFor(node), '--instance', node.instanceDir, '--no-watch', '--log-level', options.logLevel ?? 'info'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // The IPC channel is the node's tie to this launcher: the kernel closes it when the launcher
+      // dies, however it dies, and the node then stops by itself (core/cli/node-process.ts).
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     const logs: LogRecord[] = [];
     const waiters = new Set<{ match: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }>();

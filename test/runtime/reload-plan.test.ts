@@ -1,8 +1,12 @@
 // The reload planner on its own: plain pipeline values in, a plan out; no stage or service starts.
+// And the slot a swapped stage leaves behind, on its own.
 import { expect } from 'chai';
+import { Subject, type Observable } from 'rxjs';
 import type { ServiceDefinition, StageDefinition } from '../../core/runtime/define-stage.js';
+import { createEnvelope, type Envelope } from '../../core/runtime/envelope.js';
 import type { PipelineFile, StageSpec } from '../../core/runtime/pipeline-file.js';
 import { planReload, type PlannedPipeline, type ReloadPlan } from '../../core/runtime/reload-plan.js';
+import { createSlot, type StageInstance } from '../../core/runtime/slot.js';
 
 const service = (name: string, extra: Partial<ServiceDefinition> = {}): ServiceDefinition => ({
   name,
@@ -165,4 +169,21 @@ describe('reload planner', () => {
       expect(order).to.have.members(Object.keys(row.next.pipeline.stages));
     });
   }
+});
+
+describe('slot buffer while a stage is swapped', () => {
+  it('holds up to its limit, drops the rest as slot-buffer-full, and passes on what it held', () => {
+    const dropped: string[] = [];
+    const slot = createSlot('s', (_env, reason) => dropped.push(reason), { bufferLimit: 100 });
+    const passed: Envelope[] = [];
+    const input = new Subject<Envelope>();
+    input.subscribe((env) => passed.push(env));
+    slot.pause();
+    for (let i = 0; i < 150; i++) slot.push(createEnvelope('k', i));
+    expect(dropped).to.have.length(50);
+    expect(new Set(dropped)).to.deep.equal(new Set(['slot-buffer-full']));
+    slot.attach({ stage: { connect: (in$: Observable<Envelope>) => in$, close: async () => {} }, input, generation: 1 } as unknown as StageInstance, () => {});
+    slot.resume();
+    expect(passed.map((e) => e.body)).to.deep.equal([...Array(100).keys()]);
+  });
 });

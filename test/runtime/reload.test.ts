@@ -2,7 +2,11 @@ import { expect } from 'chai';
 import { createSocket, type Socket } from 'node:dgram';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Host } from '../../core/runtime/host.js';
+import { pino } from 'pino';
+import { nodePluginFolders, nodeServices } from '../../core/node/services.js';
+import { defineService } from '../../core/runtime/define-stage.js';
+import { startHost, type Host } from '../../core/runtime/host.js';
+import { createPluginLoader } from '../../core/runtime/plugins.js';
 import { collect, scratchDir, startTestHost, writePipeline } from '../support/pipeline.js';
 
 const udpGraph = (middleMeta: object, extra: object = {}) => ({
@@ -27,6 +31,10 @@ const generatorGraph = (stages: object = {}, plugins: object = {}) => ({
     ...stages,
   },
 });
+
+/** A stage type holding the registry service (its status: how many nodes the registry has). */
+const USES_REGISTRY = `export default { type: 'uses-registry', kind: 'transform', description: 'holds the registry', services: ['registry'], configSchema: { type: 'object' },
+  create: (ctx) => { const registry = ctx.services.get('registry'); return { connect: (input$) => input$, close: async () => {}, status: () => ({ nodes: registry.nodes().length }) }; } };`;
 
 describe('hot reload', function () {
   this.timeout(60_000);
@@ -178,11 +186,7 @@ describe('hot reload', function () {
 
   it('recreates a service whose settings changed, and rebuilds only the stages using it', async () => {
     const dir = scratchDir('service');
-    writeFileSync(
-      join(dir, 'uses-registry.mjs'),
-      `export default { type: 'uses-registry', kind: 'transform', description: 'holds the registry', services: ['registry'], configSchema: { type: 'object' },
-        create: (ctx) => { const registry = ctx.services.get('registry'); return { connect: (input$) => input$, close: async () => {}, status: () => ({ nodes: registry.nodes().length }) }; } };`,
-    );
+    writeFileSync(join(dir, 'uses-registry.mjs'), USES_REGISTRY);
     const graph = (dbFile: string) => ({
       ...generatorGraph({ held: { type: 'uses-registry', inputs: ['middle'] } }, { 'uses-registry': './uses-registry.mjs' }),
       services: { registry: { file: dbFile } },
@@ -247,6 +251,39 @@ describe('hot reload', function () {
     await out.waitFor(1);
     client.close();
     expect((out.items[0].body as Buffer).toString()).to.equal('after');
+  });
+
+  it('a reload adding a stage that needs a service not running yet starts that service (as a cold start would)', async () => {
+    const dir = scratchDir('new-service');
+    writeFileSync(join(dir, 'uses-registry.mjs'), USES_REGISTRY);
+    const file = writePipeline(dir, generatorGraph({}, { 'uses-registry': './uses-registry.mjs' }));
+    host = await startTestHost(file);
+    expect(host.status().services).to.not.include('registry');
+    writePipeline(dir, generatorGraph({ held: { type: 'uses-registry', inputs: ['middle'] } }, { 'uses-registry': './uses-registry.mjs' }));
+    const result = await host.reload();
+    expect(result, result.errors.join('\n')).to.include({ ok: true });
+    expect(result.added).to.deep.equal(['held']);
+    expect(host.status().services).to.include('registry');
+    expect(host.status().stages.held.details).to.deep.equal({ nodes: 0 });
+    await collect(host, 'held').waitFor(5);
+  });
+
+  it('a service that fails to close is let go: the reload and the stop go on (no rejection)', async () => {
+    const dir = scratchDir('close-fails');
+    writeFileSync(
+      join(dir, 'uses-flaky.mjs'),
+      `export default { type: 'uses-flaky', kind: 'transform', description: 'uses the flaky service', services: ['flaky'], configSchema: { type: 'object' },
+        create: () => ({ connect: (input$) => input$, close: async () => {} }) };`,
+    );
+    const flaky = defineService({ name: 'flaky', configSchema: { type: 'object' }, create: () => ({}), close: () => { throw new Error('EROFS: read-only file system'); } });
+    const file = writePipeline(dir, generatorGraph({ odd: { type: 'uses-flaky', inputs: ['middle'] } }, { 'uses-flaky': './uses-flaky.mjs' }));
+    host = await startHost({ file, services: [...nodeServices(), flaky], loader: createPluginLoader(nodePluginFolders()), logger: pino({ level: 'silent' }), retireTimeoutMs: 2_000 });
+    writePipeline(dir, generatorGraph());
+    const result = await host.reload(); // before: rejected with the close error (an unhandled rejection in `ppn run`)
+    expect(result).to.deep.include({ ok: true, removed: ['odd'] });
+    expect(host.status().services).to.not.include('flaky');
+    const again = await host.reload();
+    expect(again, 'the host goes on reloading').to.include({ ok: true });
   });
 
   it('counts drops by reason and settles every envelope exactly once', async () => {

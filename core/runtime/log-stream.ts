@@ -1,0 +1,67 @@
+// Where a node's log lines go: stdout, written so that the process can never wait on it. A pipe
+// whose reader stopped reading (full) or died (closed), or a disk that refuses (error), costs the
+// lines, counted by reason, never the process: pino's own destination retries such writes
+// forever on the main thread at exit (see /work/shared/FACTS.md "pino + sonic-boom").
+import { fstatSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { isatty, WriteStream } from 'node:tty';
+
+export type LogDropReason = 'full' | 'closed' | 'error';
+
+export interface LogStream {
+  /** What pino calls with each line. */
+  write(line: string): void;
+  counters(): { written: number; dropped: Record<LogDropReason, number> };
+}
+
+/** How many bytes may wait for a slow reader before lines are dropped. */
+export const DEFAULT_LOG_BACKLOG_BYTES = 1 << 20;
+
+/**
+ * A pipe, socket or terminal is written asynchronously (the fd is non-blocking, as libuv opens
+ * it) with at most `backlogBytes` waiting; a file, synchronously (a file write does not wait on
+ * a reader). Nothing is flushed at exit: what waits is lost, which a stop must allow.
+ */
+export function createLogStream(fd = 1, backlogBytes = DEFAULT_LOG_BACKLOG_BYTES): LogStream {
+  const dropped: Record<LogDropReason, number> = { full: 0, closed: 0, error: 0 };
+  let written = 0;
+  let closed = false;
+  const stat = fstatSync(fd);
+  let stream: Socket | WriteStream | null = null;
+  if (stat.isFIFO() || stat.isSocket()) stream = new Socket({ fd, readable: false, writable: true });
+  else if (isatty(fd)) {
+    stream = new WriteStream(fd);
+    // Node makes a terminal blocking; a stopped terminal (XOFF) must not stop the process.
+    (stream as unknown as { _handle?: { setBlocking?(b: boolean): void } })._handle?.setBlocking?.(false);
+  }
+  if (stream) {
+    // EPIPE and friends arrive here, not as exceptions; an unread error event would end the process.
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      closed = true;
+      dropped[err.code === 'EPIPE' || err.code === 'ECONNRESET' ? 'closed' : 'error']++;
+    });
+    // The log must not keep a stopping process alive.
+    (stream as Socket).unref?.();
+  }
+  return {
+    write(line) {
+      if (closed) return void dropped.closed++;
+      if (stream) {
+        if (stream.writableLength > backlogBytes) return void dropped.full++;
+        stream.write(line);
+        written++;
+        return;
+      }
+      try {
+        writeSync(fd, line);
+        written++;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EPIPE') closed = true;
+        dropped[code === 'EPIPE' ? 'closed' : code === 'EAGAIN' ? 'full' : 'error']++;
+      }
+    },
+    counters: () => ({ written, dropped: { ...dropped } }),
+  };
+}
+
