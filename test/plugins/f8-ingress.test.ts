@@ -21,11 +21,12 @@ describe('f8-ingress', () => {
     expect(f8.kit.outputs).to.deep.equal([]);
   });
 
-  it('answers an intent from its outcome: abstained 422, needs-confirm 409, no-targets 422, any other drop 403, failed 500', async () => {
+  it('answers an intent from its outcome: abstained 422, needs-confirm 409, no-targets 422, storage-full 507, any other drop 403, failed 500', async () => {
     const outcomes = [
       { status: 'dropped', reason: 'abstained', detail: { abstention: { reason: 'out-of-scope', explanation: 'no', suggestions: ['ping leased'] } } },
       { status: 'dropped', reason: 'needs-confirm', detail: {} },
       { status: 'dropped', reason: 'no-targets', detail: { error: 'none', draft: {} } },
+      { status: 'dropped', reason: 'storage-full', detail: {} },
       { status: 'dropped', reason: 'link-wrong-port' },
       { status: 'failed', error: 'router failed: boom' },
     ] as const;
@@ -37,6 +38,6 @@ describe('f8-ingress', () => {
       env.settle(outcome);
       statuses.push((await answer).status);
     }
-    expect(statuses).to.deep.equal([422, 409, 422, 403, 500]);
+    expect(statuses).to.deep.equal([422, 409, 422, 507, 403, 500]);
   });
 });
