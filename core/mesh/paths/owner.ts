@@ -43,8 +43,9 @@ export interface PathOwnerOptions {
   timings?: Partial<PathTimings>;
   /** Ms between ticks. */
   tickMs?: number;
-  /** Ms between asks for one peer while it is not direct. */
+  /** Ms between asks for one peer while it is not direct; once blocked by NAT, askBlockedEvery. */
   askEvery?: number;
+  askBlockedEvery?: number;
   /** Called after each path change (already logged and counted). */
   onChange?: (publicKey: string, change: PathChange) => void;
 }
@@ -74,6 +75,7 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
   const log = options.logger;
   const tickMs = options.tickMs ?? 250;
   const askEvery = options.askEvery ?? 10_000;
+  const askBlockedEvery = options.askBlockedEvery ?? 30_000;
   const peers = new Map<string, Tracked>();
   const byAddress = new Map<string, string>();
   const lighthouse = options.lighthouse ? createLighthouse() : undefined;
@@ -110,7 +112,8 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
     apply(key, t, now);
     const why = t.paths.why(now);
     const hub = options.hub?.();
-    if (hub && t.peer.relay && why !== undefined && (t.lastAsk === undefined || now - t.lastAsk >= askEvery)) {
+    const every = why === 'blocked by NAT' ? askBlockedEvery : askEvery;
+    if (hub && t.peer.relay && why !== undefined && (t.lastAsk === undefined || now - t.lastAsk >= every)) {
       t.lastAsk = now;
       send(hub, { type: 'ask', peer: t.peer.address, local: options.localEndpoints?.() ?? [] });
     }

@@ -4,19 +4,21 @@
 // for, feeds back pongs and authenticated arrivals, and applies the path changes it returns.
 //
 // Rules (after Tailscale's magicsock endpoint and Nebula's connection manager):
-//   - A direct candidate is working while it has proof (a pong to a ping sent on it, or an
-//     authenticated datagram from it) younger than deadAfter. The path in use is pinged every
-//     heartbeat, so a dead direct path is left within deadAfter + one tick (< 3 s).
-//   - A new candidate is probed every probeInterval for punchFor; no pong by then: blocked by NAT,
-//     retried every retryBlocked, or at once when the lighthouse names it again.
+//   - A direct candidate of a peer with a relay is working while it has a pong (to a ping sent on
+//     it) younger than deadAfter: a round trip, since datagrams that still arrive prove only one
+//     way. The path in use is pinged every heartbeat, so a dead direct path is left within
+//     deadAfter + one tick (< 3 s).
+//   - A new candidate is probed every probeInterval for punchFor; no pong by then: blocked by NAT
+//     (and said so until it answers), retried every retryBlocked, or at once when the lighthouse
+//     names it again (the far end is told at the same moment, so both punch together).
 //   - Upgrades go to the working candidate with the lowest RTT; another direct path replaces the
 //     one in use only when its RTT is under betterRtt × the current one.
 //   - Hysteresis: after falling back, a direct path must answer returnStreak pings in a row and a
 //     hold-down must pass. The hold-down starts at holdDown and doubles (to holdDownMax) each time
 //     a path falls back within stableAfter of being chosen, so a path that keeps dying is tried
 //     at most once a minute; it resets once a direct path stays up for stableAfter.
-//   - Without a relay (the hub itself, or a peer only ever seen directly) the path is the most
-//     recently proven candidate, else the configured one: what classic roaming would pick.
+//   - Without a relay (the hub itself, or a peer only ever seen directly) the path is where the
+//     peer's authenticated datagrams last came from, else the configured one: classic roaming.
 import { randomBytes } from 'node:crypto';
 import type { Endpoint } from '../../underlay/endpoint.js';
 
@@ -61,7 +63,12 @@ export interface Candidate {
   /** When its current round of probing began. */
   probingSince: number;
   lastPing?: number;
-  lastProof?: number;
+  /** Last pong to a ping sent on it: a round trip. */
+  lastPong?: number;
+  /** Last authenticated datagram from it: one way. */
+  lastArrival?: number;
+  /** A whole probing round passed without a pong, and none came since. */
+  failed: boolean;
   rtt?: number;
   /** Pongs in a row, without a ping lost between them. */
   streak: number;
@@ -114,7 +121,11 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
   let hold = t.holdDown;
   let fellBack = false;
 
-  const working = (c: Candidate, now: number) => c.lastProof !== undefined && now - c.lastProof < t.deadAfter;
+  const proof = (c: Candidate) => (relay ? c.lastPong : Math.max(c.lastPong ?? -Infinity, c.lastArrival ?? -Infinity));
+  const working = (c: Candidate, now: number) => {
+    const p = proof(c);
+    return p !== undefined && now - p < t.deadAfter;
+  };
   const probing = (c: Candidate, now: number) => now - c.probingSince < t.punchFor;
   const currentCandidate = () => (current && !isRelay(current) ? candidates.get(keyOf(current)) : undefined);
 
@@ -122,7 +133,7 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
     if (candidates.size <= MAX_CANDIDATES) return;
     const victims = [...candidates.values()]
       .filter((c) => c.source !== 'configured' && c !== currentCandidate())
-      .sort((a, b) => (a.lastProof ?? a.probingSince) - (b.lastProof ?? b.probingSince));
+      .sort((a, b) => (a.lastPong ?? a.lastArrival ?? a.probingSince) - (b.lastPong ?? b.lastArrival ?? b.probingSince));
     if (victims[0]) candidates.delete(keyOf(victims[0].endpoint));
   }
 
@@ -156,7 +167,7 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
   function fallback(): Path | undefined {
     if (relay) return relay;
     let pick: Candidate | undefined;
-    for (const c of candidates.values()) if (c.lastProof !== undefined && (!pick || c.lastProof > pick.lastProof!)) pick = c;
+    for (const c of candidates.values()) if (c.lastArrival !== undefined && (!pick || c.lastArrival > pick.lastArrival!)) pick = c;
     pick ??= [...candidates.values()].find((c) => c.source === 'configured');
     return pick?.endpoint;
   }
@@ -173,7 +184,7 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
         if (source === 'configured') known.source = 'configured';
         return;
       }
-      candidates.set(key, { endpoint: { ...endpoint }, source, probingSince: now, streak: 0 });
+      candidates.set(key, { endpoint: { ...endpoint }, source, probingSince: now, streak: 0, failed: false });
       evict();
     },
     pings(now) {
@@ -185,6 +196,7 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
         const inUse = c === currentCandidate();
         const interval = inUse ? t.heartbeat : probing(c, now) ? t.probeInterval : undefined;
         if (interval === undefined) {
+          if (c.lastPong === undefined || c.lastPong < c.probingSince) c.failed = true;
           // Blocked: a fresh round every retryBlocked.
           if (now - c.probingSince < t.retryBlocked) continue;
           c.probingSince = now;
@@ -207,17 +219,18 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
       if (!c) return false;
       const rtt = now - p.sentAt;
       c.rtt = c.rtt === undefined ? rtt : 0.75 * c.rtt + 0.25 * rtt;
-      c.lastProof = now;
+      c.lastPong = now;
+      c.failed = false;
       c.streak++;
       return true;
     },
     arrived(from, now) {
       const key = keyOf(from);
       if (!candidates.has(key)) {
-        candidates.set(key, { endpoint: { ...from }, source: 'observed', probingSince: now, streak: 0 });
+        candidates.set(key, { endpoint: { ...from }, source: 'observed', probingSince: now, streak: 0, failed: false });
         evict();
       }
-      candidates.get(key)!.lastProof = now;
+      candidates.get(key)!.lastArrival = now;
     },
     evaluate(now) {
       expire(now);
@@ -254,7 +267,7 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
     why(now) {
       if (current && !isRelay(current)) return undefined;
       if (candidates.size === 0) return 'never tried';
-      for (const c of candidates.values()) if (probing(c, now) || working(c, now)) return 'probing';
+      for (const c of candidates.values()) if (working(c, now) || (probing(c, now) && !c.failed)) return 'probing';
       return 'blocked by NAT';
     },
     rtt: () => currentCandidate()?.rtt,

@@ -1,0 +1,64 @@
+// One mesh node with its paths owned (MeshOptions.paths), run by the NAT tests inside a network
+// namespace and driven by JSON lines. The first line on stdin is the configuration (keys travel
+// this way, never on the command line); later lines are commands. It reports JSON lines:
+//   { event: 'ready' }, { event: 'path', peer, from, to, reason } for each path change,
+//   { event: 'reply', text, from } for each datagram echoed back, { event: 'status', status }.
+//   config:   { name, address, privateKey (base64), listenPort, peers, relay?, timings? }
+//   commands: { send: { to, port, text } }, { status: true }
+import { createInterface } from 'node:readline';
+import { createMesh, type Mesh, type MeshSocket } from '../../core/mesh/mesh.js';
+import type { MeshPeer } from '../../core/mesh/peer.js';
+import { parseKey } from '../../core/keys/index.js';
+import type { Logger } from '../../core/wireguard/device.js';
+
+export interface NatNodeConfig {
+  name: string;
+  address: string;
+  privateKey: string;
+  listenPort: number;
+  peers: MeshPeer[];
+  relay?: boolean;
+}
+
+export const ECHO_PORT = 7;
+
+const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+const logger: Logger = {
+  debug: () => {},
+  info: (obj, msg) => {
+    if (msg === 'peer path changed') say({ event: 'path', ...obj });
+  },
+  warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ ...obj, msg })}\n`),
+};
+
+let mesh: Mesh | undefined;
+let client: MeshSocket | undefined;
+
+async function start(c: NatNodeConfig): Promise<void> {
+  mesh = await createMesh({
+    mode: 'userspace', address: c.address, privateKey: parseKey(c.privateKey), listenPort: c.listenPort, bindAddress: '0.0.0.0',
+    peers: c.peers, relay: c.relay, forwarding: false, logger, paths: {},
+  });
+  const echo = await mesh.bind(ECHO_PORT, (payload, from) => echo.send(from.address, from.port, payload));
+  client = await mesh.bind(0, (payload, from) => say({ event: 'reply', text: payload.toString(), from }));
+  say({ event: 'ready' });
+}
+
+let configured = false;
+createInterface({ input: process.stdin })
+  .on('line', (line) => {
+    if (!configured) {
+      configured = true;
+      start(JSON.parse(line) as NatNodeConfig).catch((err: Error) => {
+        say({ event: 'error', message: err.message });
+        process.exit(1);
+      });
+      return;
+    }
+    const c = JSON.parse(line) as { send?: { to: string; port: number; text: string }; status?: true };
+    if (c.send) client?.send(c.send.to, c.send.port, Buffer.from(c.send.text));
+    else if (c.status) say({ event: 'status', status: mesh?.status() });
+  })
+  .on('close', () => {
+    void mesh?.close().then(() => process.exit(0));
+  });
