@@ -112,7 +112,7 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'where to write the bundle (refuses an existing file)')
     .option('--token', 'include a one-time enrolment token: the node that brings it is admitted at once')
     .option('--token-hours <n>', 'how long the token is good for', '24')
-    .option('--join-endpoint <ip:port>', "the authority's join endpoint as nodes reach it (default: the one the running admin recorded); nodes join there outbound, from anywhere")
+    .option('--join-endpoint <ip:port>', "the authority's join endpoint as nodes outside its LAN reach it: they join there outbound, from anywhere (without it, nodes find it by beacon or claim)")
     .action((opts: { instance: string; out: string; token?: boolean; tokenHours: string; joinEndpoint?: string }) => {
       // `provision` has an --instance of its own, which commander hands the value when it comes after `export`.
       const dir = resolve(provision.opts<{ instance?: string }>().instance ?? opts.instance);
@@ -120,17 +120,15 @@ export function register(program: Command): void {
       const hours = intArg(opts.tokenHours, '--token-hours', 1, 24 * 365);
       if (opts.joinEndpoint) endpointArg(opts.joinEndpoint, '--join-endpoint');
       const bundle: ProvisioningBundle = { format: BUNDLE_FORMAT, authority, createdAt: new Date().toISOString() };
-      const pairing = openAdminPairing(dir);
-      try {
-        const joinEndpoint = opts.joinEndpoint ?? pairing.getMeta(JOIN_ENDPOINT_META);
-        if (joinEndpoint) bundle.joinEndpoint = joinEndpoint;
-        else console.log('no join endpoint in the bundle (the admin has not run yet; give --join-endpoint): nodes find it by beacon or claim');
-        if (opts.token) {
+      if (opts.joinEndpoint) bundle.joinEndpoint = opts.joinEndpoint;
+      if (opts.token) {
+        const pairing = openAdminPairing(dir);
+        try {
           bundle.enrolmentToken = pairing.createToken(cliActor(), hours * 3_600_000);
           bundle.tokenExpiresAt = new Date(Date.now() + hours * 3_600_000).toISOString();
+        } finally {
+          pairing.registry.close();
         }
-      } finally {
-        pairing.registry.close();
       }
       try {
         // A bundle with a token is a secret until used: 0600, like a key.
