@@ -2,7 +2,7 @@
 // whose reader stopped reading (full) or died (closed), or a disk that refuses (error), costs the
 // lines, counted by reason, never the process: pino's own destination retries such writes
 // forever on the main thread at exit (see /work/shared/FACTS.md "pino + sonic-boom").
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync, writeSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { isatty, WriteStream } from 'node:tty';
 
@@ -25,10 +25,11 @@ export const DEFAULT_LOG_BACKLOG_BYTES = 1 << 20;
 export function createLogStream(fd = 1, backlogBytes = DEFAULT_LOG_BACKLOG_BYTES): LogStream {
   const dropped: Record<LogDropReason, number> = { full: 0, closed: 0, error: 0 };
   let written = 0;
-  let closed = false;
-  const stat = fstatSync(fd);
+  const stat = statOf(fd);
+  // No stdout at all (started with it closed): every line is dropped as closed.
+  let closed = stat === undefined;
   let stream: Socket | WriteStream | null = null;
-  if (stat.isFIFO() || stat.isSocket()) stream = new Socket({ fd, readable: false, writable: true });
+  if (stat?.isFIFO() || stat?.isSocket()) stream = new Socket({ fd, readable: false, writable: true });
   else if (isatty(fd)) {
     stream = new WriteStream(fd);
     // Node makes a terminal blocking; a stopped terminal (XOFF) must not stop the process.
@@ -65,3 +66,10 @@ export function createLogStream(fd = 1, backlogBytes = DEFAULT_LOG_BACKLOG_BYTES
   };
 }
 
+function statOf(fd: number): Stats | undefined {
+  try {
+    return fstatSync(fd);
+  } catch {
+    return undefined;
+  }
+}
