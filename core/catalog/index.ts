@@ -2,3 +2,5 @@
 export * from './load.js';
 export * from './opcodes.js';
 export type * from './types.js';
+export * from './text.js';
+export * from './scope.js';

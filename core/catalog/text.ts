@@ -1,15 +1,20 @@
-// Text primitives of the catalog router: tokens, a light stemmer, edit distance and character
-// n-gram vectors. Plain functions over strings; nothing here knows about intents.
+// Text primitives of the catalog's language: tokens, a light stemmer, edit distance and character
+// n-gram vectors. Plain functions over strings; nothing here knows about intents. Here, in core,
+// because the router and the signer's scope guard must read a request the same way.
 
 export interface Token {
   /** As written, lower-cased. */
   raw: string;
   /** Stem of `raw` (see stem()); addresses and numbers are kept as they are. */
   stem: string;
+  /** Punctuation (, ; : . ! ? a dash between spaces) stands between this token and the one before: a clause may end there. */
+  breakBefore?: boolean;
 }
 
 const ADDRESS = /^\d{1,3}(\.\d{1,3}){3}$/;
 const TOKEN = /\d{1,3}(?:\.\d{1,3}){3}|[a-z0-9]+/g;
+// A hyphen inside a word ("on-prem") is no break; one between spaces is.
+const CLAUSE_BREAK = /[,;:.!?()\u2013\u2014]|\s-\s/;
 
 export function normalise(text: string): string {
   return text
@@ -40,7 +45,16 @@ export function tokenise(text: string): Token[] {
   for (const [pattern, replacement] of CONTRACTIONS) t = t.replace(pattern, replacement);
   // "un-quarantine", "re-read": one word, or the prefix would be lost.
   t = t.replace(/\b(un|re|de|non)-(?=[a-z])/g, '$1');
-  return (t.match(TOKEN) ?? []).map((raw) => ({ raw, stem: stem(raw) }));
+  const tokens: Token[] = [];
+  let end = 0;
+  for (const m of t.matchAll(TOKEN)) {
+    const raw = m[0];
+    const token: Token = { raw, stem: stem(raw) };
+    if (tokens.length && CLAUSE_BREAK.test(t.slice(end, m.index))) token.breakBefore = true;
+    tokens.push(token);
+    end = m.index + raw.length;
+  }
+  return tokens;
 }
 
 export function isAddress(word: string): boolean {

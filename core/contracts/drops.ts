@@ -7,7 +7,8 @@ export type RouterDropReason = 'abstained';
 
 /** signer */
 /** 'storage-full': the registry could not record the command (SQLITE_FULL), so nothing was sent. */
-export type SignerDropReason = 'no-targets' | 'needs-confirm' | 'storage-full';
+/** 'scope-refused': the draft does what its text refuses or reaches a node the text leaves out (core/contracts/draft-guard.ts). */
+export type SignerDropReason = 'no-targets' | 'needs-confirm' | 'storage-full' | 'scope-refused';
 
 /** pointsav-link (the diode) */
 export type LinkBlock = 'not-a-datagram' | 'not-authority' | 'not-a-command' | 'opcode-not-permitted' | 'wrong-port' | 'to-self';

@@ -5,6 +5,7 @@ import type { IntentRequest, RoutedIntent } from './intent.js';
 
 export * from './command.js';
 export * from './demo-fleet.js';
+export * from './draft-guard.js';
 export * from './drops.js';
 export * from './fleet.js';
 export * from './intent.js';

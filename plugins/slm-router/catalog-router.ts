@@ -2,11 +2,13 @@
 // intents: keywords (any order, typos corrected, inflections stemmed) give the evidence, the
 // closest example (character trigrams) refines it, and every word that the chosen intent cannot
 // explain lowers the confidence. Below the threshold it abstains instead of guessing.
-import type { Abstention, AbstainReason, Catalog, Fleet, Intent, RouteResult } from '../../core/sdk/index.js';
-import { commandTargets } from './fleet.js';
+import {
+  closestWord, cosine, isAddress, readScope, scopeWords, stem, tokenise, trigrams, vector, within,
+  type Abstention, type AbstainReason, type Catalog, type Fleet, type Intent, type NgramVector, type RouteResult, type ScopeSpan, type Token,
+} from '../../core/sdk/index.js';
+import { commandTargets, targetOf } from './fleet.js';
 import { suggestFor, spread } from './suggestions.js';
-import { aim, buildTargetIndex, type Mention, type TargetIndex } from './targets.js';
-import { closestWord, cosine, isAddress, tokenise, trigrams, vector, type NgramVector, type Token } from './text.js';
+import { aim, buildTargetIndex, describe, type Aim, type Mention, type TargetIndex } from './targets.js';
 import { makeDraft } from './draft.js';
 
 export const DEFAULT_THRESHOLD = 0.5;
@@ -26,7 +28,12 @@ const TYPO_COST = 0.03;
 const SECOND_COMMAND_MARGIN = 0.15;
 // A runner-up this close on the same words means the words do not decide.
 const TIE_MARGIN = 0.02;
-const NEGATION_WINDOW = 3;
+// Who did it, in a statement about the past: "I rebooted onprem", "we rebooted leased".
+const SUBJECTS = new Set(['i', 'we', 'you', 'he', 'she', 'they', 'someone', 'somebody', 'anyone', 'nobody', 'who'].map(stem));
+// "how do I reboot", "how can we rotate", "how to quarantine": a question about how, not an order.
+const AUXILIARIES = new Set(['do', 'does', 'did', 'can', 'could', 'should', 'would', 'shall', 'will', 'may', 'might', 'must']);
+// "can anyone reboot leased?", "could I rotate keys?": a question; "can you …" is a polite order.
+const ASKERS = new Set(['i', 'we', 'anyone', 'someone', 'somebody', 'one', 'anybody'].map(stem));
 const MAX_CACHED_CORRECTIONS = 10_000;
 
 export interface CatalogAssessment {
@@ -87,6 +94,8 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
   const nodeNouns = new Set(catalog.targetWords.node.flatMap(stems));
   const negations = catalog.negations.map(stems);
   const exceptions = catalog.targetWords.except.map(stems);
+  const words = scopeWords(catalog);
+  const everyWords = new Set([...catalog.targetWords.allAtEnd.flatMap(stems), 'every', 'each', 'everyon', 'everybody'].map(stem));
   const cues = catalog.outOfScopeCues.map(stems);
   const placeholder = /\{(target|arg)\}/g;
   /** Each example's words as compared: without placeholders and fillers. */
@@ -117,7 +126,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
   }
 
   const contentWords = [...new Set([...intents.flatMap((c) => [...c.vocabulary]), ...targets.words])].filter((w) => /^[a-z]+$/.test(w));
-  const known = new Set([...contentWords, ...fillers, ...nodeNouns, ...negations.flat(), ...cues.flat()]);
+  const known = new Set([...contentWords, ...fillers, ...nodeNouns, ...negations.flat(), ...exceptions.flat(), ...cues.flat()]);
   const corrections = new Map<string, { word: string; distance: number } | undefined>();
   const correct = (token: Token): { token: Token; typo?: string } => {
     if (known.has(token.stem) || !/^[a-z]+$/.test(token.stem)) return { token };
@@ -134,7 +143,9 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
   const neutral = (s: string) => fillers.has(s) || nodeNouns.has(s) || negationWords.has(s);
   const questionWords = new Set(catalog.questionWords.flatMap(stems));
   /** "is leased quarantined?", "when was onprem rebooted?": a question, not an order. */
-  const isQuestion = (tokens: readonly Token[]) => tokens.length > 0 && questionWords.has(tokens[0].stem);
+  const isQuestion = (tokens: readonly Token[]) => tokens.length > 0 && (questionWords.has(tokens[0].stem) || (['can', 'could', 'may'].includes(tokens[0].stem) && ASKERS.has(tokens[1]?.stem ?? '')));
+  const isHowTo = (tokens: readonly Token[]) =>
+    tokens.some((t, i) => t.stem === 'how' && (tokens[i + 1]?.stem === 'to' || (AUXILIARIES.has(tokens[i + 1]?.stem ?? '') && (ASKERS.has(tokens[i + 2]?.stem ?? '') || tokens[i + 2]?.stem === 'you'))));
 
   function assess(text: string): CatalogAssessment {
     const corrected = tokenise(text).map(correct);
@@ -145,6 +156,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
     const mentions = targets.find(tokens);
     const free = tokens.map((_, i) => !mentions.some((m) => i >= m.start && i < m.end));
     const positions = (phrase: string[]) => findPhrase(tokens, free, phrase);
+    const scope = readScope(tokens, words, mentions);
 
     // A word for something no command does ("delete", "joke") rules the request out, unless the
     // intent read from it uses that word itself ("drop the log level").
@@ -156,15 +168,12 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       return undefined;
     };
 
-    // "don't reboot", "cancel the reboot": a negation just before the keyword, not part of it
-    // ("cancel maintenance" is a keyword of its own).
-    const negatedAt = (keyword: Keyword, first: number) => negations.some((n) => {
-      if (n.some((s) => keyword.stems.includes(s))) return false;
-      for (let start = Math.max(0, first - NEGATION_WINDOW - n.length + 1); start + n.length <= first; start++) {
-        if (n.every((s, k) => tokens[start + k].stem === s)) return true;
-      }
-      return false;
-    });
+    // "don't reboot", "stop them from rebooting", "cancel the reboot": a keyword in the reach of a
+    // negation that is not part of it ("cancel maintenance" is a keyword of its own).
+    const refuses = (span: ScopeSpan, keyword: Keyword) => !keyword.stems.some((s) => span.cue.includes(s));
+    const negatedAt = (keyword: Keyword, at: number[]) => scope.negated.some((span) => refuses(span, keyword) && at.some((i) => within(span, i)));
+    /** The intents a negated stretch names with one of their keywords, wholly inside it. */
+    const refusedIn = (span: ScopeSpan) => intents.filter((c) => c.keywords.some((k) => refuses(span, k) && k.stems.every((s) => tokens.some((t, i) => within(span, i) && t.stem === s))));
 
     const content = tokens.flatMap((t, i) => (free[i] && !fillers.has(t.stem) ? [i] : []));
     const contentVector = vector(trigrams(content.map((i) => tokens[i].stem)), idf);
@@ -176,7 +185,7 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       for (const keyword of compiled.keywords) {
         const at = keyword.stems.map((s) => tokens.findIndex((t, i) => free[i] && t.stem === s));
         if (at.some((i) => i < 0)) continue;
-        if (negatedAt(keyword, Math.min(...at))) {
+        if (negatedAt(keyword, at)) {
           negated ??= compiled.intent;
           continue;
         }
@@ -213,7 +222,8 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       }
       const score = best.weight + EXAMPLE_WEIGHT * similarity + (argNames.length ? ARGUMENT_BONUS : 0);
       // Words this intent cannot account for: a request about something else, or more than a command.
-      const unexplained = tokens.filter((t, i) => free[i] && !neutral(t.stem) && !compiled.vocabulary.has(t.stem));
+      // What a negation refuses is accounted for by it: "do not reboot, just check telemetry".
+      const unexplained = tokens.filter((t, i) => free[i] && !neutral(t.stem) && !compiled.vocabulary.has(t.stem) && !scope.negated.some((span) => within(span, i)));
       const cost = Math.min(MAX_UNEXPLAINED_COST, UNEXPLAINED_COST * unexplained.length) + TYPO_COST * typos.length;
       const confidence = clamp(Math.min(1, score) - cost);
       candidates.push({ compiled, keyword: best, used, argNames, nounSeen, similarity, closestExample, score, unexplained, confidence });
@@ -227,6 +237,10 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       return abstain('out-of-scope', 'no intent of the catalog is named', generalSuggestions(), true);
     }
 
+    if (isHowTo(tokens)) {
+      const name = candidates[0].compiled.intent.name;
+      return abstain('out-of-scope', `a question about how to ${name}, not an order to do it`, suggestFor(candidates[0].compiled.intent, allTargets.slice(0, 2)));
+    }
     if (isQuestion(tokens) && !candidates[0].compiled.intent.readOnly) {
       const name = candidates[0].compiled.intent.name;
       const readOnly = catalog.intents.filter((i) => i.readOnly);
@@ -278,15 +292,39 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
       return abstain('out-of-scope', `best reading (${reading}) has confidence ${confidence.toFixed(2)}, below ${threshold}`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]), true);
     }
 
-    const aimed = aim(fleet, mentions.length ? mentions : unknownNames(tokens, free, known, nodeNouns));
+    // "leased rebooted last night", "I rebooted onprem": a statement about the past.
+    const past = [...winner.used].find((i) => /ed$/.test(tokens[i].raw) && tokens[i].stem !== tokens[i].raw && i > 0 && (SUBJECTS.has(tokens[i - 1].stem) || mentions.some((m) => m.start === 0 && m.end === i)));
+    if (past !== undefined) return abstain('out-of-scope', `'${tokens.slice(Math.max(0, past - 1), past + 1).map((t) => t.raw).join(' ')}' tells of something done, not an order`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]));
+
+    // Targets left out: after "except", "but not", "skip", and those of a negation about this
+    // intent or about no intent ("… but don't touch leased").
+    const leftOut = (m: Mention) =>
+      scope.excluded.some((span) => within(span, m.start)) ||
+      scope.negated.some((span) => within(span, m.start) && (() => { const r = refusedIn(span); return r.length === 0 || r.includes(winner.compiled); })());
+    const kept = mentions.filter((m) => !leftOut(m));
+    const left = mentions.filter(leftOut);
+    const every = left.length > 0 && kept.length === 0 && tokens.some((t, i) => free[i] && everyWords.has(t.stem));
+    const aimed = resolveTarget(kept.length || every ? kept : left.length ? [] : unknownNames(tokens, free, known, nodeNouns), left, every);
     if (!aimed.ok) return abstain(aimed.reason, `${intent.name} understood, but ${aimed.explanation}`, suggestFor(intent, allTargets, winner.argNames[0]));
-    if (aimed.target.kind === 'all' && exceptions.some((e) => positions(e))) {
-      return abstain('multiple-targets', 'a target with exceptions cannot be one selector; name the nodes or a group', suggestFor(intent, allTargets.filter((t) => t.kind !== 'all'), winner.argNames[0]));
-    }
 
     const value = intent.argument?.values.find((v) => v.name === winner.argNames[0]);
     const explanation = `catalog: ${reading}${value ? `; argument ${value.name} (${value.value})` : ''}; ${aimed.explanation}; confidence ${confidence.toFixed(2)}`;
     return { result: makeDraft(intent, value, aimed.target, confidence, explanation), unsure: false };
+  }
+
+  /** What the kept mentions name, less the nodes of those left out ("everything except leased"). */
+  function resolveTarget(kept: Mention[], left: Mention[], every: boolean): Aim {
+    const aimed = every && kept.length === 0 ? aim(fleet, [{ start: 0, end: 0, text: 'everything', target: allTargets.at(-1) }]) : aim(fleet, kept);
+    if (!aimed.ok || left.length === 0) return aimed;
+    const unknown = left.find((m) => !m.target && !m.refused);
+    if (unknown) return { ok: false, reason: 'unknown-target', explanation: `'${unknown.text}' is left out, but it is not a node of this fleet` };
+    const out = new Set(left.flatMap((m) => m.target?.nodeIds ?? []));
+    const remaining = aimed.target.nodeIds.filter((id) => !out.has(id));
+    const named = left.map((m) => `'${m.text}'`).join(', ');
+    if (remaining.length === aimed.target.nodeIds.length) return { ...aimed, explanation: `${aimed.explanation}; ${named} left out, which it does not reach` };
+    const target = targetOf(fleet, remaining);
+    if (!target) return { ok: false, reason: 'no-target', explanation: `${named} left out of ${aimed.target.name} leaves no node` };
+    return { ok: true, target, explanation: `${aimed.explanation}, less ${named} → ${describe(target)}` };
   }
 
   function abstain(reason: AbstainReason, explanation: string, suggestions: string[], unsure = false): CatalogAssessment {

@@ -10,6 +10,7 @@ export function makeDraft(intent: Intent, value: ArgumentValue | undefined, targ
     argName: value?.name ?? null,
     target: target.name,
     selector: target.selector,
+    ...(target.members && { targets: target.members.map((m) => ({ name: m.name, selector: m.selector })) }),
     confidence: Math.round(Math.max(0, Math.min(1, confidence)) * 1000) / 1000,
     confirm: intent.confirm,
     explanation,

@@ -4,11 +4,14 @@ import { ALL_NODES, ALL_TARGET, groupSelector, nodeSelector, type Fleet, type Fl
 
 /** A resolved target: what the draft names and the selector that goes into the packet. */
 export interface TargetRef {
-  kind: 'node' | 'group' | 'all';
+  kind: 'node' | 'group' | 'all' | 'set';
   name: string;
+  /** For a set, its first member's (each member keeps its own: `members`). */
   selector: number;
   /** The nodes it reaches. */
   nodeIds: number[];
+  /** For a set: the nodes and groups it is made of. */
+  members?: TargetRef[];
 }
 
 /** Problems that would make targets ambiguous or selectors wrong; none means the fleet is usable. */
@@ -50,6 +53,24 @@ export function groupTarget(fleet: Fleet, group: FleetGroup): TargetRef {
 
 export function allTarget(fleet: Fleet): TargetRef {
   return { kind: 'all', name: ALL_TARGET, selector: ALL_NODES, nodeIds: fleet.nodes.filter((n) => n.takesCommands).map((n) => n.id) };
+}
+
+/**
+ * The target that reaches exactly `nodeIds`: a group or everyone when one is exactly that (groups
+ * stay groups), the node when there is one, else the set of those nodes; undefined for none.
+ */
+export function targetOf(fleet: Fleet, nodeIds: readonly number[]): TargetRef | undefined {
+  const wanted = new Set(nodeIds);
+  if (wanted.size === 0) return undefined;
+  const same = (t: TargetRef) => t.nodeIds.length === wanted.size && t.nodeIds.every((id) => wanted.has(id));
+  const cover = [...fleet.groups.map((g) => groupTarget(fleet, g)), allTarget(fleet)].find(same);
+  if (cover) return cover;
+  const nodes = fleet.nodes.filter((n) => wanted.has(n.id)).map(nodeTarget);
+  return nodes.length === 1 ? nodes[0] : setTarget(nodes);
+}
+
+export function setTarget(members: TargetRef[]): TargetRef {
+  return { kind: 'set', name: members.map((m) => m.name).join(', '), selector: members[0].selector, nodeIds: [...new Set(members.flatMap((m) => m.nodeIds))], members };
 }
 
 /** Every name a command may be aimed at: nodes that take commands, groups, and 'all'. */

@@ -1,5 +1,5 @@
 // createRouter(): the one way to get a router, whichever backend the configuration names.
-import { OLLAMA_DEFAULTS, type BackendStatus, type Catalog, type Fleet, type Router, type RouterConfig, type RouterFactory } from '../../core/sdk/index.js';
+import { createDraftGuard, isDraft, OLLAMA_DEFAULTS, type BackendStatus, type Catalog, type Fleet, type RouteResult, type Router, type RouterConfig, type RouterFactory } from '../../core/sdk/index.js';
 import { createCatalogRouter, DEFAULT_THRESHOLD } from './catalog-router.js';
 import { cascade } from './cascade-router.js';
 import { commandTargets, validateFleet } from './fleet.js';
@@ -11,6 +11,14 @@ export const createRouter: RouterFactory = (config: RouterConfig, catalog: Catal
   const threshold = config.threshold ?? DEFAULT_THRESHOLD;
   if (!(threshold >= 0 && threshold <= 1)) throw new RangeError(`threshold must be in 0..1, got ${threshold}`);
   const catalogRouter = createCatalogRouter(catalog, fleet, threshold);
+  // Every backend's drafts pass the guard the signer applies again: none does what its text refuses.
+  const guard = createDraftGuard(catalog, fleet);
+  const guarded = (route: (text: string) => Promise<RouteResult>) => async (text: string): Promise<RouteResult> => {
+    const result = await route(text);
+    if (!isDraft(result)) return result;
+    const verdict = guard.check(text, result);
+    return verdict.ok ? result : { intent: null, reason: verdict.reason, explanation: `${result.explanation}; refused by the scope guard: ${verdict.explanation}`, suggestions: [] };
+  };
   const catalogStatus: BackendStatus = {
     backend: 'catalog',
     state: 'ready',
@@ -19,14 +27,14 @@ export const createRouter: RouterFactory = (config: RouterConfig, catalog: Catal
 
   if (config.backend === 'catalog') {
     return {
-      route: async (text) => catalogRouter.route(text),
+      route: guarded(async (text) => catalogRouter.route(text)),
       status: async () => ({ backend: 'catalog', state: 'ready', backends: [catalogStatus] }),
     };
   }
   const model = createOllamaRouter(catalog, fleet, { ...OLLAMA_DEFAULTS, ...definedOnly(config.ollama ?? {}) });
   if (config.backend === 'ollama') {
     return {
-      route: (text) => model.route(text),
+      route: guarded((text) => model.route(text)),
       status: async () => {
         const s = await model.status();
         return { backend: 'ollama', state: s.state, backends: [s] };
@@ -34,7 +42,7 @@ export const createRouter: RouterFactory = (config: RouterConfig, catalog: Catal
     };
   }
   return {
-    route: cascade(catalogRouter, model),
+    route: guarded(cascade(catalogRouter, model)),
     status: async () => {
       const s = await model.status();
       return { backend: 'cascade', state: s.state === 'ready' ? 'ready' : 'degraded', backends: [catalogStatus, s] };

@@ -1,8 +1,8 @@
 // Finds what a request is aimed at: node names, aliases, mesh addresses, "node 3", groups, and
 // words for every node; then turns the mentions into one target and its selector, or says why not.
 import type { Catalog, Fleet, FleetNode } from '../../core/sdk/index.js';
-import { allTarget, groupTarget, nodeTarget, type TargetRef } from './fleet.js';
-import { isAddress, tokenise, type Token } from './text.js';
+import { allTarget, groupTarget, nodeTarget, setTarget, type TargetRef } from './fleet.js';
+import { isAddress, tokenise, type Token } from '../../core/sdk/index.js';
 
 export interface Mention {
   start: number;
@@ -90,11 +90,12 @@ export function buildTargetIndex(fleet: Fleet, catalog: Catalog): TargetIndex {
 
 export type Aim =
   | { ok: true; target: TargetRef; explanation: string }
-  | { ok: false; reason: 'no-target' | 'unknown-target' | 'multiple-targets' | 'target-takes-no-commands'; explanation: string };
+  | { ok: false; reason: 'no-target' | 'unknown-target' | 'target-takes-no-commands'; explanation: string };
 
 /**
- * One target from every mention: several mentions are fine when together they are exactly a group
- * or the whole fleet ("onprem and leased" = edge); a node that takes no commands refuses the lot.
+ * One target from every mention: several mentions that together are exactly a group or the whole
+ * fleet go as that ("onprem and leased" = edge), others as the set of what was named; a node that
+ * takes no commands refuses the lot.
  */
 export function aim(fleet: Fleet, mentions: readonly Mention[]): Aim {
   if (mentions.length === 0) return { ok: false, reason: 'no-target', explanation: 'no target named (a node, a group, an address, or everyone)' };
@@ -115,12 +116,14 @@ export function aim(fleet: Fleet, mentions: readonly Mention[]): Aim {
   const same = (t: TargetRef) => t.nodeIds.length === union.size && t.nodeIds.every((id) => union.has(id));
   const cover = [...fleet.groups.map((g) => groupTarget(fleet, g)), all].find(same);
   if (cover) return { ok: true, target: cover, explanation: `targets ${named} together are ${describe(cover)}` };
-  return { ok: false, reason: 'multiple-targets', explanation: `${named} are several targets that no one group covers; send one command per target` };
+  const set = setTarget(targets);
+  return { ok: true, target: set, explanation: `targets ${named} → the set ${set.members!.map(describe).join(' + ')}` };
 }
 
 export function describe(t: TargetRef): string {
   const hex = `0x${t.selector.toString(16).toUpperCase().padStart(4, '0')}`;
   if (t.kind === 'all') return `every node that takes commands (selector ${hex})`;
   if (t.kind === 'group') return `group ${t.name} (selector ${hex})`;
+  if (t.kind === 'set') return t.members!.map(describe).join(' + ');
   return `node ${t.name} (selector ${hex})`;
 }
