@@ -18,6 +18,8 @@ export interface CommandDraft {
 
 export interface SignTarget {
   nodeId: number;
+  /** The selector this node's packet carries, when not the draft's (a draft naming a set of targets). */
+  selector?: number;
   /** The node's X25519 public key, 32 raw bytes. */
   publicKey: Uint8Array;
 }
@@ -53,13 +55,16 @@ function checkDraft(draft: CommandDraft): void {
   }
 }
 
-function checkTargets(selector: number, targets: readonly SignTarget[]): void {
+function checkTargets(draftSelector: number, targets: readonly SignTarget[]): void {
   if (targets.length === 0) throw new RangeError('a command needs at least one target node');
   const seen = new Set<number>();
-  for (const { nodeId } of targets) {
+  for (const target of targets) {
+    const { nodeId } = target;
     checkNodeId(nodeId);
     if (seen.has(nodeId)) throw new RangeError(`node ${nodeId} is listed twice`);
     seen.add(nodeId);
+    const selector = target.selector ?? draftSelector;
+    if (target.selector !== undefined) checkDraft({ opcode: 1, arg: 0, selector });
     if (targetKind(selector) === 'node' && nodeId !== selector) {
       throw new RangeError(`the selector names node ${selector}, so node ${nodeId} would refuse the packet`);
     }
@@ -92,7 +97,7 @@ export function createSigner(options: SignerOptions): Signer {
       const fields = { epoch, opcode: draft.opcode, arg: draft.arg, selector: draft.selector };
       return {
         counter,
-        packets: targets.map((t, i) => ({ nodeId: t.nodeId, bytes: encodePacket(fields, counter, nodeKeys[i]) })),
+        packets: targets.map((t, i) => ({ nodeId: t.nodeId, bytes: encodePacket({ ...fields, selector: t.selector ?? draft.selector }, counter, nodeKeys[i]) })),
       };
     },
   };

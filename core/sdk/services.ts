@@ -6,11 +6,11 @@ import type { Fleet, FleetGroup } from '../contracts/fleet.js';
 import type { MeshPeer } from '../mesh/peer.js';
 import type { Membership } from '../membership/membership.js';
 import type { AuthorityCounter } from '../protocol/authority-counter.js';
-import type { CommandRecord, RegistryEvent, RegistryNode, TargetStatus } from '../registry/registry.js';
+import type { CommandRecord, KeyRetiredOutcome, RegistryEvent, RegistryNode, TargetStatus } from '../registry/registry.js';
 import { HOST_SERVICE, serviceToken } from '../runtime/define-stage.js';
 import type { HostStatus, ReloadResult } from '../runtime/host.js';
 
-export type { CommandRecord, Membership, MeshPeer, RegistryEvent, RegistryNode, TargetStatus };
+export type { CommandRecord, KeyRetiredOutcome, Membership, MeshPeer, RegistryEvent, RegistryNode, TargetStatus };
 
 export interface Clock {
   now(): number;
@@ -76,8 +76,14 @@ export interface Registry {
   markTarget(epoch: number, counter: string, nodeId: number, status: TargetStatus, detail?: string): boolean;
   command(id: string): CommandRecord | undefined;
   commands(limit: number): CommandRecord[];
+  /** One row of the audit log (the signer records refused drafts there). */
+  audit(actor: string, action: string, detail: Record<string, unknown>): void;
   /** The authority's command counter, reserved in blocks in the registry's database. */
   authorityCounter(options: { blockSize: number }): AuthorityCounter;
+  /** The fleet's command-key epoch once moved; before that the authority's membership says. */
+  keyEpoch(): number | undefined;
+  /** A node's verified key-retired report: recorded and the fleet moved on when it names `currentEpoch`. */
+  keyRetired(report: { nodeId: number; epoch: number; failedTags: number }, currentEpoch: number): KeyRetiredOutcome;
 }
 export const REGISTRY = serviceToken<Registry>('registry');
 

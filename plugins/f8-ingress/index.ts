@@ -198,6 +198,8 @@ function answer(res: ServerResponse, outcome: Outcome, registry: Registry): void
       return send(res, 409, { error: 'this intent must be confirmed: send it again with "confirm": true', ...detail });
     case 'no-targets':
       return send(res, 422, { error: detail.error, draft: detail.draft });
+    case 'scope-refused':
+      return send(res, 422, { error: 'not sent: the text refuses this draft', reason: detail.reason, explanation: detail.explanation, draft: detail.draft });
     case 'storage-full':
       return send(res, 507, { error: "not sent: the admin's disk is full (nothing was signed or recorded); free space and send it again" });
     default:

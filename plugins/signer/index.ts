@@ -1,12 +1,17 @@
 // Turns an accepted draft into one 16-byte packet per target node, all under one counter, and
-// records the command (and its audit row) before anything is sent.
+// records the command (and its audit row) before anything is sent. Before anything else, the
+// scope guard: a draft that does what its own text refuses, or reaches a node the text leaves
+// out, is refused (counted, audited) whichever router made it.
+import { resolve } from 'node:path';
 import { concatMap, EMPTY, of } from 'rxjs';
 import {
-  COMMAND_PORT, commandId, createSigner, defineStage, isStorageFull, logSampler, NODE, parseKey, REGISTRY, targetMatches,
-  type Draft, type Envelope, type FleetNode, type OutboundCommand, type Registry, type RoutedIntent, type SignerDropReason,
+  COMMAND_PORT, commandId, createDraftGuard, createSigner, defaultCatalogPath, defineStage, draftTargets, isStorageFull, loadCatalog, logSampler, NODE, parseKey, REGISTRY, targetMatches,
+  type DraftGuard, type Draft, type Envelope, type Fleet, type FleetNode, type OutboundCommand, type Registry, type RoutedIntent, type SignerDropReason,
 } from '../../core/sdk/index.js';
 
 interface Config {
+  /** The intent catalog the guard reads texts with (the router's); default catalog/default.json. */
+  catalog?: string;
   /** Counters reserved per database write; a crash skips at most this many. */
   counterBlock: number;
   /** How long a target has to acknowledge before it counts as 'no-answer'. */
@@ -24,6 +29,7 @@ export default defineStage<Config>({
     properties: {
       counterBlock: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1024 },
       ackTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
+      catalog: { type: 'string', description: 'intent catalog file for the scope guard, relative to the pipeline file; default catalog/default.json' },
     },
   },
   create(ctx, config) {
@@ -32,6 +38,15 @@ export default defineStage<Config>({
     if (!node.commandSecret) throw new Error("the signer needs the authority's command key: set services.node.authority = true");
     const counters = registry.authorityCounter({ blockSize: config.counterBlock });
     const signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
+
+    const catalog = loadCatalog(config.catalog ? resolve(ctx.baseDir, config.catalog) : defaultCatalogPath());
+    // Building a guard tokenises the fleet's names: one is kept per distinct fleet.
+    let guard: { fleetJson: string; guard: DraftGuard } | undefined;
+    const guardFor = (fleet: Fleet) => {
+      const fleetJson = JSON.stringify(fleet);
+      if (guard?.fleetJson !== fleetJson) guard = { fleetJson, guard: createDraftGuard(catalog, fleet) };
+      return guard.guard;
+    };
 
     const sampler = logSampler(20);
     const drop = (env: Envelope, reason: SignerDropReason, detail: Record<string, unknown>) => {
@@ -42,6 +57,13 @@ export default defineStage<Config>({
     const sign = (env: Envelope<RoutedIntent>) => {
       const { draft, text, actor, dryRun, confirm } = env.body;
       const fleet = registry.fleet();
+      const verdict = guardFor(fleet).check(text, draft);
+      if (!verdict.ok) {
+        ctx.metrics.count(`refused.scope.${verdict.reason}`);
+        registry.audit(actor, 'command.refused', { text, intent: draft.intent, target: draft.target, reason: verdict.reason, explanation: verdict.explanation });
+        if (sampler.allow('scope-refused')) ctx.logger.warn({ intent: draft.intent, target: draft.target, reason: verdict.reason }, 'draft refused: its text refuses it');
+        return drop(env, 'scope-refused', { draft, reason: verdict.reason, explanation: verdict.explanation });
+      }
       const targets = resolveTargets(draft, fleet.nodes, registry);
       const targetView = targets.map(({ nodeId, name, address }) => ({ nodeId, name, address }));
       if (!targets.length) return drop(env, 'no-targets', { draft, error: `no active node takes commands as '${draft.target}'` });
@@ -100,8 +122,14 @@ export default defineStage<Config>({
   },
 });
 
-/** The active nodes a draft's selector reaches that take commands, each with its public key. */
+/**
+ * The active nodes that take commands and that one of the draft's targets reaches, each with its
+ * public key and the selector of the first target that reaches it (its packet carries that one).
+ */
 function resolveTargets(draft: Draft, nodes: FleetNode[], registry: Registry) {
-  const reached = nodes.filter((n) => n.takesCommands && targetMatches(draft.selector, n.id, new Set(n.groups)));
-  return reached.map((n) => ({ nodeId: n.id, name: n.name, address: n.address, publicKey: parseKey(registry.node(n.id)!.publicKey) }));
+  const members = draftTargets(draft);
+  return nodes.flatMap((n) => {
+    const by = n.takesCommands ? members.find((t) => targetMatches(t.selector, n.id, new Set(n.groups))) : undefined;
+    return by ? [{ nodeId: n.id, name: n.name, address: n.address, selector: by.selector, publicKey: parseKey(registry.node(n.id)!.publicKey) }] : [];
+  });
 }

@@ -1,0 +1,135 @@
+// The scope guard: a draft whose own text refuses its intent or leaves out its target is refused,
+// whichever router made it — by the guard alone, by createRouter for every backend, and by the
+// signer behind F8 with a router plugin that ignores negation (answer 422, an audit row, nothing
+// signed or recorded).
+import { expect } from 'chai';
+import { Subject } from 'rxjs';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
+import { loadCatalog } from '../../core/catalog/index.js';
+import { createDraftGuard, demoFleet, NODE, REGISTRY, type Abstention, type Draft, type Envelope, type Fleet } from '../../core/sdk/index.js';
+import { startStage, type StageKit } from '../../core/sdk/testing.js';
+import signer from '../../plugins/signer/index.js';
+import { createRouter } from '../../plugins/slm-router/router.js';
+import { startF8, type F8 } from '../plugins/f8-support.js';
+import negationBlindRouter from './negation-blind-router.js';
+import { startStandIn, type StandIn } from './ollama-stand-in.js';
+
+const catalog = loadCatalog();
+const fleet: Fleet = demoFleet();
+const draft = (intent: string, target: string, selector: number, d: Partial<Draft> = {}): Draft => ({
+  intent, opcode: 0x0b, arg: 0, argName: null, target, selector, confidence: 1, confirm: true, explanation: 'test', ...d,
+});
+const reboot = (target: string, selector: number) => draft('reboot', target, selector);
+const ALL = 0xffff;
+const EDGE = 0x0101;
+
+describe('scope guard', () => {
+  const guard = createDraftGuard(catalog, fleet);
+  const verdict = (text: string, d: Draft) => {
+    const v = guard.check(text, d);
+    return v.ok ? 'ok' : v.reason;
+  };
+
+  it('refuses an intent the text negates or prohibits, for the targets the negation names', () => {
+    expect(verdict('do not reboot leased', reboot('leased', 3))).to.equal('negated');
+    expect(verdict("don't reboot the edge group", reboot('edge', EDGE))).to.equal('negated');
+    expect(verdict('never reboot anything', reboot('all', ALL))).to.equal('negated');
+    expect(verdict('no need to reboot leased', reboot('leased', 3))).to.equal('negated');
+    expect(verdict('stop the operators from rebooting leased', reboot('leased', 3))).to.equal('negated');
+    expect(verdict('ping leased without rebooting it', reboot('leased', 3))).to.equal('negated');
+    // The negation names leased; a reboot of onprem is what was asked, a reboot of edge reaches leased.
+    expect(verdict("reboot onprem but don't reboot leased", reboot('onprem', 2))).to.equal('ok');
+    expect(verdict("reboot onprem but don't reboot leased", reboot('edge', EDGE))).to.equal('negated');
+  });
+
+  it('refuses a target the text leaves out, and passes what remains', () => {
+    expect(verdict('reboot everything except leased', reboot('all', ALL))).to.equal('excluded-target');
+    expect(verdict('reboot everything except leased', reboot('leased', 3))).to.equal('excluded-target');
+    expect(verdict('reboot everything except leased', reboot('onprem', 2))).to.equal('ok');
+    expect(verdict('reboot onprem, not leased', reboot('edge', EDGE))).to.equal('excluded-target');
+    expect(verdict('quarantine all but node 3', draft('quarantine', 'leased', 3, { opcode: 9 }))).to.equal('excluded-target');
+    expect(verdict("rotate keys on everyone but don't touch leased", draft('rotate-keys', 'all', ALL, { opcode: 6 }))).to.equal('excluded-target');
+    expect(verdict('reboot the fleet, skip leased', reboot('onprem', 2))).to.equal('ok');
+  });
+
+  it('passes what a negation does not touch: a keyword made with the negation word, another intent', () => {
+    expect(verdict('cancel maintenance on leased', draft('exit-maintenance', 'leased', 3, { opcode: 8 }))).to.equal('ok');
+    expect(verdict('undo the quarantine on leased', draft('release-quarantine', 'leased', 3, { opcode: 10 }))).to.equal('ok');
+    expect(verdict("don't reboot leased, just ping it", draft('ping', 'leased', 3, { opcode: 1 }))).to.equal('ok');
+    expect(verdict('reboot leased', reboot('leased', 3))).to.equal('ok');
+  });
+
+  it('refuses a draft of a set of targets when one member is left out', () => {
+    const set = { ...reboot('onprem, leased', 2), targets: [{ name: 'onprem', selector: 2 }, { name: 'leased', selector: 3 }] };
+    expect(verdict('reboot all except leased', set)).to.equal('excluded-target');
+    expect(verdict('reboot onprem and leased', set)).to.equal('ok');
+  });
+
+  describe('in createRouter, for the model backend too', () => {
+    let server: StandIn;
+    beforeEach(async () => (server = await startStandIn('m')));
+    afterEach(() => server.close());
+
+    it("refuses the model's draft of what the text refuses, and of a target it leaves out", async () => {
+      const router = createRouter({ backend: 'ollama', ollama: { host: server.host, model: 'm', timeoutMs: 5000 } }, catalog, fleet);
+      server.behave({ kind: 'answer', content: JSON.stringify({ intent: 'reboot', argument: 'none', target: 'leased' }) });
+      const negated = (await router.route('do not reboot leased')) as Abstention;
+      expect([negated.intent, negated.reason]).to.deep.equal([null, 'negated']);
+      expect(negated.explanation).to.include('refused by the scope guard');
+      const excluded = (await router.route('reboot every node except leased')) as Abstention;
+      expect([excluded.intent, excluded.reason]).to.deep.equal([null, 'excluded-target']);
+      expect((await router.route('reboot leased')).intent).to.equal('reboot');
+    });
+  });
+
+  describe('in the signer, behind F8, with a router plugin that ignores negation', () => {
+    let f8: F8;
+    let blind: StageKit;
+    let signing: StageKit;
+    const intents$ = new Subject<Envelope>();
+    beforeEach(async () => {
+      f8 = await startF8();
+      f8.w.registry.upsertNode(
+        { id: 2, name: 'onprem', aliases: [], address: '10.8.0.2', role: 'os-infrastructure', groups: [1], takesCommands: true, publicKey: formatKey(publicKeyOf(generateSecret())), status: 'active' },
+        'test',
+      );
+      blind = await startStage(negationBlindRouter, { connect: false });
+      signing = await startStage(signer, { connect: false, services: { [NODE]: f8.w.adminIdentity, [REGISTRY]: f8.w.registry } });
+      // F8 → the blind router → the signer; a signed command counts as delivered, as udp-egress would say.
+      signing.stage.connect(blind.stage.connect(intents$)).subscribe((env) => env.settle({ status: 'delivered', detail: { id: (env.body as { id: string }).id } }));
+    });
+    afterEach(async () => {
+      await blind.close();
+      await signing.close();
+      await f8.stop();
+    });
+
+    const post = async (text: string): Promise<[number, any]> => {
+      const before = f8.kit.outputs.length;
+      const res = fetch(`${f8.url}/v1/intents`, { method: 'POST', headers: f8.auth, body: JSON.stringify({ text, confirm: true }) });
+      const [env] = (await f8.kit.emitted(before + 1)).slice(-1);
+      intents$.next(env);
+      const answer = await res;
+      return [answer.status, await answer.json()];
+    };
+
+    it('answers 422 with the reason for a negated intent and an excluded target, audits each, signs nothing', async () => {
+      const [status, body] = await post("do not reboot leased");
+      console.log(status, body);
+      expect([status, body.error, body.reason, body.draft.intent, body.draft.target]).to.deep.equal([422, 'not sent: the text refuses this draft', 'negated', 'reboot', 'leased']);
+      const [status2, body2] = await post('reboot everything except leased');
+      expect([status2, body2.reason, body2.draft.target]).to.deep.equal([422, 'excluded-target', 'all']);
+      expect(body2.explanation).to.include("'leased'");
+      expect(f8.w.registry.commands(10)).to.deep.equal([]);
+      const refused = f8.w.registry.auditLog(10).filter((row) => row.action === 'command.refused');
+      expect(refused.map((r) => [r.detail.text, r.detail.reason])).to.have.deep.members([['do not reboot leased', 'negated'], ['reboot everything except leased', 'excluded-target']]);
+      expect(signing.counts()).to.deep.include({ 'refused.scope.negated': 1, 'refused.scope.excluded-target': 1 });
+      expect(signing.drops()).to.deep.equal({ 'scope-refused': 2 });
+    });
+
+    it('signs what the text asks for', async () => {
+      const [status, body] = await post('reboot leased');
+      expect([status, body.targets.map((t: { name: string }) => t.name)]).to.deep.equal([200, ['leased']]);
+    });
+  });
+});
