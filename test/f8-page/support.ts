@@ -23,8 +23,10 @@ export interface F8Mesh extends RunningMesh {
 /**
  * The seed's fleet plus PENDING_NODES (registered, never started). The admin's F8 takes any free
  * port; `ackTimeoutMs` is the signer's deadline for acks, after which a target counts as no-answer.
+ * `beforeLaunch` sees the prepared fleet before any process starts (e.g. to put a node's instance
+ * directory on a filesystem of its own).
  */
-export async function startF8Mesh(prefix: string, ackTimeoutMs: number): Promise<F8Mesh> {
+export async function startF8Mesh(prefix: string, ackTimeoutMs: number, beforeLaunch?: (fleet: LocalNode[]) => void): Promise<F8Mesh> {
   const root = scratchDir(prefix);
   const fleet = localFleet(root, 40000 + Math.floor(Math.random() * 20000));
   prepareLocalMesh(fleet);
@@ -59,6 +61,7 @@ export async function startF8Mesh(prefix: string, ackTimeoutMs: number): Promise
     }
     writeFileSync(pipelineCopy(n), JSON.stringify(pipeline, null, 2));
   }
+  beforeLaunch?.(fleet);
   const mesh = await launchLocalMesh(fleet, { pipelineFor: pipelineCopy });
   return { ...mesh, fleet };
 }
