@@ -56,6 +56,15 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
   };
 
   const refresh = () => {
+    // The fleet's key epoch moves when a node reports a retired key (registry.keyRetired): the
+    // authority's own membership follows (the signer reads it), and every node's update says so.
+    const epoch = o.registry.keyEpoch();
+    if (epoch !== undefined && epoch !== o.authority.epoch) {
+      o.logger.warn({ from: o.authority.epoch, to: epoch }, 'command key epoch moved');
+      o.authority.epoch = epoch;
+      o.self.epoch = epoch;
+      saveMembership(o.instanceDir, o.self);
+    }
     const nodes = o.registry.nodes();
     const self = nodes.find((n) => n.id === o.authority.nodeId);
     const mine = self && membershipFor(self, nodes, o.authority);

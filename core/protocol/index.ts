@@ -13,6 +13,11 @@ export {
   type Verifier, type VerifierOptions, type VerifyResult, type AcceptedCommand, type Rejection, type RejectReason, type VerifierStats,
 } from './verifier.js';
 export { encodeAck, createAckSigner, ACK_STATUSES, ACK_TYPE, MAX_ACK_DETAIL, type AckFields, type AckStatus, type AckSigner, type AckSignerOptions } from './ack.js';
+export { createFailureBudget, DEFAULT_FAILURES_PER_SECOND, DEFAULT_FAILURE_BURST, type FailureBudget, type FailureBudgetOptions } from './failure-budget.js';
+export {
+  createKeyRetiredSigner, createKeyRetiredVerifier, encodeKeyRetired, KEY_RETIRED_LENGTH, KEY_RETIRED_TYPE,
+  type KeyRetiredReport, type KeyRetiredRejectReason, type KeyRetiredVerifyResult,
+} from './key-retired.js';
 export {
   createAckVerifier, ACK_REJECT_REASONS,
   type AckVerifier, type AckVerifierOptions, type AckVerifyResult, type VerifiedAck, type AckRejectReason,

@@ -2,6 +2,7 @@
 // spec's seven receive steps in order and stopping at the first failure.
 import type { KeyObject } from 'node:crypto';
 import { reconstructCounter, MAX_COUNTER } from './counter.js';
+import { createFailureBudget, DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND } from './failure-budget.js';
 import { checkEpoch, checkNodeId, deriveHmacKey, pairSecret } from './key-derivation.js';
 import type { NodeStateStore } from './node-state.js';
 import { COMMAND_VERSION, PACKET_LENGTH } from './packet.js';
@@ -11,6 +12,7 @@ import { targetKind, targetMatches } from './target.js';
 
 /** Why a packet was refused. Stable strings: they name metrics and appear in logs and JSON. */
 export type RejectReason =
+  | 'rate-limited' // before step 1: its source spent its budget of failed tags; not checked, not counted as a failure
   | 'length' // step 1: not exactly 16 bytes
   | 'version' // step 1: bits 7–6 of byte 0 are not 01
   | 'no-key' // step 2: the epoch is neither the current nor the previous one
@@ -23,7 +25,7 @@ export type RejectReason =
   | 'target'; // step 6: the selector names other nodes
 
 export const REJECT_REASONS: readonly RejectReason[] = [
-  'length', 'version', 'no-key', 'key-retired', 'tag', 'zero-counter', 'too-old', 'replay', 'reserved-target', 'target',
+  'rate-limited', 'length', 'version', 'no-key', 'key-retired', 'tag', 'zero-counter', 'too-old', 'replay', 'reserved-target', 'target',
 ];
 
 export interface AcceptedCommand {
@@ -67,14 +69,27 @@ export interface VerifierOptions {
   failedTagCap?: number;
   /** Called once when an epoch's key is retired: time to ask the authority for a new epoch. */
   onKeyRetired?: (epoch: number) => void;
+  /** Failed tag checks per second one source may cause before its packets are dropped unchecked. Default 10. */
+  failuresPerSecond?: number;
+  /** Failed tag checks a quiet source may cause at once. Default 20. */
+  failureBurst?: number;
+  /** Milliseconds, for the per-source budget; default performance.now. */
+  now?: () => number;
 }
 
 export interface Verifier {
   /**
    * Verifies one datagram. When it returns `ok: true` the counter is already persisted, so the
-   * command may be handed on for execution. Throws only if the state store fails.
+   * command may be handed on for execution. Throws only if the state store fails. With `source`
+   * (its sender's address), failed tags are budgeted per source (see failure-budget.ts).
    */
-  verify(packet: Uint8Array): VerifyResult;
+  verify(packet: Uint8Array, source?: string): VerifyResult;
+  /** The current epoch. */
+  readonly epoch: number;
+  /** Whether this node retired the key of `epoch` (persisted: also true after a restart). */
+  isRetired(epoch: number): boolean;
+  /** Failed tag checks counted in `epoch` (an upper bound after a restart). */
+  failedTags(epoch: number): number;
   /** Makes `epoch` current; the current one becomes the previous, any older one is dropped. */
   setEpoch(epoch: number): void;
   setGroups(groups: Iterable<number>): void;
@@ -111,6 +126,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   let current: EpochSlot;
   let previous: EpochSlot | undefined;
   let accepted = 0;
+  const budget = createFailureBudget({
+    perSecond: options.failuresPerSecond ?? DEFAULT_FAILURES_PER_SECOND,
+    burst: options.failureBurst ?? DEFAULT_FAILURE_BURST,
+    now: options.now,
+  });
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
 
   function openSlot(epoch: number): EpochSlot {
@@ -158,7 +178,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   return {
-    verify(packet) {
+    verify(packet, source) {
+      if (source !== undefined && !budget.allows(source)) return reject('rate-limited');
       // 1. length and version
       if (packet.length !== PACKET_LENGTH) return reject('length');
       const byte0 = packet[0];
@@ -173,6 +194,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const counter = reconstructCounter(window.highest, (packet[5] << 16) | (packet[6] << 8) | packet[7]);
       // 4. the tag (a counter past 2^64 − 1 cannot have been signed)
       if (counter > MAX_COUNTER || !tagMatches(slot.key, counter, packet)) {
+        if (source !== undefined) budget.spend(source);
         countFailedTag(slot);
         return reject('tag');
       }
@@ -198,6 +220,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
     setGroups(next) {
       groups = new Set(next);
+    },
+    get epoch() {
+      return current.epoch;
+    },
+    isRetired(epoch) {
+      const slot = slots[epoch];
+      if (slot) return slot.retired;
+      checkEpoch(epoch);
+      const saved = state.load(epoch);
+      return saved.retired || saved.failedTags >= cap;
+    },
+    failedTags(epoch) {
+      return slots[epoch]?.failedTags ?? state.load(epoch).failedTags;
     },
     stats: () => ({ accepted, rejected: { ...rejected } }),
   };

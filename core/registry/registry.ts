@@ -17,7 +17,12 @@ export interface RegistryNode extends FleetNode {
   status: NodeStatus;
   /** When the authority last heard from the node (an authenticated ack), ISO time. */
   lastSeen?: string;
+  /** The node's reports that its command key hit the failed-tag cap (someone forged tags at it). */
+  keyRetirements?: { count: number; lastAt: string; lastEpoch: number };
 }
+
+/** What the authority did with a node's key-retired report. */
+export type KeyRetiredOutcome = { moved: true; epoch: number } | { moved: false; reason: 'not-current-epoch' };
 
 /** What changed, for live views (F8's event stream) and the mesh's peer list. */
 export type RegistryEvent = { type: 'node'; nodeId: number } | { type: 'command'; id: string };
@@ -63,6 +68,14 @@ export interface Registry {
   command(id: string): CommandRecord | undefined;
   commands(limit: number): CommandRecord[];
   audit(actor: string, action: string, detail: Record<string, unknown>): void;
+  /** The fleet's command-key epoch, once the registry has moved it; before that, the authority's membership says. */
+  keyEpoch(): number | undefined;
+  /**
+   * Takes a node's authenticated key-retired report: when it names `currentEpoch`, records it
+   * (audited, counted on the node) and moves the fleet to the next epoch (mod 64) in the same
+   * transaction; a report for another epoch changes nothing.
+   */
+  keyRetired(report: { nodeId: number; epoch: number; failedTags: number }, currentEpoch: number): KeyRetiredOutcome;
   auditLog(limit: number): { at: string; actor: string; action: string; detail: Record<string, unknown> }[];
   /** The authority's command counter, reserved in blocks in this database. */
   authorityCounter(options: { blockSize: number }): AuthorityCounter;
@@ -103,6 +116,14 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       status TEXT NOT NULL, detail TEXT, updated_at TEXT NOT NULL,
       PRIMARY KEY (command_id, node_id)
     );
+    CREATE TABLE IF NOT EXISTS key_retirements (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      at TEXT NOT NULL, node_id INTEGER NOT NULL, epoch INTEGER NOT NULL, failed_tags INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS key_epoch (
+      one INTEGER PRIMARY KEY CHECK (one = 1),
+      epoch INTEGER NOT NULL CHECK (epoch BETWEEN 0 AND 63)
+    );
     CREATE TABLE IF NOT EXISTS audit (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL
@@ -110,6 +131,13 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
   `);
   const now = () => new Date(clock()).toISOString();
   type NodeRow = { id: number; name: string; aliases: string; role: string; groups_json: string; takes_commands: number; public_key: string; endpoint: string | null; status: NodeStatus; last_seen: string | null };
+  const retirementsOf = db.prepare<[{ id: number }], { count: number; at: string | null; epoch: number | null }>(
+    'SELECT count(*) AS count, max(at) AS at, (SELECT epoch FROM key_retirements WHERE node_id = @id ORDER BY seq DESC LIMIT 1) AS epoch FROM key_retirements WHERE node_id = @id',
+  );
+  const retirements = (id: number): Pick<RegistryNode, 'keyRetirements'> => {
+    const r = retirementsOf.get({ id })!;
+    return r.count ? { keyRetirements: { count: r.count, lastAt: r.at!, lastEpoch: r.epoch! } } : {};
+  };
   const toNode = (r: NodeRow): RegistryNode => ({
     id: r.id,
     name: r.name,
@@ -122,6 +150,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     ...(r.endpoint && { endpoint: r.endpoint }),
     status: r.status,
     ...(r.last_seen && { lastSeen: r.last_seen }),
+    ...retirements(r.id),
   });
   const listeners = new Set<(event: RegistryEvent) => void>();
   const changed = (event: RegistryEvent) => {
@@ -212,7 +241,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       const nodes = registry.nodes().filter((n) => n.status === 'active');
       const groups = db.prepare<[], { id: number; name: string; aliases: string }>('SELECT * FROM groups ORDER BY id').all();
       return {
-        nodes: nodes.map(({ publicKey: _k, endpoint: _e, status: _s, lastSeen: _l, ...n }) => n),
+        nodes: nodes.map(({ publicKey: _k, endpoint: _e, status: _s, lastSeen: _l, keyRetirements: _r, ...n }) => n),
         groups: groups.map((g) => ({ id: g.id, name: g.name, aliases: JSON.parse(g.aliases) })),
       };
     },
@@ -277,6 +306,22 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
         .prepare<[number], { at: string; actor: string; action: string; detail: string }>('SELECT at, actor, action, detail FROM audit ORDER BY seq DESC LIMIT ?')
         .all(limit)
         .map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
+    },
+    keyEpoch: () => db.prepare<[], { epoch: number }>('SELECT epoch FROM key_epoch WHERE one = 1').get()?.epoch,
+    keyRetired(report, currentEpoch) {
+      const outcome = db.transaction((): KeyRetiredOutcome => {
+        // A report for an epoch the fleet has left is the node repeating itself until the update
+        // reaches it (or a replay): nothing to record, nothing to do.
+        if (report.epoch !== currentEpoch) return { moved: false, reason: 'not-current-epoch' };
+        db.prepare('INSERT INTO key_retirements (at, node_id, epoch, failed_tags) VALUES (?, ?, ?, ?)').run(now(), report.nodeId, report.epoch, report.failedTags);
+        audit(`node:${report.nodeId}`, 'node.key-retired', { ...report });
+        const epoch = (currentEpoch + 1) % 64;
+        db.prepare('INSERT INTO key_epoch (one, epoch) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET epoch = excluded.epoch').run(epoch);
+        audit('authority', 'fleet.key-epoch', { from: currentEpoch, to: epoch, why: `node ${report.nodeId} retired its key` });
+        return { moved: true, epoch };
+      })();
+      if (outcome.moved) changed({ type: 'node', nodeId: report.nodeId });
+      return outcome;
     },
     authorityCounter: (options) => openAuthorityCounter(db, options),
     close: () => db.close(),

@@ -30,5 +30,7 @@ export { createVerifier, DEFAULT_FAILED_TAG_CAP, type AcceptedCommand, type Reje
 export { openNodeState } from '../protocol/node-state.js';
 export { createAckSigner } from '../protocol/ack.js';
 export { createAckVerifier, type AckRejectReason, type VerifiedAck } from '../protocol/ack-verifier.js';
+export { DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND } from '../protocol/failure-budget.js';
+export { createKeyRetiredSigner, createKeyRetiredVerifier, KEY_RETIRED_TYPE, type KeyRetiredRejectReason } from '../protocol/key-retired.js';
 
 export { isStorageFull } from './storage-errors.js';

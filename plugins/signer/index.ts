@@ -37,7 +37,11 @@ export default defineStage<Config>({
     const registry = ctx.services.get(REGISTRY);
     if (!node.commandSecret) throw new Error("the signer needs the authority's command key: set services.node.authority = true");
     const counters = registry.authorityCounter({ blockSize: config.counterBlock });
-    const signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
+    let signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
+    // The key epoch follows the membership live (it moves when a node's key is retired).
+    const followEpoch = () => {
+      if (signer.epoch !== node.membership.epoch) signer = createSigner({ authoritySecret: node.commandSecret!, epoch: node.membership.epoch, counters });
+    };
 
     const catalog = loadCatalog(config.catalog ? resolve(ctx.baseDir, config.catalog) : defaultCatalogPath());
     // Building a guard tokenises the fleet's names: one is kept per distinct fleet.
@@ -72,6 +76,7 @@ export default defineStage<Config>({
         return EMPTY;
       }
       if (draft.confirm && !confirm) return drop(env, 'needs-confirm', { draft, targets: targetView });
+      followEpoch();
       const signed = signer.sign(draft, targets);
       const id = commandId(signer.epoch, signed.counter);
       const packets = signed.packets.map((p) => {

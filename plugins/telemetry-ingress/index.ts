@@ -2,8 +2,8 @@
 // It carries reports only; nothing received here is ever executed. Refused acks are counted by
 // reason and logged at a sampled rate: anyone on the mesh can send junk here.
 import {
-  COMMAND_PORT, createAckVerifier, createPushSource, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
-  type AckReport, type MeshSocket,
+  COMMAND_PORT, createAckVerifier, createKeyRetiredVerifier, createPushSource, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
+  type AckReport, type MeshEndpoint, type MeshSocket,
 } from '../../core/sdk/index.js';
 
 interface Config {
@@ -31,20 +31,37 @@ export default defineStage<Config>({
     const node = ctx.services.get(NODE);
     const registry = ctx.services.get(REGISTRY);
     if (!node.commandSecret) throw new Error("telemetry-ingress needs the authority's command key: set services.node.authority = true");
-    const verifier = createAckVerifier({
-      authoritySecret: node.commandSecret,
-      nodePublicKey: (id) => {
-        const n = registry.node(id);
-        return n && n.status === 'active' ? parseKey(n.publicKey) : undefined;
-      },
-    });
+    const nodePublicKey = (id: number) => {
+      const n = registry.node(id);
+      return n && n.status === 'active' ? parseKey(n.publicKey) : undefined;
+    };
+    const verifier = createAckVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
+    const reports = createKeyRetiredVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
     const source = createPushSource();
     const sampler = logSampler(config.logPerMinute);
     const refuse = (reason: string, fields: Record<string, unknown>) => {
       ctx.metrics.count(`ack-rejected.${reason}`);
       if (sampler.allow(reason)) ctx.logger.warn({ ...fields, reason }, 'ack refused');
     };
+    // A node's key-retired report (docs/protocol.md): recorded, and the fleet moves to a new key
+    // epoch (the sync pusher sends the membership updates). Repeats for an epoch already left are counted only.
+    const keyRetired = (payload: Buffer, from: MeshEndpoint) => {
+      const report = reports.verify(payload);
+      if (!report.ok) return refuse(`key-retired-${report.reason}`, { from });
+      if (registry.node(report.nodeId)?.address !== from.address) return refuse('wrong-source', { from, nodeId: report.nodeId });
+      try {
+        const outcome = registry.keyRetired(report, registry.keyEpoch() ?? node.membership.epoch);
+        if (!outcome.moved) return ctx.metrics.count('key-retired-repeated');
+        ctx.metrics.count('key-retired');
+        ctx.logger.error({ nodeId: report.nodeId, epoch: report.epoch, failedTags: report.failedTags, newEpoch: outcome.epoch }, 'a node retired its command key (forged tags); moving the fleet to a new key epoch');
+      } catch (err) {
+        const why = isStorageFull(err) ? 'storage-full' : 'storage-error';
+        ctx.metrics.count(`key-retired-unrecorded.${why}`);
+        if (sampler.allow(why)) ctx.logger.error({ err: (err as Error).message, nodeId: report.nodeId }, 'key-retired report not recorded');
+      }
+    };
     const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
+      if (payload[0] === KEY_RETIRED_TYPE) return keyRetired(payload, from);
       const result = verifier.verify(payload);
       if (!result.ok) return refuse(result.reason, { from });
       // Not sent from the node it names.

@@ -1,14 +1,25 @@
 // Checks each command packet as the protocol's receive order says (tag, counter, replay, target),
 // persisting the counter before the command goes on. Rejections are dropped, counted by reason.
+// Failed tags are budgeted per source, so forging at line rate cannot retire the key in seconds;
+// a key that is retired all the same is reported to the authority (an authenticated report on
+// the telemetry port, repeated until a membership update brings a new epoch), and the new epoch
+// and groups are taken from the membership as they change, without a rebuild.
 import { filter, map } from 'rxjs';
 import {
-  createVerifier, DEFAULT_FAILED_TAG_CAP, defineStage, logSampler, NODE, openNodeState, parseKey,
-  type AcceptedCommand, type Envelope, type VerifiedCommand, type VerifierDropReason,
+  createKeyRetiredSigner, createVerifier, DEFAULT_FAILED_TAG_CAP, DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND, defineStage, logSampler,
+  MESH, NODE, openNodeState, parseKey, TELEMETRY_PORT,
+  type AcceptedCommand, type Envelope, type MeshEndpoint, type VerifiedCommand, type VerifierDropReason,
 } from '../../core/sdk/index.js';
 
 interface Config {
   stateFile: string;
   failedTagCap: number;
+  /** Failed tag checks per second one source may cause; beyond, its packets are dropped unchecked. */
+  failuresPerSecond: number;
+  failureBurst: number;
+  /** How often a node whose current key is retired repeats its report to the authority. */
+  reportEveryMs: number;
+  telemetryPort: number;
   /** How many rejections per reason are logged each minute; all are counted. */
   logPerMinute: number;
 }
@@ -17,35 +28,78 @@ export default defineStage<Config>({
   type: 'verifier',
   kind: 'transform',
   description: 'Verifies command packets (tag, counter, replay window, target) against the pinned authority key',
-  services: [NODE],
+  services: [NODE, MESH],
   configSchema: {
     type: 'object',
     additionalProperties: false,
     properties: {
       stateFile: { type: 'string', default: 'state.db', description: 'SQLite file in the instance directory' },
       failedTagCap: { type: 'integer', minimum: 1, default: DEFAULT_FAILED_TAG_CAP },
+      failuresPerSecond: { type: 'number', exclusiveMinimum: 0, default: DEFAULT_FAILURES_PER_SECOND },
+      failureBurst: { type: 'integer', minimum: 1, default: DEFAULT_FAILURE_BURST },
+      reportEveryMs: { type: 'integer', minimum: 100, default: 5000 },
+      telemetryPort: { type: 'integer', minimum: 1, maximum: 65535, default: TELEMETRY_PORT },
       logPerMinute: { type: 'integer', minimum: 0, default: 20 },
     },
   },
-  create(ctx, config) {
+  async create(ctx, config) {
     const node = ctx.services.get(NODE);
+    const mesh = ctx.services.get(MESH);
     const { membership } = node;
+    const authorityPublic = parseKey(membership.authority.commandPublicKey);
+    const reports = createKeyRetiredSigner({ nodeSecret: node.secret, authorityPublic, nodeId: membership.nodeId });
+    const socket = await mesh.bind(0, () => ctx.metrics.count('unexpected-inbound'));
     const state = openNodeState(node.path(config.stateFile));
+
+    const report = (epoch: number) => {
+      const sent = socket.send(membership.authority.address, config.telemetryPort, reports.encode(epoch, verifier.failedTags(epoch)));
+      ctx.metrics.count(sent ? 'key-retired-reported' : 'key-retired-unrouted');
+    };
     const verifier = createVerifier({
       nodeSecret: node.secret,
-      authorityPublic: parseKey(membership.authority.commandPublicKey),
+      authorityPublic,
       nodeId: membership.nodeId,
       groups: membership.groups,
       state,
       epoch: membership.epoch,
       failedTagCap: config.failedTagCap,
-      onKeyRetired: (epoch) => ctx.logger.error({ epoch }, 'command key retired after too many failed tags; a new key epoch is needed'),
+      failuresPerSecond: config.failuresPerSecond,
+      failureBurst: config.failureBurst,
+      onKeyRetired: (epoch) => {
+        ctx.metrics.count('key-retired');
+        ctx.logger.error({ epoch }, 'command key retired after too many failed tags; asking the authority for a new key epoch');
+        if (epoch === verifier.epoch) report(epoch);
+      },
     });
+
+    // Membership updates replace `membership.groups` and set `membership.epoch` on the shared
+    // object: comparing them costs nothing per packet, and the next packet sees the change.
+    let groups = membership.groups;
+    const follow = () => {
+      if (membership.groups !== groups) verifier.setGroups((groups = membership.groups));
+      if (membership.epoch !== verifier.epoch) {
+        ctx.logger.info({ from: verifier.epoch, to: membership.epoch }, 'command key epoch changed');
+        verifier.setEpoch(membership.epoch);
+      }
+    };
+    const reportIfRetired = () => {
+      follow();
+      if (verifier.isRetired(verifier.epoch)) report(verifier.epoch);
+    };
+    // Also after a restart: a node that comes up with its current key retired asks at once.
+    reportIfRetired();
+    const timer = setInterval(reportIfRetired, config.reportEveryMs);
+    timer.unref();
+
     const sampler = logSampler(config.logPerMinute);
     return {
       connect: (input$) =>
         input$.pipe(
-          map((env) => ({ env, result: verifier.verify(env.body as Uint8Array) })),
+          map((env) => {
+            follow();
+            const from = env.meta.from as MeshEndpoint | undefined;
+            return { env, result: verifier.verify(env.body as Uint8Array, from?.address) };
+          }),
           filter(({ env, result }) => {
             if (result.ok) return true;
             const reason: VerifierDropReason = `command-${result.reason}`;
@@ -58,10 +112,19 @@ export default defineStage<Config>({
             return env.with<VerifiedCommand>({ kind: 'command', body: command }) as Envelope;
           }),
         ),
-      close: async () => state.close(),
+      close: async () => {
+        clearInterval(timer);
+        socket.close();
+        state.close();
+      },
       status: () => {
         const s = verifier.stats();
-        return { accepted: s.accepted, rejected: Object.fromEntries(Object.entries(s.rejected).filter(([, n]) => n > 0)) };
+        return {
+          epoch: verifier.epoch,
+          retired: verifier.isRetired(verifier.epoch),
+          accepted: s.accepted,
+          rejected: Object.fromEntries(Object.entries(s.rejected).filter(([, n]) => n > 0)),
+        };
       },
     };
   },
