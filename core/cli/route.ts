@@ -7,7 +7,7 @@
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { CatalogError, defaultCatalogPath, loadCatalog } from '../catalog/index.js';
-import { demoFleet, OLLAMA_DEFAULTS, type BackendName, type RouteResult, type RouterFactory } from '../contracts/index.js';
+import { demoFleet, draftTargets, OLLAMA_DEFAULTS, type BackendName, type RouteResult, type RouterFactory } from '../contracts/index.js';
 import { nodePluginFolders } from '../node/services.js';
 import { createPluginLoader } from '../runtime/plugins.js';
 import { asUsageError, UsageError } from './cli-errors.js';
@@ -43,7 +43,7 @@ export function register(program: Command): void {
       'after',
       [
         '',
-        'Prints {"intent", "opcode", "arg", "argName", "target", "selector", "confidence", "confirm",',
+        'Prints {"intent", "opcode", "arg", "argName", "target", "selector", "targets", "confidence", "confirm",',
         '"explanation", "suggestions", "reason"}; when the router abstains, intent is null, "reason"',
         'says why and "suggestions" lists requests that would route.',
         'Targets come from the demo fleet (cloud-relay, onprem, leased, admin; group edge; all).',
@@ -85,10 +85,11 @@ export function register(program: Command): void {
 /** One shape for drafts and abstentions, so scripts read the same fields either way. */
 export function toOutput(r: RouteResult): Record<string, unknown> {
   if (r.intent === null) {
-    return { intent: null, opcode: null, arg: null, argName: null, target: null, selector: null, confidence: null, confirm: null, explanation: r.explanation, suggestions: r.suggestions, reason: r.reason };
+    return { intent: null, opcode: null, arg: null, argName: null, target: null, selector: null, targets: null, confidence: null, confirm: null, explanation: r.explanation, suggestions: r.suggestions, reason: r.reason };
   }
   const { intent, opcode, arg, argName, target, selector, confidence, confirm, explanation } = r;
-  return { intent, opcode, arg, argName, target, selector, confidence, confirm, explanation, suggestions: [], reason: null };
+  // Each target with its selector: one for a node, a group or everyone, several for a set.
+  return { intent, opcode, arg, argName, target, selector, targets: draftTargets(r), confidence, confirm, explanation, suggestions: [], reason: null };
 }
 
 async function loadRouterFactory(): Promise<RouterFactory> {

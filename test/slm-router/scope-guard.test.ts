@@ -86,8 +86,9 @@ describe('scope guard', () => {
     let f8: F8;
     let blind: StageKit;
     let signing: StageKit;
-    const intents$ = new Subject<Envelope>();
+    let intents$: Subject<Envelope>;
     beforeEach(async () => {
+      intents$ = new Subject<Envelope>();
       f8 = await startF8();
       f8.w.registry.upsertNode(
         { id: 2, name: 'onprem', aliases: [], address: '10.8.0.2', role: 'os-infrastructure', groups: [1], takesCommands: true, publicKey: formatKey(publicKeyOf(generateSecret())), status: 'active' },
@@ -99,6 +100,7 @@ describe('scope guard', () => {
       signing.stage.connect(blind.stage.connect(intents$)).subscribe((env) => env.settle({ status: 'delivered', detail: { id: (env.body as { id: string }).id } }));
     });
     afterEach(async () => {
+      intents$.complete();
       await blind.close();
       await signing.close();
       await f8.stop();
@@ -115,7 +117,6 @@ describe('scope guard', () => {
 
     it('answers 422 with the reason for a negated intent and an excluded target, audits each, signs nothing', async () => {
       const [status, body] = await post("do not reboot leased");
-      console.log(status, body);
       expect([status, body.error, body.reason, body.draft.intent, body.draft.target]).to.deep.equal([422, 'not sent: the text refuses this draft', 'negated', 'reboot', 'leased']);
       const [status2, body2] = await post('reboot everything except leased');
       expect([status2, body2.reason, body2.draft.target]).to.deep.equal([422, 'excluded-target', 'all']);
@@ -124,7 +125,6 @@ describe('scope guard', () => {
       const refused = f8.w.registry.auditLog(10).filter((row) => row.action === 'command.refused');
       expect(refused.map((r) => [r.detail.text, r.detail.reason])).to.have.deep.members([['do not reboot leased', 'negated'], ['reboot everything except leased', 'excluded-target']]);
       expect(signing.counts()).to.deep.include({ 'refused.scope.negated': 1, 'refused.scope.excluded-target': 1 });
-      expect(signing.drops()).to.deep.equal({ 'scope-refused': 2 });
     });
 
     it('signs what the text asks for', async () => {

@@ -4,6 +4,7 @@
 import { ApiError, createApi, storedToken } from './api.js';
 import {
   ago,
+  draftTargetsText,
   fillFleetEntry,
   fleetEntry,
   h,
@@ -295,7 +296,7 @@ function showDraft(p) {
   const hex = (/** @type {number} */ n, /** @type {number} */ digits) => `0x${n.toString(16).padStart(digits, '0')}`;
   byId('draft-intent').textContent = `${draft.intent} (opcode ${hex(draft.opcode, 2)})`;
   byId('draft-arg').textContent = draft.argName ? `${draft.argName} (${draft.arg})` : 'none';
-  byId('draft-target').textContent = `${draft.target} (selector ${hex(draft.selector, 4)})`;
+  byId('draft-target').textContent = draftTargetsText(draft);
   byId('draft-confidence').textContent = `${Math.round(draft.confidence * 100)} %`;
   byId('draft-explanation').textContent = draft.explanation;
   byId('draft-targets').replaceChildren(

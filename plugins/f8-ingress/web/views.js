@@ -86,6 +86,15 @@ function updateTargets(list, command) {
   }
 }
 
+/**
+ * A draft's targets, each with its selector: one for a node, a group or everyone, several for a set.
+ * @param {{ target: string, selector: number, targets?: { name: string, selector: number }[] }} draft
+ */
+export function draftTargetsText(draft) {
+  const members = draft.targets?.length ? draft.targets : [{ name: draft.target, selector: draft.selector }];
+  return members.map((t) => `${t.name} (selector 0x${t.selector.toString(16).padStart(4, '0')})`).join(', ');
+}
+
 /** @param {any} command */
 const commandMeta = (command) =>
   `${command.intent} → ${command.target} · ${command.id}${command.at ? ` · ${new Date(command.at).toLocaleTimeString()}` : ''}`;
