@@ -45,10 +45,14 @@ export default defineStage<Config>({
     };
     // A node's key-retired report (docs/protocol.md): recorded, and the fleet moves to a new key
     // epoch (the sync pusher sends the membership updates). Repeats for an epoch already left are counted only.
+    const refuseReport = (reason: string, fields: Record<string, unknown>) => {
+      ctx.metrics.count(`key-retired-rejected.${reason}`);
+      if (sampler.allow(`report-${reason}`)) ctx.logger.warn({ ...fields, reason }, 'key-retired report refused');
+    };
     const keyRetired = (payload: Buffer, from: MeshEndpoint) => {
       const report = reports.verify(payload);
-      if (!report.ok) return refuse(`key-retired-${report.reason}`, { from });
-      if (registry.node(report.nodeId)?.address !== from.address) return refuse('wrong-source', { from, nodeId: report.nodeId });
+      if (!report.ok) return refuseReport(report.reason, { from });
+      if (registry.node(report.nodeId)?.address !== from.address) return refuseReport('wrong-source', { from, nodeId: report.nodeId });
       try {
         const outcome = registry.keyRetired(report, registry.keyEpoch() ?? node.membership.epoch);
         if (!outcome.moved) return ctx.metrics.count('key-retired-repeated');

@@ -2,7 +2,7 @@
 // and logged at a sampled rate (junk from the mesh cannot flood the log).
 import { expect } from 'chai';
 import telemetryIngress from '../../plugins/telemetry-ingress/index.js';
-import { createAckSigner, MESH, NODE, publicKeyOf, REGISTRY, TELEMETRY_PORT, type AckReport } from '../../core/sdk/index.js';
+import { createAckSigner, createKeyRetiredSigner, MESH, NODE, publicKeyOf, REGISTRY, TELEMETRY_PORT, type AckReport } from '../../core/sdk/index.js';
 import { fakeMesh, startStage, type FakeMesh, type StageKit } from '../../core/sdk/testing.js';
 import { generateSecret } from '../../core/keys/index.js';
 import { NODE_ADDRESS, NODE_ID, world, type World } from './support.js';
@@ -40,7 +40,7 @@ describe('telemetry-ingress', () => {
     const forged = ack(5n);
     forged[forged.length - 1] ^= 1;
     const mistyped = ack(6n);
-    mistyped[0] = 0xc2;
+    mistyped[0] = 0xc3;
     mesh.deliver(TELEMETRY_PORT, Buffer.alloc(5), from);
     mesh.deliver(TELEMETRY_PORT, mistyped, from);
     mesh.deliver(TELEMETRY_PORT, forged, from);
@@ -64,5 +64,21 @@ describe('telemetry-ingress', () => {
     for (let i = 0; i < 100; i++) mesh.deliver(TELEMETRY_PORT, Buffer.alloc(5 + (i % 7)), from);
     expect(kit.counts()).to.deep.equal({ 'ack-rejected.length': 100 });
     expect(kit.logs.filter((l) => l.msg === 'ack refused').length).to.equal(3);
+  });
+
+  it("takes a node's key-retired report once: recorded, audited, the fleet's epoch moved; repeats and forgeries change nothing", () => {
+    const reporter = (secret = w.node.secret) => createKeyRetiredSigner({ nodeSecret: secret, authorityPublic: publicKeyOf(w.authority.commandSecret), nodeId: NODE_ID });
+    const forged = reporter().encode(0, 1 << 20);
+    forged[forged.length - 1] ^= 1;
+    mesh.deliver(TELEMETRY_PORT, forged, from);
+    mesh.deliver(TELEMETRY_PORT, reporter(generateSecret()).encode(0, 1 << 20), from);
+    mesh.deliver(TELEMETRY_PORT, reporter().encode(0, 1 << 20), { address: '10.8.0.2', port: 40001 });
+    expect(w.registry.keyEpoch()).to.equal(undefined);
+    mesh.deliver(TELEMETRY_PORT, reporter().encode(0, 1 << 20), from);
+    mesh.deliver(TELEMETRY_PORT, reporter().encode(0, 1 << 20), from);
+    expect(w.registry.keyEpoch()).to.equal(1);
+    expect(w.registry.node(NODE_ID)!.keyRetirements).to.deep.include({ count: 1, lastEpoch: 0 });
+    expect(w.registry.auditLog(5).map((a) => a.action)).to.include.members(['node.key-retired', 'fleet.key-epoch']);
+    expect(kit.counts()).to.deep.equal({ 'key-retired-rejected.tag': 2, 'key-retired-rejected.wrong-source': 1, 'key-retired': 1, 'key-retired-repeated': 1 });
   });
 });

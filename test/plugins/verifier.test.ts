@@ -1,16 +1,18 @@
 // The verifier's refusals: every receive step that can refuse, settled 'command-<reason>'.
 import { expect } from 'chai';
 import verifier from '../../plugins/verifier/index.js';
-import { NODE, type VerifiedCommand } from '../../core/sdk/index.js';
-import { startStage, type StageKit } from '../../core/sdk/testing.js';
+import { createKeyRetiredVerifier, MESH, publicKeyOf, NODE, TELEMETRY_PORT, type VerifiedCommand } from '../../core/sdk/index.js';
+import { fakeMesh, startStage, type FakeMesh, type StageKit } from '../../core/sdk/testing.js';
 import { world, type World } from './support.js';
 
 describe('verifier', () => {
   let w: World;
   let kit: StageKit;
+  let mesh: FakeMesh;
   beforeEach(async () => {
     w = world();
-    kit = await startStage(verifier, { config: { failedTagCap: 3, logPerMinute: 2 }, services: { [NODE]: w.nodeIdentity } });
+    mesh = fakeMesh('10.8.0.3');
+    kit = await startStage(verifier, { config: { failedTagCap: 3, logPerMinute: 2 }, services: { [NODE]: w.nodeIdentity, [MESH]: mesh } });
   });
   afterEach(async () => {
     await kit.close();
@@ -49,5 +51,34 @@ describe('verifier', () => {
     for (let i = 0; i < 20; i++) kit.push('datagram', Buffer.alloc(5));
     expect(kit.drops()).to.deep.equal({ 'command-length': 20 });
     expect(kit.logs.filter((l) => l.msg === 'command rejected')).to.have.length(2);
+  });
+
+  it('reports a retired key to the authority, and takes the new epoch and groups from the membership for the next packet', async () => {
+    const from = { address: '10.8.0.10', port: 40000 };
+    const forged = Buffer.from(w.packet(20n));
+    forged[15] ^= 1;
+    for (let i = 0; i < 3; i++) kit.push('datagram', forged, { from });
+    expect(kit.outcome(kit.push('datagram', w.packet(21n), { from }))).to.deep.equal({ status: 'dropped', reason: 'command-key-retired' });
+    const reports = mesh.sent.filter((s) => s.port === TELEMETRY_PORT);
+    expect(reports.map((r) => r.address)).to.deep.equal(['10.8.0.10']);
+    const check = createKeyRetiredVerifier({ authoritySecret: w.authority.commandSecret, nodePublicKey: () => publicKeyOf(w.node.secret) });
+    expect(check.verify(reports[0].payload)).to.deep.equal({ ok: true, epoch: 0, nodeId: 3, failedTags: 3 });
+    expect(kit.counts()).to.include({ 'key-retired': 1, 'key-retired-reported': 1 });
+
+    // A membership update (as core/node's membership-updates service applies it) moves the epoch.
+    Object.assign(w.nodeIdentity.membership, { epoch: 1, groups: [2] });
+    kit.push('datagram', w.packet(22n, { epoch: 1, selector: 0x0102 }), { from });
+    expect(kit.outputs.map((e) => (e.body as VerifiedCommand).epoch)).to.deep.equal([1]);
+    expect(kit.stage.status!()).to.deep.include({ epoch: 1, retired: false });
+  });
+
+  it('a node that starts with its current key retired reports at once', async () => {
+    const forged = Buffer.from(w.packet(20n));
+    forged[15] ^= 1;
+    for (let i = 0; i < 3; i++) kit.push('datagram', forged, { from: { address: '10.8.0.10', port: 1 } });
+    await kit.close();
+    mesh = fakeMesh('10.8.0.3');
+    kit = await startStage(verifier, { config: { failedTagCap: 3 }, services: { [NODE]: w.nodeIdentity, [MESH]: mesh } });
+    expect(mesh.sent.filter((s) => s.port === TELEMETRY_PORT)).to.have.length(1);
   });
 });

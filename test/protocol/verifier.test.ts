@@ -198,7 +198,7 @@ describe('protocol verifier', () => {
 
   it('counts rejections by stable reason strings', () => {
     expect(REJECT_REASONS).to.deep.equal([
-      'length', 'version', 'no-key', 'key-retired', 'tag', 'zero-counter', 'too-old', 'replay', 'reserved-target', 'target',
+      'rate-limited', 'length', 'version', 'no-key', 'key-retired', 'tag', 'zero-counter', 'too-old', 'replay', 'reserved-target', 'target',
     ]);
     const p = pairing();
     const verifier = p.verifier();
@@ -208,7 +208,7 @@ describe('protocol verifier', () => {
     const stats = verifier.stats();
     expect(stats.accepted).to.equal(1);
     expect(stats.rejected).to.deep.equal({
-      length: 1, version: 1, 'no-key': 0, 'key-retired': 0, tag: 0, 'zero-counter': 0, 'too-old': 0, replay: 0, 'reserved-target': 0, target: 0,
+      'rate-limited': 0, length: 1, version: 1, 'no-key': 0, 'key-retired': 0, tag: 0, 'zero-counter': 0, 'too-old': 0, replay: 0, 'reserved-target': 0, target: 0,
     });
   });
 });
