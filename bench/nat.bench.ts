@@ -1,6 +1,7 @@
-// Paths across NATs (issue 11): can node-datachannel's data channels (the design card's package
-// for peer-to-peer connectivity) carry a spoke's WireGuard datagrams better than our own paths?
-// Two tables, each run in one go:
+// Paths across NATs (issue 11). First, on the NAT testbed (root only): how long a pair behind two
+// NATs takes to go direct, to fall back when the direct path is cut, and to return. Then: can
+// node-datachannel's data channels (the design card's package for peer-to-peer connectivity)
+// carry a spoke's WireGuard datagrams better than our own paths? Two tables, each run in one go:
 //   1. the transports bare, two peers in one process on loopback: plain UDP between two sockets,
 //      and data channels with libdatachannel's default SCTP settings and with setSctpSettings;
 //   2. WireGuard carried by each, one mesh per process (the way nodes run): two meshes over UDP
@@ -22,6 +23,9 @@ import { pino } from 'pino';
 import { createMesh, type Mesh, type MeshOptions } from '../core/mesh/mesh.js';
 import { formatKey, generateSecret, publicKeyOf } from '../core/keys/index.js';
 import { printTable } from './table.js';
+import { canUseNetns } from '../test/support/root.js';
+import { startFleet, type Node } from '../test/nat/fleet.js';
+import { createNatTestbed } from '../test/nat/testbed.js';
 
 const DURATION = 3000;
 const WARMUP = 500;
@@ -345,6 +349,13 @@ function bareChannelFigures(): Promise<{ version?: string; rates?: Record<string
 }
 
 export default async function bench(): Promise<void> {
+  const times = await testbedTimes();
+  if (typeof times === 'string') console.log(`(NAT testbed times not measured: ${times})\n`);
+  else {
+    console.log('Paths on the NAT testbed (network namespaces; onprem behind NAT A, leased behind NAT B):\n');
+    printTable(times);
+    console.log('');
+  }
   const bare = await bareChannelFigures();
   const rows: Record<string, string | number>[] = [];
   for (const size of SIZES) {
@@ -379,6 +390,50 @@ export default async function bench(): Promise<void> {
   printTable(mesh);
   const crashed = Object.entries(exits).filter(([p]) => p in SETTINGS).flatMap(([, e]) => e).filter((e) => e !== 'exit code 0');
   console.log(`(tunnel MTU 1420; processes with a data channel that did not exit cleanly: ${crashed.length ? crashed.join(', ') : 'none'})`);
+}
+
+// ---- table 3: paths on the NAT testbed (root) ------------------------------------------------
+
+/**
+ * The hub, onprem (NAT A) and leased (NAT B) on the testbed: ms from the later of the two
+ * being up until each goes direct; after the direct path is cut at NAT A, until each falls
+ * back; after it is mended, until each is direct again (a 5 s hold-down included).
+ */
+export async function testbedTimes(): Promise<Record<string, string | number>[] | string> {
+  const why = canUseNetns();
+  if (why) return why;
+  const bed = await createNatTestbed();
+  let nodes: Map<string, Node> | undefined;
+  try {
+    const began = Date.now();
+    nodes = await startFleet(bed, ['hub', 'onprem', 'leased']);
+    const up = Date.now();
+    const onprem = nodes.get('onprem')!;
+    const leased = nodes.get('leased')!;
+    const both = async (reason: string, since: [number, number]) => Promise.all([
+      onprem.pathChange('leased', reason, 60_000, since[0]), leased.pathChange('onprem', reason, 60_000, since[1]),
+    ]).then((e) => e.map((x) => x.at as number));
+    const mark = (): [number, number] => [onprem.lines.all.length, leased.lines.all.length];
+    const direct = await both('upgrade', [0, 0]);
+    const rule = ['FORWARD', '-d', bed.publicAddress('leased'), '-j', 'DROP'];
+    let since = mark();
+    const cut = Date.now();
+    await bed.exec('nat-A', 'iptables', ['-I', ...rule]);
+    const fell = await both('direct path died', since);
+    since = mark();
+    const mended = Date.now();
+    await bed.exec('nat-A', 'iptables', ['-D', ...rule]);
+    const back = await both('upgrade', since);
+    return [
+      { 'on the testbed': 'three nodes started (hub first)', 'onprem ms': up - began, 'leased ms': up - began },
+      { 'on the testbed': 'both up → direct', 'onprem ms': direct[0] - up, 'leased ms': direct[1] - up },
+      { 'on the testbed': 'direct path cut → relayed', 'onprem ms': fell[0] - cut, 'leased ms': fell[1] - cut },
+      { 'on the testbed': 'mended → direct again', 'onprem ms': back[0] - mended, 'leased ms': back[1] - mended },
+    ];
+  } finally {
+    await Promise.all([...(nodes?.values() ?? [])].map((n) => n.stop()));
+    await bed.destroy();
+  }
 }
 
 const role = process.env[ROLE];

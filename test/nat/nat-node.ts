@@ -1,7 +1,7 @@
 // One mesh node with its paths owned (MeshOptions.paths), run by the NAT tests inside a network
 // namespace and driven by JSON lines. The first line on stdin is the configuration (keys travel
 // this way, never on the command line); later lines are commands. It reports JSON lines:
-//   { event: 'ready' }, { event: 'path', peer, from, to, reason } for each path change,
+//   { event: 'ready' }, { event: 'path', at (epoch ms), peer, from, to, reason } for each path change,
 //   { event: 'reply', text, from } for each datagram echoed back, { event: 'status', status }.
 //   config:   { name, address, privateKey (base64), listenPort, peers, relay?, timings? }
 //   commands: { send: { to, port, text } }, { status: true }
@@ -26,7 +26,8 @@ const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const logger: Logger = {
   debug: () => {},
   info: (obj, msg) => {
-    if (msg === 'peer path changed') say({ event: 'path', ...obj });
+    if (msg === 'peer path changed') say({ event: 'path', at: Date.now(), ...obj });
+    else if (process.env.NAT_DEBUG) process.stderr.write(`${JSON.stringify({ at: Date.now(), msg, ...obj })}\n`);
   },
   warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ ...obj, msg })}\n`),
 };

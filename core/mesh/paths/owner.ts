@@ -65,6 +65,8 @@ interface Tracked {
   paths: PeerPaths;
   lastAsk?: number;
   lastKick?: number;
+  /** When a probe first found no session with the peer (cleared once there is one). */
+  firstNoSession?: number;
 }
 
 const KICK_EVERY = 5000;
@@ -103,12 +105,19 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
   function tickPeer(key: string, t: Tracked, now: number): void {
     const pings = t.paths.pings(now);
     for (const p of pings) {
-      if (!send(t.peer.address, { type: 'ping', txid: p.txid }, p.to) && (t.lastKick === undefined || now - t.lastKick >= KICK_EVERY)) {
-        // No session yet: an empty datagram to the discard port starts one (on the current path).
+      if (send(t.peer.address, { type: 'ping', txid: p.txid }, p.to)) continue;
+      // No session yet: an empty datagram to the discard port starts one (on the current path).
+      // Both ends get their meet at the same moment; were both to start a handshake then, the
+      // initiations would cross and the session wait for a retry (5 s). The lower address starts
+      // at once, the other only if there is still no session a while later.
+      t.firstNoSession ??= now;
+      const mayStart = device.address < t.peer.address || now - t.firstNoSession >= KICK_EVERY;
+      if (mayStart && (t.lastKick === undefined || now - t.lastKick >= KICK_EVERY)) {
         t.lastKick = now;
         device.sendUdp(9, t.peer.address, 9, new Uint8Array(0));
       }
     }
+    if (pings.length && device.peerStats(key)?.lastHandshake) t.firstNoSession = undefined;
     apply(key, t, now);
     const why = t.paths.why(now);
     const hub = options.hub?.();
