@@ -75,6 +75,7 @@ export function readScope(tokens: readonly Token[], words: ScopeWords, mentions:
   /** Where a negation starting at `from` stops reaching. */
   const clauseEnd = (from: number) => {
     for (let j = from; j < tokens.length; j++) {
+      // Punctuation right after the cue does not end it: "never, ever reboot leased" refuses the reboot.
       if (j > from && tokens[j].breakBefore) return j;
       // "… and ping onprem" starts a clause; "… and leased" lists another target.
       if (j > from && CONJUNCTIONS.has(tokens[j].stem) && !mentionAt(nextWord(j + 1))) return j;
@@ -109,7 +110,9 @@ export function readScope(tokens: readonly Token[], words: ScopeWords, mentions:
     }
     if (!negation || negation.length < cue.length) continue; // "but ping onprem": a plain conjunction.
     const start = i + negation.length;
-    negated.push({ start, end: clauseEnd(start), cue: negation });
+    const end = clauseEnd(start);
+    // "reboot leased. no wait, don't": a negation with nothing after it takes back what came before.
+    negated.push(end === start && i > 0 ? { start: 0, end: i, cue: negation } : { start, end, cue: negation });
     i = start - 1;
   }
   return { negated, excluded };

@@ -33,6 +33,8 @@ const SUBJECTS = new Set(['i', 'we', 'you', 'he', 'she', 'they', 'someone', 'som
 // "how do I reboot", "how can we rotate", "how to quarantine": a question about how, not an order.
 const AUXILIARIES = new Set(['do', 'does', 'did', 'can', 'could', 'should', 'would', 'shall', 'will', 'may', 'might', 'must']);
 // "can anyone reboot leased?", "could I rotate keys?": a question; "can you …" is a polite order.
+// "reboot leased if it hangs", "unless it is busy": a command runs now and unconditionally.
+const CONDITIONS = new Set(['if', 'unless', 'whenever', 'once']);
 const ASKERS = new Set(['i', 'we', 'anyone', 'someone', 'somebody', 'one', 'anybody'].map(stem));
 const MAX_CACHED_CORRECTIONS = 10_000;
 
@@ -296,13 +298,22 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
     const past = [...winner.used].find((i) => /ed$/.test(tokens[i].raw) && tokens[i].stem !== tokens[i].raw && i > 0 && (SUBJECTS.has(tokens[i - 1].stem) || mentions.some((m) => m.start === 0 && m.end === i)));
     if (past !== undefined) return abstain('out-of-scope', `'${tokens.slice(Math.max(0, past - 1), past + 1).map((t) => t.raw).join(' ')}' tells of something done, not an order`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]));
 
-    // Targets left out: after "except", "but not", "skip", and those of a negation about this
-    // intent or about no intent ("… but don't touch leased").
-    const leftOut = (m: Mention) =>
-      scope.excluded.some((span) => within(span, m.start)) ||
-      scope.negated.some((span) => within(span, m.start) && (() => { const r = refusedIn(span); return r.length === 0 || r.includes(winner.compiled); })());
+    const condition = tokens.find((t) => CONDITIONS.has(t.stem));
+    if (condition && !intent.readOnly) return abstain('out-of-scope', `'${condition.raw} …' makes ${intent.name} conditional; a command runs now, without conditions`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]));
+
+    // Targets left out: after "except", "but not", "skip", and those of a negation ("… but don't
+    // touch leased", "… and don't ping onprem"). Only when nothing else is named does the target of
+    // another intent's negation stay: "don't reboot leased, just ping it".
+    const excludedHere = (m: Mention) => scope.excluded.some((span) => within(span, m.start));
+    const negatedHere = (m: Mention) => scope.negated.filter((span) => within(span, m.start));
+    const refusedForWinner = (m: Mention) => negatedHere(m).some((span) => { const r = refusedIn(span); return r.length === 0 || r.includes(winner.compiled); });
+    const outside = mentions.filter((m) => !excludedHere(m) && negatedHere(m).length === 0);
+    const leftOut = (m: Mention) => excludedHere(m) || refusedForWinner(m) || (negatedHere(m).length > 0 && outside.length > 0);
     const kept = mentions.filter((m) => !leftOut(m));
     const left = mentions.filter(leftOut);
+    // "onprem or leased": a choice, not a list.
+    const choice = kept.findIndex((m, k) => k > 0 && tokens.slice(kept[k - 1].end, m.start).some((t) => t.stem === 'or'));
+    if (choice > 0) return abstain('ambiguous', `'${kept[choice - 1].text} or ${kept[choice].text}' is a choice; name the target (or both: "and")`, suggestFor(intent, [kept[choice - 1].target, kept[choice].target].filter((t) => t !== undefined), winner.argNames[0]));
     const every = left.length > 0 && kept.length === 0 && tokens.some((t, i) => free[i] && everyWords.has(t.stem));
     const aimed = resolveTarget(kept.length || every ? kept : left.length ? [] : unknownNames(tokens, free, known, nodeNouns), left, every);
     if (!aimed.ok) return abstain(aimed.reason, `${intent.name} understood, but ${aimed.explanation}`, suggestFor(intent, allTargets, winner.argNames[0]));
