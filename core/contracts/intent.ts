@@ -56,7 +56,6 @@ export type AbstainReason =
   | 'missing-argument'
   | 'no-target'
   | 'unknown-target'
-  | 'multiple-targets'
   | 'target-takes-no-commands'
   | 'backend-unavailable'
   | 'rejected-answer';
