@@ -2,8 +2,9 @@
 // node per host with its paths owned, the membership laid out directly by the test (joining by
 // genesis behind NAT is another suite's). Every node is reachable through the hub; onprem and
 // leased (two MASQUERADE NATs) go direct on their own; the node behind `MASQUERADE --random`
-// stays relayed to them and says why; the two nodes behind one NAT find their LAN path; a direct
-// path that is cut falls back to the relay, commands still pass, and it returns once mended.
+// stays relayed to them and says why; the two nodes behind one NAT find their LAN path; NATs that
+// forget their mappings heal by themselves; a direct path that is cut falls back to the relay,
+// commands still pass, and it returns once mended.
 import { expect } from 'chai';
 import { requireNetns } from '../support/root.js';
 import { startFleet, WG_PORT, type Node } from './fleet.js';
@@ -59,6 +60,17 @@ describe('NAT paths on the testbed (membership laid out directly, not by genesis
     await node('office1').echo('office2', 'office1 to office2');
     await node('office1').pathChange('office2', 'upgrade', 30_000);
     expect(await node('office1').peer('office2')).to.include({ path: 'direct', endpoint: `${bed.address('office2')}:${WG_PORT}` });
+  });
+
+  it('NAT routers that forget every mapping (conntrack -F): every node takes commands again, the direct pair stays or returns direct', async () => {
+    const since = node('onprem').lines.all.length;
+    await Promise.all((['A', 'B', 'R', 'C'] as const).map((r) => bed.flush(r)));
+    for (const h of HOSTS.filter((x) => x !== 'admin')) await node('admin').echo(h, `after the flush, ${h}`);
+    await node('onprem').echo('leased', 'onprem to leased after the flush');
+    // It may have fallen back for a moment (the mapping gone until onprem's next ping): then it returns.
+    const fell = node('onprem').lines.all.slice(since).some((l) => l.includes('"reason":"direct path died"') && l.includes('"peer":"leased"'));
+    if (fell) await node('onprem').pathChange('leased', 'upgrade', 30_000, since);
+    expect(await node('onprem').peer('leased')).to.include({ path: 'direct' });
   });
 
   it('a cut direct path falls back to the relay, commands still pass, and it returns once mended', async () => {

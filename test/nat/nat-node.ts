@@ -27,7 +27,6 @@ const logger: Logger = {
   debug: () => {},
   info: (obj, msg) => {
     if (msg === 'peer path changed') say({ event: 'path', at: Date.now(), ...obj });
-    else if (process.env.NAT_DEBUG) process.stderr.write(`${JSON.stringify({ at: Date.now(), msg, ...obj })}\n`);
   },
   warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ ...obj, msg })}\n`),
 };
