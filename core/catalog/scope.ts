@@ -36,6 +36,9 @@ export interface ScopeWords {
 // a conjunction that starts another clause (not one that joins targets: "not onprem and leased").
 const CONJUNCTIONS = new Set(['and', 'but', 'then', 'instead', 'just', 'so', 'or', 'only', 'rather', 'while', 'also']);
 const LIST_JOINERS = new Set(['and', 'or', 'nor']);
+/** "leased excluded", "leave leased alone", "with leased spared": words after a target that leave it out. */
+// Compared as written, not stemmed: "all nodes excluding onprem" is a cue before onprem, not after "all nodes".
+const AFTER_EXCLUSIONS = ['excluded', 'exempt', 'exempted', 'spared', 'alone', 'aside', 'untouched', 'out of it', 'out of this'].map((w) => w.split(' '));
 /** "stop X from rebooting", "prevent X from", "keep X from", "block X from": what follows "from" is refused. */
 const PROHIBITIONS = new Set(['stop', 'prevent', 'keep', 'block', 'forbid', 'bar']);
 
@@ -83,6 +86,10 @@ export function readScope(tokens: readonly Token[], words: ScopeWords, mentions:
     return tokens.length;
   };
 
+  for (const m of mentions) {
+    const after = AFTER_EXCLUSIONS.find((c) => c.every((w, k) => tokens[m.end + k]?.raw === w));
+    if (after) excluded.push({ start: m.start, end: m.end, cue: after });
+  }
   for (let i = 0; i < tokens.length; i++) {
     if (mentionAt(i)) continue;
     const exception = longest(words.exceptions, i);

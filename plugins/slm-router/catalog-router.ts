@@ -311,9 +311,13 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
     const leftOut = (m: Mention) => excludedHere(m) || refusedForWinner(m) || (negatedHere(m).length > 0 && outside.length > 0);
     const kept = mentions.filter((m) => !leftOut(m));
     const left = mentions.filter(leftOut);
-    // "onprem or leased": a choice, not a list.
-    const choice = kept.findIndex((m, k) => k > 0 && tokens.slice(kept[k - 1].end, m.start).some((t) => t.stem === 'or'));
-    if (choice > 0) return abstain('ambiguous', `'${kept[choice - 1].text} or ${kept[choice].text}' is a choice; name the target (or both: "and")`, suggestFor(intent, [kept[choice - 1].target, kept[choice].target].filter((t) => t !== undefined), winner.argNames[0]));
+    // "onprem or leased" is a choice, "onprem, then leased" an order: not one command to both.
+    const joiner = (k: number) => tokens.slice(kept[k - 1].end, kept[k].start).find((t) => t.stem === 'or' || t.stem === 'then');
+    const split = kept.findIndex((_, k) => k > 0 && joiner(k) !== undefined);
+    if (split > 0) {
+      const pair = `'${kept[split - 1].text} ${joiner(split)!.raw} ${kept[split].text}'`;
+      return abstain('ambiguous', joiner(split)!.stem === 'or' ? `${pair} is a choice; name the target (or both: "and")` : `${pair} is an order; send one command at a time`, suggestFor(intent, [kept[split - 1].target, kept[split].target].filter((t) => t !== undefined), winner.argNames[0]));
+    }
     const every = left.length > 0 && kept.length === 0 && tokens.some((t, i) => free[i] && everyWords.has(t.stem));
     const aimed = resolveTarget(kept.length || every ? kept : left.length ? [] : unknownNames(tokens, free, known, nodeNouns), left, every);
     if (!aimed.ok) return abstain(aimed.reason, `${intent.name} understood, but ${aimed.explanation}`, suggestFor(intent, allTargets, winner.argNames[0]));
