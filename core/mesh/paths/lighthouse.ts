@@ -38,7 +38,9 @@ export function createLighthouse(): Lighthouse {
 
   return {
     observed(spoke, from) {
-      seen.set(spoke, { host: from.host, port: from.port });
+      // Called for every authenticated datagram the hub gets: no allocation unless it moved.
+      const known = seen.get(spoke);
+      if (!known || !same(known, from)) seen.set(spoke, { host: from.host, port: from.port });
     },
     ask(from, peer, local) {
       if (from === peer) return { refused: 'asked to meet itself' };
