@@ -37,6 +37,11 @@ export function createDraftGuard(catalog: Catalog, fleet: Fleet): DraftGuard {
   const nodeNouns = new Set(catalog.targetWords.node.flatMap(stems));
   const keywordsOf = new Map(catalog.intents.map((i) => [i.name, [...i.keywords, ...(i.hints ?? [])].map(stems)]));
   const allKeywords = [...keywordsOf.values()].flat();
+  const argumentPhrases = new Map(catalog.intents.flatMap((i) => (i.argument?.values ?? []).map((v) => [`${i.name}/${v.name}`, [v.name, ...v.synonyms].map(stems)] as const)));
+  /** Where the draft's argument is written: "restart everything except telemetry" names it to leave it out. */
+  const argumentSpans = (tokens: readonly Token[], draft: Draft): Span[] =>
+    (argumentPhrases.get(`${draft.intent}/${draft.argName}`) ?? []).flatMap((p) =>
+      tokens.flatMap((_, i) => (p.length && p.every((s, k) => tokens[i + k]?.stem === s) ? [{ start: i, end: i + p.length }] : [])));
 
   const find = (tokens: readonly Token[]): FleetMention[] => {
     const found: FleetMention[] = [];
@@ -72,6 +77,10 @@ export function createDraftGuard(catalog: Catalog, fleet: Fleet): DraftGuard {
         const hit = hits(span);
         if (hit.length) return { ok: false, reason: 'excluded-target', explanation: `the text leaves out ${hit.map((m) => `'${m.text}'`).join(', ')} (after '${span.cue.join(' ')}'), and the draft's target ${draft.target} reaches it` };
       }
+      const args = argumentSpans(tokens, draft);
+      const argScope = readScope(tokens, words, args);
+      const refusedArg = args.find((a) => [...argScope.excluded, ...argScope.negated].some((span) => within(span, a.start)));
+      if (refusedArg) return { ok: false, reason: 'negated', explanation: `the text leaves out the argument ${quote(refusedArg)} that the draft carries (${draft.argName})` };
       const own = keywordsOf.get(draft.intent) ?? [];
       for (const span of scope.negated) {
         const mine = own.some((k) => keywordIn(tokens, span, k));

@@ -298,6 +298,9 @@ export function createCatalogRouter(catalog: Catalog, fleet: Fleet, threshold = 
     const past = [...winner.used].find((i) => /ed$/.test(tokens[i].raw) && tokens[i].stem !== tokens[i].raw && i > 0 && (SUBJECTS.has(tokens[i - 1].stem) || mentions.some((m) => m.start === 0 && m.end === i)));
     if (past !== undefined) return abstain('out-of-scope', `'${tokens.slice(Math.max(0, past - 1), past + 1).map((t) => t.raw).join(' ')}' tells of something done, not an order`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]));
 
+    // "leave leased in quarantine", "keep onprem in maintenance": no change is asked for.
+    const unchanged = mentions.find((m) => m.start > 0 && ['leav', 'keep', 'stay'].includes(tokens[m.start - 1].stem) && ['in', 'under', 'on'].includes(tokens[m.end]?.stem ?? ''));
+    if (unchanged) return abstain('out-of-scope', `'${tokens[unchanged.start - 1].raw} ${unchanged.text} ${tokens[unchanged.end].raw} …' asks for no change`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]));
     const condition = tokens.find((t) => CONDITIONS.has(t.stem));
     if (condition && !intent.readOnly) return abstain('out-of-scope', `'${condition.raw} …' makes ${intent.name} conditional; a command runs now, without conditions`, suggestFor(intent, allTargets.slice(0, 2), winner.argNames[0]));
 

@@ -59,6 +59,13 @@ describe('scope guard', () => {
     expect(verdict('reboot leased', reboot('leased', 3))).to.equal('ok');
   });
 
+  it('refuses a draft carrying the argument the text leaves out', () => {
+    const restart = (arg: string, value: number) => draft('restart-service', 'leased', 3, { opcode: 3, arg: value, argName: arg, confirm: false });
+    expect(verdict('restart everything except telemetry on leased', restart('telemetry', 1))).to.equal('negated');
+    expect(verdict("restart the sync service on leased, don't restart telemetry", restart('telemetry', 1))).to.equal('negated');
+    expect(verdict('restart telemetry on leased', restart('telemetry', 1))).to.equal('ok');
+  });
+
   it('refuses a draft of a set of targets when one member is left out', () => {
     const set = { ...reboot('onprem, leased', 2), targets: [{ name: 'onprem', selector: 2 }, { name: 'leased', selector: 3 }] };
     expect(verdict('reboot all except leased', set)).to.equal('excluded-target');
