@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `ppn` command. Each group of subcommands lives in its own module and registers itself here.
 import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { exitFor } from './cli-errors.js';
 
 type CommandModule = { register(program: Command): void };
@@ -14,6 +15,7 @@ const route = () => import('./route.js');
 const wg = () => import('./wg.js');
 const genesis = () => import('./genesis.js');
 const nodes = () => import('./nodes.js');
+const send = () => import('./send.js');
 const moduleOf: Record<string, () => Promise<CommandModule>> = {
   keys,
   packet,
@@ -30,10 +32,14 @@ const moduleOf: Record<string, () => Promise<CommandModule>> = {
   join: genesis,
   claim: genesis,
   nodes,
+  send,
+  commands: send,
+  audit: send,
 };
 
 const program = new Command('ppn')
   .description('Sovereign Mesh: run a node of the mesh, and the tools around it')
+  .version(packageVersion(), '-V, --version', "print ppn's version")
   .showHelpAfterError()
   .exitOverride();
 
@@ -47,4 +53,16 @@ try {
   const { code, lines } = exitFor(err);
   for (const line of lines) console.error(line);
   process.exitCode = code;
+}
+
+/** The version in package.json, two folders up from dist/core/cli (or core/cli). */
+function packageVersion(): string {
+  for (const up of ['../../../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // not this layout
+    }
+  }
+  return 'unknown';
 }

@@ -1,20 +1,35 @@
 // `ppn run | validate | schema | status | reload`: running a node's pipeline and looking after it.
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { isatty } from 'node:tty';
+import { Option, type Command } from 'commander';
 import { pino } from 'pino';
 import { nameProblem } from '../fleet/names.js';
 import { nodePluginFolders, nodeServices } from '../node/services.js';
 import { projectRoot } from '../project-root.js';
-import { CONTROL_FILE, startControlServer, type ControlFile } from '../runtime/control-server.js';
+import { startControlServer } from '../runtime/control-server.js';
 import { PipelineInvalidError, startHost, type HostStatus, type ReloadResult } from '../runtime/host.js';
 import { combinedSchema } from '../runtime/pipeline-file.js';
 import { createPluginLoader, stageTypesIn } from '../runtime/plugins.js';
 import { formatValidationError, validatePipelineFile } from '../runtime/validate.js';
-import { createLogStream } from '../runtime/log-stream.js';
+import { registerHostMetrics } from '../runtime/host-metrics.js';
+import { createLogStream, defaultLogFormat, LOG_FORMATS, prettyLogStream, type LogFormat } from '../runtime/log-stream.js';
+import { registerNodeSeries } from '../node/node-series.js';
+import { parseEndpoint } from '../underlay/endpoint.js';
 import { watchFiles } from '../runtime/watch.js';
-import { UsageError } from './cli-errors.js';
+import { asUsageError, UsageError } from './cli-errors.js';
+import { callControl } from './control-client.js';
+import { statusLines } from './status-view.js';
 import { superviseNode, watchLauncher } from './node-process.js';
+
+interface RunOptions {
+  role?: string;
+  instance?: string;
+  watch: boolean;
+  stopTimeout: string;
+  logLevel: string;
+  logFormat?: LogFormat;
+  metricsListen?: string;
+}
 
 export function register(program: Command): void {
   program
@@ -26,12 +41,16 @@ export function register(program: Command): void {
     .option('--no-watch', 'do not reload when the file or a plugin module changes')
     .option('--stop-timeout <ms>', 'how long a stop may take; then the process ends whatever it waits for', '5000')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-    .action(async (file: string | undefined, opts: { role?: string; instance?: string; watch: boolean; stopTimeout: string; logLevel: string }) => {
+    .addOption(new Option('--log-format <format>', 'pretty (coloured lines for people) or json (one object a line); default: pretty on a terminal, else json').choices(LOG_FORMATS))
+    .option('--metrics-listen <host:port>', 'also serve GET /metrics (Prometheus) on this address, e.g. 0.0.0.0:9464 (token in metrics.token unless from loopback)')
+    .action(async (file: string | undefined, opts: RunOptions) => {
       watchLauncher();
       const path = pipelinePath(file, opts.role);
       const stopTimeoutMs = Number(opts.stopTimeout);
       if (!Number.isInteger(stopTimeoutMs) || stopTimeoutMs < 1) throw new UsageError(`--stop-timeout must be a whole number of milliseconds, got '${opts.stopTimeout}'`);
-      const logStream = createLogStream();
+      const scrape = opts.metricsListen === undefined ? undefined : asUsageError(() => parseEndpoint(opts.metricsListen!, '--metrics-listen'), Error);
+      const rawLog = createLogStream();
+      const logStream = (opts.logFormat ?? defaultLogFormat()) === 'pretty' ? prettyLogStream(rawLog, isatty(1)) : rawLog;
       const logger = pino({ level: opts.logLevel }, logStream);
       let host;
       try {
@@ -40,7 +59,15 @@ export function register(program: Command): void {
         if (err instanceof PipelineInvalidError) throw new UsageError(`${err.errors.length} problem(s); nothing was started`, err.errors.map(formatValidationError));
         throw err;
       }
-      const control = await startControlServer(host, { port: host.status().config.node.statusPort ?? 0, extraStatus: () => ({ log: logStream.counters() }) });
+      registerHostMetrics(host, () => logStream.counters());
+      registerNodeSeries(host);
+      let control;
+      try {
+        control = await startControlServer(host, { port: host.status().config.node.statusPort ?? 0, scrape, extraStatus: () => ({ log: logStream.counters() }) });
+      } catch (err) {
+        await host.stop(Date.now() + stopTimeoutMs);
+        throw err;
+      }
       const reload = (why: string) =>
         host
           .reload()
@@ -66,7 +93,7 @@ export function register(program: Command): void {
       });
       // Said last, once the node is wholly up (file watch and signals included): launchers and
       // tests wait for this line.
-      logger.info({ control: `http://127.0.0.1:${control.port}` }, 'control endpoint on loopback');
+      logger.info({ control: `http://127.0.0.1:${control.port}`, ...(scrape && { metrics: `http://${scrape.host}:${control.scrapePort}/metrics` }) }, 'control endpoint on loopback');
     });
 
   program
@@ -98,22 +125,14 @@ export function register(program: Command): void {
 
   program
     .command('status')
-    .description("Show a running node's stages, their state and counters, reloads and active config")
+    .description("Show a running node's stages and services (the mesh's peers, the registry), counters, reloads and active config")
     .argument('[file]', 'the pipeline file the node runs')
     .option('--instance <dir>', 'the running node\'s instance directory')
     .option('--json', 'print the whole status as JSON')
     .action(async (file: string | undefined, opts: { instance?: string; json?: boolean }) => {
       const status = (await callControl(file, opts.instance, 'GET', '/status')) as HostStatus;
       if (opts.json) return console.log(JSON.stringify(status, null, 2));
-      console.log(`${status.node} (${status.role}) — ${status.file}`);
-      console.log(`started ${status.startedAt}; in flight ${status.inflight}; reloads ${status.reloads.count} (failed ${status.reloads.failed})`);
-      if (status.reloads.lastError) console.log(`last reload error:\n  ${status.reloads.lastError.replace(/\n/g, '\n  ')}`);
-      for (const [id, s] of Object.entries(status.stages)) {
-        const counters = Object.entries(s.counters).map(([k, v]) => `${k}=${v}`).join(' ');
-        console.log(`  ${id.padEnd(20)} ${s.type.padEnd(18)} ${s.state.padEnd(8)} gen ${s.generation}  ${counters}`);
-      }
-      const drops = Object.entries(status.drops);
-      if (drops.length) console.log(`drops: ${drops.map(([r, n]) => `${r}=${n}`).join(' ')}`);
+      for (const line of statusLines(status)) console.log(line);
     });
 
   program
@@ -137,36 +156,4 @@ function pipelinePath(file: string | undefined, role: string | undefined): strin
   }
   if (!file) throw new UsageError('give a pipeline file or --role NAME');
   return file;
-}
-
-/** The instance directory of the node a pipeline file describes, as the host computes it. */
-function instanceDirOf(file: string): string {
-  let pipeline: { node?: { name?: string; instance?: string } };
-  try {
-    pipeline = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
-  }
-  const node = pipeline.node ?? {};
-  return resolve(dirname(resolve(file)), node.instance ?? `instance/${node.name ?? (pipeline as { role?: string }).role}`);
-}
-
-async function callControl(file: string | undefined, instance: string | undefined, method: string, path: string): Promise<unknown> {
-  if (!file && !instance) throw new UsageError('give the pipeline file or --instance DIR of the running node');
-  const dir = instance ? resolve(instance) : instanceDirOf(file!);
-  let control: ControlFile;
-  try {
-    control = JSON.parse(readFileSync(join(dir, CONTROL_FILE), 'utf8'));
-  } catch {
-    throw new Error(`no running node found: ${join(dir, CONTROL_FILE)} is missing (is the node started?)`);
-  }
-  let res: Response;
-  try {
-    res = await fetch(control.url + path, { method, headers: { authorization: `Bearer ${control.token}` } });
-  } catch {
-    throw new Error(`node at ${control.url} (pid ${control.pid}) does not answer; it may have stopped`);
-  }
-  const body = await res.json();
-  if (res.status === 401) throw new Error('the node refused the control token (is it a different run?)');
-  return body;
 }

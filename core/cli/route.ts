@@ -11,6 +11,7 @@ import { demoFleet, draftTargets, OLLAMA_DEFAULTS, type BackendName, type RouteR
 import { nodePluginFolders } from '../node/services.js';
 import { createPluginLoader } from '../runtime/plugins.js';
 import { asUsageError, UsageError } from './cli-errors.js';
+import { f8Client, findF8 } from './f8-client.js';
 
 const ROUTER_STAGE = 'slm-router';
 
@@ -25,6 +26,9 @@ interface Options {
   timeout?: string;
   threshold?: string;
   status?: boolean;
+  instance?: string;
+  f8Url?: string;
+  f8Token?: string;
 }
 
 export function register(program: Command): void {
@@ -39,6 +43,9 @@ export function register(program: Command): void {
     .option('--timeout <ms>', `how long to wait for the model (default ${OLLAMA_DEFAULTS.timeoutMs})`)
     .option('--threshold <0..1>', 'catalog confidence below which it abstains (cascade: asks the model)')
     .option('--status', 'print the state of the router and its backends instead of routing')
+    .option('--instance <dir>', "route on the running admin in this instance directory, against the real fleet (F8's dry run)")
+    .option('--f8-url <url>', "route through this F8's dry run (with --f8-token or $PPN_F8_TOKEN)")
+    .option('--f8-token <token>', 'F8 bearer token (default: $PPN_F8_TOKEN, else the instance\'s f8.token)')
     .addHelpText(
       'after',
       [
@@ -46,7 +53,9 @@ export function register(program: Command): void {
         'Prints {"intent", "opcode", "arg", "argName", "target", "selector", "targets", "confidence", "confirm",',
         '"explanation", "suggestions", "reason"}; when the router abstains, intent is null, "reason"',
         'says why and "suggestions" lists requests that would route.',
-        'Targets come from the demo fleet (cloud-relay, onprem, leased, admin; group edge; all).',
+        'Targets come from the demo fleet (cloud-relay, onprem, leased, admin; group edge; all),',
+        "or with --instance ADMIN (or --f8-url) from the real fleet: the admin's F8 drafts it",
+        '(nothing is signed) and "targets" lists the nodes it would reach by name and address.',
         '',
         'Exit status: 0 a draft, 3 an abstention (also when the model is unavailable), 2 bad usage',
         '(unknown option, unreadable or invalid catalog), 1 anything else.',
@@ -56,6 +65,11 @@ export function register(program: Command): void {
     .action(async (words: string[], opts: Options) => {
       const text = words.join(' ').trim();
       if (!text && !opts.status) throw new UsageError('route: give the request text, e.g. ppn route "ping leased"');
+      if (opts.instance || opts.f8Url) {
+        if (opts.status) throw new UsageError('--status asks the local router; it does not go with --instance or --f8-url');
+        process.exitCode = await routeThroughF8(text, opts);
+        return;
+      }
       const createRouter = await loadRouterFactory();
       const router = createRouter(
         {
@@ -90,6 +104,23 @@ export function toOutput(r: RouteResult): Record<string, unknown> {
   const { intent, opcode, arg, argName, target, selector, confidence, confirm, explanation } = r;
   // Each target with its selector: one for a node, a group or everyone, several for a set.
   return { intent, opcode, arg, argName, target, selector, targets: draftTargets(r), confidence, confirm, explanation, suggestions: [], reason: null };
+}
+
+/** The admin's own draft for `text` (F8's dry run): the real fleet's names, groups and policy. */
+async function routeThroughF8(text: string, opts: Options): Promise<number> {
+  const f8 = f8Client(await findF8(opts));
+  const { status, body } = await f8.intent({ text, dryRun: true });
+  if (status === 422 && body.reason) {
+    console.log(JSON.stringify({ ...toOutput({ intent: null, reason: body.reason, explanation: body.explanation, suggestions: body.suggestions } as RouteResult), targets: [] }, null, 2));
+    return EXIT_ABSTAINED;
+  }
+  if (status === 422) {
+    console.log(JSON.stringify({ ...toOutput(body.draft as RouteResult), reason: 'no-targets', error: body.error, targets: [] }, null, 2));
+    return EXIT_ABSTAINED;
+  }
+  if (status !== 200) throw new Error(`F8 answered ${status}: ${body.error}`);
+  console.log(JSON.stringify({ ...toOutput(body.draft as RouteResult), targets: body.targets }, null, 2));
+  return EXIT_DRAFT;
 }
 
 async function loadRouterFactory(): Promise<RouterFactory> {

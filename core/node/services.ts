@@ -12,7 +12,9 @@ import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing } from '../genesis/p
 import { loadGenesisKey } from '../genesis/signing-key.js';
 import { createUpdateChecker } from '../genesis/sync.js';
 import { startSyncPusher } from '../genesis/sync-pusher.js';
+import { bindAddressFor } from '../mesh/bind-address.js';
 import { createMesh, type Mesh } from '../mesh/mesh.js';
+import { registerCommandSeries, registerMeshSeries } from './service-series.js';
 import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry, type Registry } from '../registry/registry.js';
 import { defineService, type ServiceDefinition, type ServiceToken } from '../runtime/define-stage.js';
@@ -65,6 +67,11 @@ export const nodeService = defineService<{ authority: boolean }, NodeIdentity>({
       writeJson: (name, value) => writeJsonAtomic(join(ctx.instanceDir, name), value),
     };
   },
+  status: ({ membership: m }) => ({
+    name: m.name, nodeId: m.nodeId, role: m.role, address: m.address, listen: m.listen, epoch: m.epoch,
+    // The mesh's peers are keys; names and addresses are membership's.
+    peerNames: Object.fromEntries(m.peers.map((p) => [p.publicKey, { name: p.name, address: p.address, ...(p.via && { via: p.via }) }])),
+  }),
 });
 
 export interface MeshConfig {
@@ -83,7 +90,7 @@ export const meshService = defineService<MeshConfig, Mesh>({
     additionalProperties: false,
     properties: {
       mode: { enum: ['userspace', 'os'], default: 'userspace' },
-      bindAddress: { type: 'string', format: 'ipv4', description: "underlay address to bind; default: the host part of membership's listen" },
+      bindAddress: { type: 'string', format: 'ipv4', description: "underlay address to bind; default: the host part of membership's listen if this machine has it, else 0.0.0.0" },
       forwarding: {
         type: 'boolean',
         default: false,
@@ -96,23 +103,37 @@ export const meshService = defineService<MeshConfig, Mesh>({
       },
     },
   },
-  create(ctx, config, deps) {
+  async create(ctx, config, deps) {
     const node = deps.get(NODE);
     const [listenHost, listenPort] = node.membership.listen.split(':');
-    return createMesh({
+    const mesh = await createMesh({
       mode: config.mode,
       address: node.membership.address,
       privateKey: node.secret,
       listenPort: Number(listenPort),
-      bindAddress: config.bindAddress ?? listenHost,
+      bindAddress: config.bindAddress ?? bindAddressFor(listenHost),
       peers: node.membership.peers,
       logger: ctx.logger,
       forwarding: config.forwarding,
       relay: config.relay,
     });
+    registerMeshSeries(ctx.metrics, mesh);
+    return mesh;
   },
   close: (mesh) => mesh.close(),
+  status: (mesh) => mesh.status(),
 });
+
+/** Stops a registry's command series (their listener and timers) when it closes. */
+const commandSeriesOf = new WeakMap<Registry, () => void>();
+
+/** What `ppn status` shows of the registry: nodes by status, the last command. */
+function registryStatus(registry: Registry): Record<string, unknown> {
+  const nodes: Record<string, number> = { active: 0, pending: 0, revoked: 0 };
+  for (const n of registry.nodes()) nodes[n.status] = (nodes[n.status] ?? 0) + 1;
+  const [last] = registry.commands(1);
+  return { nodes, ...(last && { lastCommand: { id: last.id, at: last.at, intent: last.intent, target: last.target } }) };
+}
 
 export const registryService = defineService<{ file: string }, Registry>({
   name: REGISTRY,
@@ -123,9 +144,15 @@ export const registryService = defineService<{ file: string }, Registry>({
   },
   create(ctx, config) {
     ensureInstanceDir(ctx.instanceDir);
-    return openRegistry(join(ctx.instanceDir, config.file));
+    const registry = openRegistry(join(ctx.instanceDir, config.file));
+    commandSeriesOf.set(registry, registerCommandSeries(ctx.metrics, registry));
+    return registry;
   },
-  close: (registry) => registry.close(),
+  close(registry) {
+    commandSeriesOf.get(registry)?.();
+    registry.close();
+  },
+  status: (registry) => registryStatus(registry),
 });
 
 /** The authority's genesis: join endpoint, beacon, membership updates (core/genesis). */

@@ -4,6 +4,7 @@ import type { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { Envelope, SettleListener } from './envelope.js';
 import type { StageMetrics } from './metrics.js';
+import type { NodeMetrics } from './node-metrics.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -72,6 +73,8 @@ export interface ServiceContext {
   readonly baseDir: string;
   /** The node's instance directory (identity key, state database). */
   readonly instanceDir: string;
+  /** The node's one metrics registry (served at the control endpoint's /metrics). */
+  readonly metrics: NodeMetrics;
 }
 
 /** A shared facility (sockets, a database, a clock…) that stages declare and the host's caller provides. */
@@ -87,6 +90,8 @@ export interface ServiceDefinition<C = any, T = unknown> {
   readonly section?: { readonly key: string; readonly description: string };
   create(ctx: ServiceContext, config: C, deps: Services): T | Promise<T>;
   close?(instance: T): Promise<void> | void;
+  /** Figures for `ppn status` (the mesh's peers, the registry's nodes…). */
+  status?(instance: T): Record<string, unknown>;
 }
 
 export function defineService<C, T>(definition: ServiceDefinition<C, T>): ServiceDefinition<C, T> {

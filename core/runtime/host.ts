@@ -10,6 +10,7 @@ import { defineService, HOST_SERVICE, type ServiceDefinition } from './define-st
 import type { Envelope } from './envelope.js';
 import { topologicalOrder } from './graph.js';
 import { createLedger } from './ledger.js';
+import { createNodeMetrics, type NodeMetrics } from './node-metrics.js';
 import type { PipelineFile } from './pipeline-file.js';
 import type { PluginLoader } from './plugins.js';
 import { applyReload } from './reload-apply.js';
@@ -32,6 +33,8 @@ export interface HostOptions {
   retireTimeoutMs?: number;
   /** How many envelopes a stage's slot holds while its stage is swapped; more are dropped. */
   slotBufferLimit?: number;
+  /** The process's metrics registry; by default one of the host's own. */
+  metrics?: NodeMetrics;
 }
 
 export interface ReloadResult {
@@ -60,12 +63,15 @@ export interface HostStatus {
   drops: Record<string, number>;
   stages: Record<string, StageStatus>;
   services: string[];
+  /** What running services report (the mesh's peers, the registry…), by service name. */
+  serviceStatus: Record<string, Record<string, unknown>>;
   config: PipelineFile;
 }
 
 export interface Host {
   readonly file: string;
   readonly instanceDir: string;
+  readonly metrics: NodeMetrics;
   reload(): Promise<ReloadResult>;
   /** Rebuilds the named stages from their current config, as a reload that changed them would. */
   restart(stageIds: string[]): Promise<ReloadResult>;
@@ -116,7 +122,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
     }),
   });
   const definitions = [...options.services, hostService];
-  const services = createServiceSet(definitions, { logger, baseDir: active.baseDir, instanceDir });
+  const metrics = options.metrics ?? createNodeMetrics();
+  const services = createServiceSet(definitions, { logger, baseDir: active.baseDir, instanceDir, metrics });
   const ledger = createLedger();
   const graph = createStageGraph({ logger, ledger, services, retireTimeoutMs: options.retireTimeoutMs ?? 5_000, slotBufferLimit: options.slotBufferLimit });
   const reloads = { count: 0, failed: 0, lastAt: null as string | null, lastError: null as string | null };
@@ -156,6 +163,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
     active = next;
     reloads.count++;
     reloads.lastAt = new Date().toISOString();
+    // The last error describes the running pipeline only until a reload succeeds.
+    reloads.lastError = null;
     const { added, changed, removed } = plan;
     logger.info({ added, changed, removed }, 'pipeline reloaded');
     return { ok: true, added, changed, removed, errors: [] };
@@ -173,6 +182,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
   const host: Host = {
     file,
     instanceDir,
+    metrics,
     reload: () =>
       enqueue(async () => {
         const result = await validatePipelineFile(file, deps);
@@ -226,6 +236,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
         drops: ledger.drops(),
         stages,
         services: services.names(),
+        serviceStatus: services.statuses(),
         config: active.pipeline,
       };
     },

@@ -5,6 +5,7 @@
 import { fstatSync, writeSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { isatty, WriteStream } from 'node:tty';
+import { prettyFactory } from 'pino-pretty';
 
 export type LogDropReason = 'full' | 'closed' | 'error';
 
@@ -12,6 +13,28 @@ export interface LogStream {
   /** What pino calls with each line. */
   write(line: string): void;
   counters(): { written: number; dropped: Record<LogDropReason, number> };
+}
+
+/** JSON lines for machines; pretty (pino-pretty's, coloured on a terminal) for people. */
+export type LogFormat = 'json' | 'pretty';
+
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
+
+/** What `--log-format` means when not given: pretty on a terminal, JSON anywhere else. */
+export function defaultLogFormat(fd = 1): LogFormat {
+  return isatty(fd) ? 'pretty' : 'json';
+}
+
+/**
+ * `stream` with each JSON line turned into pino-pretty's line first. The formatting is done in
+ * this thread, synchronously, and the result goes through the same never-blocking write.
+ */
+export function prettyLogStream(stream: LogStream, colour: boolean): LogStream {
+  const prettify = prettyFactory({ colorize: colour, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  return {
+    write: (line) => stream.write(prettify(line)),
+    counters: () => stream.counters(),
+  };
 }
 
 /** How many bytes may wait for a slow reader before lines are dropped. */

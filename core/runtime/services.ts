@@ -3,6 +3,7 @@ import 'reflect-metadata'; // tsyringe refuses to load without it
 import { container } from 'tsyringe';
 import type { Logger } from 'pino';
 import type { ServiceDefinition, Services } from './define-stage.js';
+import type { NodeMetrics } from './node-metrics.js';
 import type { PipelineFile } from './pipeline-file.js';
 import { checkSchema, formatProblems } from './schema-check.js';
 
@@ -54,11 +55,13 @@ export interface ServiceSet {
   containerFor(names: readonly string[]): Services;
   closeAll(): Promise<void>;
   names(): string[];
+  /** What each running service that reports a status says, by name. */
+  statuses(): Record<string, Record<string, unknown>>;
 }
 
 export function createServiceSet(
   definitions: readonly ServiceDefinition[],
-  ctx: { logger: Logger; baseDir: string; instanceDir: string },
+  ctx: { logger: Logger; baseDir: string; instanceDir: string; metrics: NodeMetrics },
 ): ServiceSet {
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const running = new Map<string, RunningService>();
@@ -117,6 +120,18 @@ export function createServiceSet(
     },
     names() {
       return [...running.keys()];
+    },
+    statuses() {
+      const out: Record<string, Record<string, unknown>> = {};
+      for (const [name, s] of running) {
+        if (!s.definition.status) continue;
+        try {
+          out[name] = s.definition.status(s.instance);
+        } catch (err) {
+          out[name] = { error: `status failed: ${(err as Error).message}` };
+        }
+      }
+      return out;
     },
   };
 }
