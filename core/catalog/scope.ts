@@ -36,6 +36,11 @@ export interface ScopeWords {
 // a conjunction that starts another clause (not one that joins targets: "not onprem and leased").
 const CONJUNCTIONS = new Set(['and', 'but', 'then', 'instead', 'just', 'so', 'or', 'only', 'rather', 'while', 'also']);
 const LIST_JOINERS = new Set(['and', 'or', 'nor']);
+/**
+ * What a negation may stand before and still be about what came before it: "reboot leased is
+ * not allowed", "… is what I would not do", "rebooting leased is forbidden".
+ */
+const PREDICATES = new Set(['do', 'it', 'that', 'this', 'so', 'allowed', 'permitted', 'ok', 'okay', 'fine', 'safe', 'wanted', 'needed', 'necessary', 'required', 'good', 'wise', 'acceptable', 'an', 'option', 'please'].map((w) => tokenise(w)[0].stem));
 /** "leased excluded", "leave leased alone", "with leased spared": words after a target that leave it out. */
 // Compared as written, not stemmed: "all nodes excluding onprem" is a cue before onprem, not after "all nodes".
 const AFTER_EXCLUSIONS = ['excluded', 'exempt', 'exempted', 'spared', 'alone', 'aside', 'untouched', 'out of it', 'out of this'].map((w) => w.split(' '));
@@ -118,8 +123,10 @@ export function readScope(tokens: readonly Token[], words: ScopeWords, mentions:
     if (!negation || negation.length < cue.length) continue; // "but ping onprem": a plain conjunction.
     const start = i + negation.length;
     const end = clauseEnd(start);
-    // "reboot leased. no wait, don't": a negation with nothing after it takes back what came before.
-    negated.push(end === start && i > 0 ? { start: 0, end: i, cue: negation } : { start, end, cue: negation });
+    // "reboot leased. no wait, don't", "rebooting leased is not allowed": a negation with nothing
+    // (or only a predicate) after it takes back what came before.
+    const bare = tokens.slice(start, end).every((t) => PREDICATES.has(t.stem));
+    negated.push(bare && i > 0 ? { start: 0, end: i, cue: negation } : { start, end, cue: negation });
     i = start - 1;
   }
   return { negated, excluded };
