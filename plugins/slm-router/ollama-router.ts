@@ -61,6 +61,7 @@ export function systemPrompt(catalog: Catalog, fleet: Fleet): string {
     'Targets:',
     ...targets,
     `Use "${NONE}" for the intent when the request is not one of these intents, for the argument when the intent has none, and for the target when the request names none. Never guess a target.`,
+    `Use "${NONE}" for the intent when the request says not to do it, asks a question about it, or tells of it in the past; and for the target when the request leaves out some of the nodes it would reach ("all except …"). Every answer is checked against what the request refuses.`,
   ].join('\n');
 }
 
