@@ -59,6 +59,20 @@ describe('scope guard', () => {
     expect(verdict('reboot leased', reboot('leased', 3))).to.equal('ok');
   });
 
+  it("alone, refuses each negation and exclusion draft the router made before it read scope (the held-out set's first measurement)", () => {
+    const selectors: Record<string, number> = { leased: 3, onprem: 2, edge: EDGE };
+    const old: [string, string, string][] = [
+      ['stop the operators from rebooting leased', 'reboot', 'leased'],
+      ["we don't want onprem in maintenance", 'enter-maintenance', 'onprem'],
+      ['reboot everything except leased', 'reboot', 'leased'],
+      ['quarantine all but onprem', 'quarantine', 'onprem'],
+      ['reboot the edge group except leased', 'reboot', 'edge'],
+      ['reboot onprem but not leased', 'reboot', 'edge'],
+      ['reboot onprem, not leased', 'reboot', 'edge'],
+    ];
+    for (const [text, intent, target] of old) expect(verdict(text, draft(intent, target, selectors[target])), text).to.not.equal('ok');
+  });
+
   it('refuses a draft carrying the argument the text leaves out', () => {
     const restart = (arg: string, value: number) => draft('restart-service', 'leased', 3, { opcode: 3, arg: value, argName: arg, confirm: false });
     expect(verdict('restart everything except telemetry on leased', restart('telemetry', 1))).to.equal('negated');
