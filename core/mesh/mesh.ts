@@ -230,6 +230,7 @@ async function osMesh(options: MeshOptions): Promise<Mesh> {
     // The OS interface's packets never pass through this process.
     throw new Error('mesh: forwarding and relay are userspace settings; in OS mode the kernel forwards (net.ipv4.ip_forward) and no relay is served');
   }
+  if (options.paths) throw new Error('mesh: paths are a userspace setting; in OS mode the interface roams as WireGuard does');
   const sockets = new Set<{ close(): void }>();
   return {
     mode: 'os',
