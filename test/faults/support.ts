@@ -36,18 +36,28 @@ export interface FaultMesh {
 
 const cli = () => join(projectRoot(), 'dist/core/cli/main.js');
 
-function faultNode(node: LocalNode, pipeline: string): FaultNode {
+/** Where a node's process runs: this namespace, or a network namespace (root only). */
+export interface Placement {
+  /** The network namespace a node's processes run in, if any. */
+  nsOf?: (node: LocalNode) => string | undefined;
+}
+
+const inNs = (ns: string | undefined, argv: string[]): [string, string[]] => (ns ? ['ip', ['netns', 'exec', ns, ...argv]] : [argv[0], argv.slice(1)]);
+
+function faultNode(node: LocalNode, pipeline: string, ns: string | undefined): FaultNode {
   const logs: LogRecord[] = [];
+  let stderr = '';
   const waiters = new Set<{ match: (r: LogRecord) => boolean; from: number; resolve: (r: LogRecord) => void }>();
   const self: FaultNode = {
     node,
     logs,
     async start() {
       const from = logs.length;
-      const child = spawn(process.execPath, [cli(), 'run', pipeline, '--instance', node.instanceDir, '--no-watch', '--log-level', 'info'], {
-        stdio: ['ignore', 'pipe', 'ignore', 'ipc'],
-      });
+      const [cmd, args] = inNs(ns, [process.execPath, cli(), 'run', pipeline, '--instance', node.instanceDir, '--no-watch', '--log-level', 'info']);
+      // Without a namespace the IPC channel ties the node to this process (core/cli/node-process.ts).
+      const child = spawn(cmd, args, { stdio: ns ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'] });
       self.child = child;
+      child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
       createInterface({ input: child.stdout! }).on('line', (line) => {
         let record: LogRecord;
         try {
@@ -58,7 +68,7 @@ function faultNode(node: LocalNode, pipeline: string): FaultNode {
         logs.push(record);
         for (const w of [...waiters]) if (logs.length > w.from && w.match(record)) (waiters.delete(w), w.resolve(record));
       });
-      await self.waitForLog((r) => r.msg === 'control endpoint on loopback', 20_000, from);
+      await self.waitForLog((r) => r.msg === 'control endpoint on loopback', 40_000, from);
     },
     async kill() {
       const child = self.child;
@@ -82,7 +92,7 @@ function faultNode(node: LocalNode, pipeline: string): FaultNode {
       let timer: NodeJS.Timeout | undefined;
       return Promise.race([
         new Promise<LogRecord>((resolve) => waiters.add({ match, from, resolve })),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${node.name}: log line did not come within ${timeoutMs} ms`)), timeoutMs))),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${node.name}: log line did not come within ${timeoutMs} ms; stderr: ${stderr.trim() || '(none)'}`)), timeoutMs))),
       ]).finally(() => clearTimeout(timer));
     },
   };
@@ -90,7 +100,12 @@ function faultNode(node: LocalNode, pipeline: string): FaultNode {
 }
 
 /** Free-ish ports: a random base; F8 on a fixed port so its URL survives the admin's restarts. */
-export async function startFaultMesh(name: string, edit: (node: LocalNode, pipeline: any) => void = () => {}, prepare: (nodes: LocalNode[]) => void = () => {}): Promise<FaultMesh> {
+export async function startFaultMesh(
+  name: string,
+  edit: (node: LocalNode, pipeline: any) => void = () => {},
+  prepare: (nodes: LocalNode[]) => void = () => {},
+  placement: Placement = {},
+): Promise<FaultMesh> {
   const root = scratchDir(name);
   const base = 40000 + Math.floor(Math.random() * 20000);
   const fleet = localFleet(root, base);
@@ -105,7 +120,7 @@ export async function startFaultMesh(name: string, edit: (node: LocalNode, pipel
     edit(n, pipeline);
     const file = join(root, `${n.name}.pipeline.json`);
     writeFileSync(file, JSON.stringify(pipeline, null, 2));
-    nodes.set(n.name, faultNode(n, file));
+    nodes.set(n.name, faultNode(n, file, placement.nsOf?.(n)));
   }
   const stop = async () => {
     await Promise.all([...nodes.values()].map((n) => n.stop()));
@@ -119,21 +134,14 @@ export async function startFaultMesh(name: string, edit: (node: LocalNode, pipel
   const admin = [...nodes.values()].find((n) => n.node.role === 'os-network-admin')!;
   const f8Url = `http://127.0.0.1:${f8Port}`;
   const f8Token = readFileSync(join(admin.node.instanceDir, 'f8.token'), 'utf8').trim();
-  const auth = { authorization: `Bearer ${f8Token}` };
+  const request = f8Client(f8Url, f8Token, placement.nsOf?.(admin.node));
   return {
     root,
     nodes,
     f8Url,
     f8Token,
-    async post(text) {
-      try {
-        const res = await fetch(`${f8Url}/v1/intents`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ text }), signal: AbortSignal.timeout(5000) });
-        return { status: res.status, body: await res.json() };
-      } catch {
-        return undefined;
-      }
-    },
-    get: async (path) => (await (await fetch(`${f8Url}${path}`, { headers: auth })).json()) as any,
+    post: (text) => request('POST', '/v1/intents', JSON.stringify({ text })),
+    get: async (path) => (await request('GET', path))?.body,
     stop,
   };
 }
@@ -141,4 +149,29 @@ export async function startFaultMesh(name: string, edit: (node: LocalNode, pipel
 /** How often `name` ran the command with counter `counter` (every incarnation). */
 export function executions(node: FaultNode, counter: string): number {
   return node.logs.filter((r) => r.msg === 'command handled' && r.counter === counter).length;
+}
+
+/** F8's API from here, or from inside the admin's namespace (its loopback is not ours). */
+function f8Client(url: string, token: string, ns: string | undefined) {
+  const script = `const [u, t, m, b] = process.argv.slice(1);
+    fetch(u, { method: m, headers: { authorization: 'Bearer ' + t, 'content-type': 'application/json' }, body: b || undefined, signal: AbortSignal.timeout(5000) })
+      .then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.json() })), () => console.log('null'));`;
+  return async (method: string, path: string, body?: string): Promise<{ status: number; body: any } | undefined> => {
+    if (!ns) {
+      try {
+        const res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5000) });
+        return { status: res.status, body: await res.json() };
+      } catch {
+        return undefined;
+      }
+    }
+    const [cmd, args] = inNs(ns, [process.execPath, '-e', script, `${url}${path}`, token, method, body ?? '']);
+    const out = await new Promise<string>((resolve) => {
+      let text = '';
+      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+      child.stdout.on('data', (d) => (text += d));
+      child.once('exit', () => resolve(text));
+    });
+    return JSON.parse(out.trim() || 'null') ?? undefined;
+  };
 }

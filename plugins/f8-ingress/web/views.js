@@ -173,6 +173,10 @@ export function fillFleetEntry(el, node, now, decide) {
       `${node.role} · last heard `,
       h('time', { datetime: node.lastSeen ?? '', title: node.lastSeen ?? 'never' }, ago(node.lastSeen, now)),
     ),
+    // Someone forged command tags at the node until its key was retired; the fleet moved on.
+    ...(node.keyRetirements
+      ? [h('p', { class: 'node-meta' }, `command key retired ${node.keyRetirements.count}× by forged tags (last in epoch ${node.keyRetirements.lastEpoch}, `, h('time', { datetime: node.keyRetirements.lastAt }, ago(node.keyRetirements.lastAt, now)), ')')]
+      : []),
     badge(NODE_STATUS, node.status),
     ...(node.status === 'pending'
       ? [
