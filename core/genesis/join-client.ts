@@ -130,7 +130,7 @@ async function awaitClaim(o: JoinOptions, publicKey: string, pinned: PinnedAutho
   const claim = await listener.claimed;
   const rejected = Object.values(listener.rejected).reduce((a, b) => a + b, 0);
   pinAuthority(o.instanceDir, claim.authority);
-  o.say(`claimed by the authority (genesis key ${claim.authority.genesisKey})${rejected ? `; ${rejected} wrong claim(s) were rejected before` : ''}`);
+  o.say(`claimed by the authority (genesis key ${claim.authority.genesisKey})${rejected ? `; ${rejected} claim attempt(s) were refused before (wrong, malformed, idle or too many)` : ''}`);
   return { authority: claim.authority, found: { joinEndpoint: parseEndpoint(claim.joinEndpoint, 'join endpoint'), offset: claim.at - Date.now() } };
 }
 
