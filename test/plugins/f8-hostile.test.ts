@@ -95,6 +95,19 @@ describe('f8-ingress against hostile clients', function () {
       await stillAnswers();
     });
 
+    it('keeps an event stream open past the request timeouts (they bound receiving the request, not the stream)', async () => {
+      await f8.stop();
+      f8 = await startF8({ headersTimeoutMs: 200, requestTimeoutMs: 300, idleTimeoutMs: 1000, events: { keepAliveMs: 100 } });
+      const stream = rawClient(f8.port, `GET /v1/events HTTP/1.1\r\nHost: f8\r\nAuthorization: Bearer ${f8.token}\r\n\r\n`);
+      // 20 keep-alive comments: 2 s, several times each timeout and the idle timeout.
+      await new Promise<void>((resolve) => {
+        stream.socket.on('data', () => stream.received().split(': keep-alive').length > 20 && resolve());
+      });
+      expect(stream.socket.destroyed).to.equal(false);
+      expect(f8.kit.counts()['refused.request-timeout'] ?? 0).to.equal(0);
+      stream.socket.destroy();
+    });
+
     it('refuses oversized headers 431', async () => {
       const c = rawClient(f8.port, `GET /v1/nodes HTTP/1.1\r\nHost: f8\r\nX-Junk: ${'a'.repeat(10_000)}\r\n\r\n`);
       await c.closed;
