@@ -50,7 +50,7 @@ export function register(program: Command): void {
       'after',
       [
         '',
-        'Prints {"intent", "opcode", "arg", "argName", "target", "selector", "targets", "confidence", "confirm",',
+        'Prints {"intent", "opcode", "arg", "argName", "target", "selector", "members", "confidence", "confirm",',
         '"explanation", "suggestions", "reason"}; when the router abstains, intent is null, "reason"',
         'says why and "suggestions" lists requests that would route.',
         'Targets come from the demo fleet (cloud-relay, onprem, leased, admin; group edge; all),',
@@ -99,11 +99,11 @@ export function register(program: Command): void {
 /** One shape for drafts and abstentions, so scripts read the same fields either way. */
 export function toOutput(r: RouteResult): Record<string, unknown> {
   if (r.intent === null) {
-    return { intent: null, opcode: null, arg: null, argName: null, target: null, selector: null, targets: null, confidence: null, confirm: null, explanation: r.explanation, suggestions: r.suggestions, reason: r.reason };
+    return { intent: null, opcode: null, arg: null, argName: null, target: null, selector: null, members: null, confidence: null, confirm: null, explanation: r.explanation, suggestions: r.suggestions, reason: r.reason };
   }
   const { intent, opcode, arg, argName, target, selector, confidence, confirm, explanation } = r;
-  // Each target with its selector: one for a node, a group or everyone, several for a set.
-  return { intent, opcode, arg, argName, target, selector, targets: draftTargets(r), confidence, confirm, explanation, suggestions: [], reason: null };
+  // What the draft names, each with its selector: one node, group or everyone, or a set's members.
+  return { intent, opcode, arg, argName, target, selector, members: draftTargets(r), confidence, confirm, explanation, suggestions: [], reason: null };
 }
 
 /** The admin's own draft for `text` (F8's dry run): the real fleet's names, groups and policy. */
