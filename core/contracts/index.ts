@@ -7,6 +7,7 @@ export * from './command.js';
 export * from './demo-fleet.js';
 export * from './draft-guard.js';
 export * from './drops.js';
+export * from './f8.js';
 export * from './fleet.js';
 export * from './intent.js';
 export * from './router.js';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { projectRoot } from '../../core/project-root.js';
-import { TOKEN_FILE } from '../../plugins/f8-ingress/token.js';
+import { F8_TOKEN_FILE } from '../../core/contracts/index.js';
 import type { LocalNode } from './fleet.js';
 
 export type LogRecord = Record<string, unknown> & { msg?: string; level?: number };
@@ -95,7 +95,7 @@ export async function launchLocalMesh(nodes: LocalNode[], options: LaunchOptions
     for (const r of running.values()) await r.waitForLog((l) => l.msg === 'control endpoint on loopback');
     const admin = [...running.values()].find((r) => r.node.role === 'os-network-admin')!;
     const f8 = await admin.waitForLog((l) => l.msg === 'F8 terminal listening');
-    const f8Token = readFileSync(join(admin.node.instanceDir, TOKEN_FILE), 'utf8').trim();
+    const f8Token = readFileSync(join(admin.node.instanceDir, F8_TOKEN_FILE), 'utf8').trim();
     return { nodes: running, f8Url: String(f8.url).replace(/\/$/, ''), f8Token, stop };
   } catch (err) {
     await stop();

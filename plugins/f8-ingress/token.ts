@@ -4,11 +4,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-export const TOKEN_FILE = 'f8.token';
+import { F8_TOKEN_FILE } from '../../core/sdk/index.js';
 
 export function loadOrCreateToken(instanceDir: string): string {
-  const path = join(instanceDir, TOKEN_FILE);
+  const path = join(instanceDir, F8_TOKEN_FILE);
   if (!existsSync(path)) {
     writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   }

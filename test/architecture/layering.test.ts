@@ -38,6 +38,15 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
 /** Plugins and examples are written as users' packages are: against the SDK only. */
 const OUTSIDE_MAY_IMPORT = ['core/sdk'];
 
+/**
+ * Programs built from core, as the command line is: the local-mesh demo lays out instance
+ * directories, keys and a registry and starts `ppn run` processes. They may use core below the
+ * CLI, never a plugin (a program that needs a plugin's constant finds it in core/contracts).
+ */
+const PROGRAMS: Record<string, readonly string[]> = {
+  'examples/local-mesh': [...NEUTRAL, 'core/project-root', 'core/contracts', 'core/mesh', 'core/membership', 'core/registry'],
+};
+
 function partOf(path: string): string {
   const [top, second] = path.split('/');
   return `${top}/${second.replace(/\.ts$/, '')}`;
@@ -74,9 +83,15 @@ describe('layering (DESIGN §2a)', () => {
     expect(imports.filter((i) => i.file.startsWith('core/') && !i.target.startsWith('core/')).map(show)).to.deep.equal([]);
   });
 
+  for (const [program, allowed] of Object.entries(PROGRAMS)) {
+    it(`${program} (a program, as the CLI) imports ${describeAllowed(allowed)}`, () => {
+      expect(from(program).filter((i) => !allowed.includes(partOf(i.target))).map(show)).to.deep.equal([]);
+    });
+  }
+
   for (const outside of ['plugins', 'examples']) {
     it(`${outside} import only core/sdk (and their own folder's files), never each other`, () => {
-      const bad = imports.filter((i) => i.file.startsWith(`${outside}/`) && !OUTSIDE_MAY_IMPORT.includes(partOf(i.target)));
+      const bad = imports.filter((i) => i.file.startsWith(`${outside}/`) && !(partOf(i.file) in PROGRAMS) && !OUTSIDE_MAY_IMPORT.includes(partOf(i.target)));
       expect(bad.map(show)).to.deep.equal([]);
     });
   }
