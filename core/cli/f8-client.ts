@@ -6,8 +6,7 @@ import { join, resolve } from 'node:path';
 import type { CommandRecord } from '../registry/registry.js';
 import { readControlStatus } from './control-client.js';
 import { UsageError } from './cli-errors.js';
-
-export const F8_TOKEN_FILE = 'f8.token';
+import { F8_TOKEN_FILE } from '../contracts/index.js';
 
 export interface F8Target {
   f8Url: string;
