@@ -49,6 +49,7 @@ export function registerCommandSeries(metrics: NodeMetrics, registry: Registry):
   const recorded = metrics.counter('ppn_commands_total', 'Commands signed and recorded, by intent', ['intent']);
   // What each live command's targets said last, so that a change is counted once.
   const seen = new Map<string, Map<number, TargetStatus>>();
+  const deadlines = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
   const later = (ms: number, fn: () => void) => {
     const timer = setTimeout(() => (timers.delete(timer), fn()), ms);
@@ -72,17 +73,23 @@ export function registerCommandSeries(metrics: NodeMetrics, registry: Registry):
       const command = registry.command(event.id);
       if (!command) return;
       seen.set(event.id, new Map());
+      deadlines.set(event.id, command.deadline);
       recorded.inc({ intent: command.intent });
       // 'no-answer' is what a target still waiting reads as after the deadline (no event says
       // so): counted then. A late ack still counts its outcome; the entry goes a minute later.
       const untilDeadline = Math.max(0, command.deadline - Date.now()) + 50;
       later(untilDeadline, () => count(event.id));
-      later(untilDeadline + 60_000, () => seen.delete(event.id));
+      later(untilDeadline + 60_000, () => (seen.delete(event.id), deadlines.delete(event.id)));
     }
     count(event.id);
   });
+  // A scrape just after a deadline sees its no-answers (F8 may already have reported them).
+  const offScrape = metrics.beforeScrape(() => {
+    for (const [id, deadline] of deadlines) if (deadline <= Date.now()) count(id);
+  });
   return () => {
     off();
+    offScrape();
     for (const timer of timers) clearTimeout(timer);
   };
 }

@@ -34,6 +34,11 @@ export interface NodeMetrics {
    * (label sets → number) of a counter or gauge that the node already keeps elsewhere.
    */
   collect(kind: 'counter' | 'gauge', name: string, help: string, labelNames: readonly string[], read: () => Iterable<[Labels, number]>): void;
+  /**
+   * `fn` runs before each scrape: a live series whose events are only known by time (a deadline
+   * passing) is brought up to date, so a scrape never lags what the node already answers.
+   */
+  beforeScrape(fn: () => void): () => void;
   /** The exposition text (Prometheus text format 0.0.4). */
   text(): Promise<string>;
   readonly contentType: string;
@@ -41,6 +46,7 @@ export interface NodeMetrics {
 
 export function createNodeMetrics(): NodeMetrics {
   const registry = new Registry();
+  const beforeScrape = new Set<() => void>();
   // A metric asked for twice (a service recreated by a reload) is the same series, not an error.
   const existing = <M>(name: string, make: () => M): M => (registry.getSingleMetric(name) as M | undefined) ?? make();
   return {
@@ -70,7 +76,14 @@ export function createNodeMetrics(): NodeMetrics {
         },
       });
     },
-    text: () => registry.metrics(),
+    beforeScrape(fn) {
+      beforeScrape.add(fn);
+      return () => beforeScrape.delete(fn);
+    },
+    text() {
+      for (const fn of beforeScrape) fn();
+      return registry.metrics();
+    },
     contentType: registry.contentType,
   };
 }

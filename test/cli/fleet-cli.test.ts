@@ -65,8 +65,9 @@ describe('ppn send, commands, audit, route and status against the local mesh (le
     expect(seriesValue(after, 'ppn_command_targets_total', executed)).to.equal(seriesValue(before, 'ppn_command_targets_total', executed) + 1);
     expect(seriesValue(after, 'ppn_commands_total', { intent: 'ping' })).to.equal(seriesValue(before, 'ppn_commands_total', { intent: 'ping' }) + 1);
     expect(after.get('ppn_command_ack_seconds')!.type).to.equal('HISTOGRAM');
-    expect(seriesValue(after, 'ppn_command_ack_seconds', { intent: 'ping' })).to.equal(seriesValue(before, 'ppn_command_ack_seconds', { intent: 'ping' }) + 1);
-    const signed = { stage: 'signer', type: 'signer', event: 'signed' };
+    expect(seriesValue(after, 'ppn_command_ack_seconds_count', { intent: 'ping' })).to.equal(seriesValue(before, 'ppn_command_ack_seconds_count', { intent: 'ping' }) + 1);
+    expect(seriesValue(after, 'ppn_command_ack_seconds_bucket', { intent: 'ping', le: '+Inf' })).to.equal(seriesValue(after, 'ppn_command_ack_seconds_count', { intent: 'ping' }));
+    const signed = { type: 'signer', event: 'signed' };
     expect(seriesValue(after, 'ppn_stage_events_total', signed)).to.equal(seriesValue(before, 'ppn_stage_events_total', signed) + 1);
     expect(seriesValue(after, 'ppn_wireguard_peers', { state: 'up' })).to.be.at.least(1);
   });

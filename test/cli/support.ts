@@ -28,13 +28,30 @@ export interface Family {
   metrics: { value?: string; labels?: Record<string, string>; count?: string; buckets?: Record<string, string> }[];
 }
 
+/**
+ * The families of an exposition, by name. The parser folds a histogram's series into one sample
+ * and loses their labels (it only handles unlabelled histograms), so the text is also parsed with
+ * the histograms' TYPE lines left out: their `_bucket`, `_sum` and `_count` series then come as
+ * families of their own, each with its labels.
+ */
 export function parseMetrics(text: string): Map<string, Family> {
-  return new Map((parsePrometheusTextFormat(text) as Family[]).map((f) => [f.name, f]));
+  const families = new Map((parsePrometheusTextFormat(text) as Family[]).map((f) => [f.name, f]));
+  const histograms = [...families.values()].filter((f) => f.type === 'HISTOGRAM').map((f) => f.name);
+  const untyped = text
+    .split('\n')
+    .filter((line) => !histograms.some((h) => line === `# TYPE ${h} histogram`))
+    .join('\n');
+  // Each label set's run of lines comes as a family of its own: the runs are joined by name.
+  for (const f of parsePrometheusTextFormat(untyped) as Family[]) {
+    if (!histograms.some((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`].includes(f.name))) continue;
+    const seen = families.get(f.name);
+    families.set(f.name, seen ? { ...seen, metrics: [...seen.metrics, ...f.metrics] } : f);
+  }
+  return families;
 }
 
-/** The value of one series (0 when it is not there yet); `count` of a histogram. */
+/** The value of one series, 0 when it is not there yet (for a histogram, name its `_count`). */
 export function seriesValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number {
   const series = families.get(name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
-  if (!series) return 0;
-  return Number(series.value ?? series.count);
+  return series ? Number(series.value) : 0;
 }
