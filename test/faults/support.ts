@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { F8_TOKEN_FILE } from '../../core/contracts/f8.js';
 import { projectRoot } from '../../core/project-root.js';
 import { localFleet, prepareLocalMesh, type LocalNode } from '../../examples/local-mesh/fleet.js';
 import { scratchDir } from '../support/pipeline.js';
@@ -133,7 +134,7 @@ export async function startFaultMesh(
   }
   const admin = [...nodes.values()].find((n) => n.node.role === 'os-network-admin')!;
   const f8Url = `http://127.0.0.1:${f8Port}`;
-  const f8Token = readFileSync(join(admin.node.instanceDir, 'f8.token'), 'utf8').trim();
+  const f8Token = readFileSync(join(admin.node.instanceDir, F8_TOKEN_FILE), 'utf8').trim();
   const request = f8Client(f8Url, f8Token, placement.nsOf?.(admin.node));
   return {
     root,
