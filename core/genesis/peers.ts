@@ -1,6 +1,11 @@
-// Who talks to whom, from the registry: the authority and the hub keep a session with every
-// active node; every other node with the authority and the hub only (nodes do not talk
-// laterally). The grant and every membership update a node receives are made here.
+// Who talks to whom, from the registry: every active node keeps a session with every other
+// (the authority's commands, the hub's relay, the sync port between nodes). With a hub in the
+// fleet, every peer but the hub is reached `via` it until the path owner proves a direct path
+// (docs/nat.md): nodes usually sit behind NAT, and the hub is the only statically addressed
+// peer. A peer's endpoint is only advertised where it means something: a public address to
+// anyone, a private one (RFC 1918, CGNAT, loopback, link-local) only to peers in the same
+// private network (the same /24), never as if it were public. The grant and every membership
+// update a node receives are made here.
 import { HUB_ROLE } from '../fleet/roles.js';
 import type { MeshPeer } from '../mesh/peer.js';
 import type { Membership } from '../membership/membership.js';
@@ -12,14 +17,39 @@ export interface AuthorityView {
   epoch: number;
 }
 
-function peerOf(n: RegistryNode): MeshPeer {
-  return { name: n.name, publicKey: n.publicKey, address: n.address, allowedIPs: [`${n.address}/32`], ...(n.endpoint && { endpoint: n.endpoint }) };
+const hostOf = (endpoint: string) => endpoint.slice(0, endpoint.lastIndexOf(':'));
+
+/** An address only its own network can reach: RFC 1918, CGNAT (RFC 6598), loopback, link-local. */
+export function isPrivateAddress(host: string): boolean {
+  const [a, b] = host.split('.').map(Number);
+  return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
+    (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
 }
 
-export function peersFor(node: RegistryNode, nodes: readonly RegistryNode[], authorityId: number): MeshPeer[] {
-  const active = nodes.filter((n) => n.status === 'active' && n.id !== node.id);
-  const central = node.id === authorityId || node.role === HUB_ROLE;
-  return active.filter((n) => central || n.id === authorityId || n.role === HUB_ROLE).map(peerOf);
+const network24 = (host: string) => host.split('.').slice(0, 3).join('.');
+
+/** Whether `viewer` can use `peer`'s endpoint as it is (public, or the same private network). */
+function endpointMeansSomethingTo(peer: RegistryNode, viewer: RegistryNode): boolean {
+  if (!peer.endpoint) return false;
+  const host = hostOf(peer.endpoint);
+  if (!isPrivateAddress(host)) return true;
+  return !!viewer.endpoint && isPrivateAddress(hostOf(viewer.endpoint)) && network24(hostOf(viewer.endpoint)) === network24(host);
+}
+
+function peerOf(n: RegistryNode, viewer: RegistryNode, hub: RegistryNode | undefined): MeshPeer {
+  const relayed = hub && n.id !== hub.id && viewer.id !== hub.id;
+  // The hub's own endpoint is the one every node reaches it by, public or not.
+  const endpoint = n.endpoint && (n.id === hub?.id || endpointMeansSomethingTo(n, viewer)) ? n.endpoint : undefined;
+  return {
+    name: n.name, publicKey: n.publicKey, address: n.address, allowedIPs: [`${n.address}/32`],
+    ...(endpoint && { endpoint }), ...(relayed && { via: hub.name }),
+  };
+}
+
+export function peersFor(node: RegistryNode, nodes: readonly RegistryNode[]): MeshPeer[] {
+  const active = nodes.filter((n) => n.status === 'active');
+  const hub = active.find((n) => n.role === HUB_ROLE);
+  return active.filter((n) => n.id !== node.id).map((n) => peerOf(n, node, hub));
 }
 
 /** What the node should know of itself and the mesh; undefined for a node whose endpoint is unknown. */
@@ -35,6 +65,6 @@ export function membershipFor(node: RegistryNode, nodes: readonly RegistryNode[]
     groups: node.groups,
     epoch: authority.epoch,
     authority: { nodeId: self.id, address: self.address, commandPublicKey: authority.commandPublicKey },
-    peers: peersFor(node, nodes, authority.nodeId),
+    peers: peersFor(node, nodes),
   };
 }

@@ -102,7 +102,15 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
   const paths = options.paths && createPathOwner(device, {
     logger: log, lighthouse: options.relay, hub: () => hubAddress,
     localEndpoints: () => localEndpoints(options.bindAddress, device.port), timings: options.paths.timings,
+    onHubSilent: freshSession,
   });
+  /** Forgets the peer's session (a restarted hub lost its end): the next datagram starts a new one. */
+  function freshSession(key: string): void {
+    const p = peers.get(key);
+    if (!p) return;
+    device.removePeer(key);
+    device.addPeer({ publicKey: key, allowedIPs: p.allowedIPs, endpoint: p.endpoint ? parseEndpoint(p.endpoint) : undefined, persistentKeepalive: p.persistentKeepalive });
+  }
   const bound = new Set<number>();
   const freePort = () => {
     for (let p = EPHEMERAL_FIRST; p <= 65535; p++) if (!bound.has(p)) return p;

@@ -15,11 +15,20 @@ const nodes = [node(1, 'cloud-relay'), node(2, 'os-infrastructure'), node(3, 'os
 const authority = { nodeId: 10, commandPublicKey: randomPublicKey(), epoch: 0 };
 
 describe('membership from the registry', () => {
-  it('a node peers with the authority and the hub; the hub and the authority with every active node', () => {
-    const ids = (id: number) => peersFor(nodes.find((n) => n.id === id)!, nodes, 10).map((p) => p.address);
-    expect(ids(2)).to.deep.equal(['10.8.0.1', '10.8.0.10']);
+  it('every active node peers with every other; with a hub, all but the hub are reached via it', () => {
+    const ids = (id: number) => peersFor(nodes.find((n) => n.id === id)!, nodes).map((p) => `${p.address}${p.via ? ` via ${p.via}` : ''}`);
+    expect(ids(2)).to.deep.equal(['10.8.0.1', '10.8.0.3 via n1', '10.8.0.10 via n1']);
     expect(ids(1)).to.deep.equal(['10.8.0.2', '10.8.0.3', '10.8.0.10']);
-    expect(ids(10)).to.deep.equal(['10.8.0.1', '10.8.0.2', '10.8.0.3']);
+    expect(ids(10)).to.deep.equal(['10.8.0.1', '10.8.0.2 via n1', '10.8.0.3 via n1']);
+  });
+
+  it('advertises a private endpoint only within its own network; the hub\'s always', () => {
+    const at = (n: RegistryNode, endpoint: string): RegistryNode => ({ ...n, endpoint });
+    const natted = [at(nodes[0], '192.168.9.1:51820'), at(nodes[1], '192.168.1.2:51820'), at(nodes[2], '192.168.2.2:51820'),
+      at({ ...nodes[2], id: 6, name: 'n6', address: '10.8.0.6', publicKey: randomPublicKey() }, '192.168.1.3:51820'), nodes[5]];
+    const endpoints = (id: number) => Object.fromEntries(peersFor(natted.find((n) => n.id === id)!, natted).map((p) => [p.name, p.endpoint]));
+    expect(endpoints(2)).to.deep.equal({ n1: '192.168.9.1:51820', n3: undefined, n6: '192.168.1.3:51820', n10: '192.0.2.10:51820' });
+    expect(endpoints(10)).to.deep.equal({ n1: '192.168.9.1:51820', n2: undefined, n3: undefined, n6: undefined });
   });
 
   it('makes the membership a node needs, with its endpoint and the authority', () => {
@@ -27,6 +36,7 @@ describe('membership from the registry', () => {
     expect(m).to.deep.include({ nodeId: 2, name: 'n2', role: 'os-infrastructure', address: '10.8.0.2', listen: '192.0.2.2:51820', groups: [1], epoch: 0 });
     expect(m.authority).to.deep.equal({ nodeId: 10, address: '10.8.0.10', commandPublicKey: authority.commandPublicKey });
     expect(m.peers[0]).to.deep.equal({ name: 'n1', publicKey: nodes[0].publicKey, address: '10.8.0.1', allowedIPs: ['10.8.0.1/32'], endpoint: '192.0.2.1:51820' });
+    expect(m.peers[1]).to.deep.include({ name: 'n3', endpoint: '192.0.2.3:51820', via: 'n1' });
     expect(membershipFor({ ...nodes[1], endpoint: undefined }, nodes, authority)).to.equal(undefined);
   });
 });

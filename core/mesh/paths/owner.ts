@@ -5,7 +5,11 @@
 // and talks to the lighthouse: a spoke asks the hub to introduce it to every peer it cannot yet
 // reach directly, and punches as soon as the hub's meet names where the peer is; the hub
 // (`lighthouse: true`) learns spokes' endpoints from what the device authenticates and answers
-// asks (lighthouse.ts). Path changes are logged once each and counted.
+// asks (lighthouse.ts). A spoke pings the hub too: a hub that stops answering (restarted, so its
+// sessions are gone; or a NAT that forgot the mapping) is said once, counted, and handed to
+// `onHubSilent` (the mesh starts a fresh session); the pings themselves re-open a NAT's mapping.
+// Path changes are logged once each and counted.
+import { randomBytes } from 'node:crypto';
 import type { Device, Endpoint as DeviceEndpoint, Logger, PathOwner, UdpSource } from '../../wireguard/device.js';
 import { systemClock, type Clock } from '../../wireguard/clock.js';
 import type { Endpoint } from '../../underlay/endpoint.js';
@@ -48,13 +52,18 @@ export interface PathOwnerOptions {
   askBlockedEvery?: number;
   /** Called after each path change (already logged and counted). */
   onChange?: (publicKey: string, change: PathChange) => void;
+  /** Ms between a spoke's pings to the hub; after hubSilentAfter without a pong the hub is silent. */
+  hubPingEvery?: number;
+  hubSilentAfter?: number;
+  /** The hub stopped answering (said and counted here): start a fresh session with it. */
+  onHubSilent?: (publicKey: string) => void;
 }
 
 export interface Paths {
   setPeer(publicKey: string, peer: PathPeer): void;
   removePeer(publicKey: string): void;
   status(publicKey: string): PeerPathStatus | undefined;
-  stats(): { pathChanges: number; messages: Record<string, number>; drops: Record<string, number> };
+  stats(): { pathChanges: number; hubSilences: number; messages: Record<string, number>; drops: Record<string, number> };
   /** Runs one tick now (tests; the clock runs them otherwise). */
   tick(): void;
   close(): void;
@@ -67,6 +76,16 @@ interface Tracked {
   lastKick?: number;
   /** When a probe first found no session with the peer (cleared once there is one). */
   firstNoSession?: number;
+  /** The hub, as a spoke sees it: pings in flight (txid → sent), the last pong, whether silent. */
+  hub?: HubWatch;
+}
+
+interface HubWatch {
+  pings: Map<string, number>;
+  lastPing?: number;
+  /** Last pong, or when the watch (re)started. */
+  lastPong: number;
+  silent: boolean;
 }
 
 const KICK_EVERY = 5000;
@@ -78,10 +97,12 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
   const tickMs = options.tickMs ?? 250;
   const askEvery = options.askEvery ?? 10_000;
   const askBlockedEvery = options.askBlockedEvery ?? 30_000;
+  const hubPingEvery = options.hubPingEvery ?? 2000;
+  const hubSilentAfter = options.hubSilentAfter ?? 6000;
   const peers = new Map<string, Tracked>();
   const byAddress = new Map<string, string>();
   const lighthouse = options.lighthouse ? createLighthouse() : undefined;
-  const counts = { pathChanges: 0 };
+  const counts = { pathChanges: 0, hubSilences: 0 };
   const messages: Record<string, number> = {};
   const drops: Record<string, number> = {};
   const drop = (reason: string, detail: object) => {
@@ -102,7 +123,46 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
     options.onChange?.(key, change);
   }
 
+  /** A spoke's watch on the hub: a ping every hubPingEvery; no pong for hubSilentAfter → silent. */
+  function watchHub(key: string, t: Tracked, now: number): void {
+    if (lighthouse || t.peer.address !== options.hub?.()) return;
+    const h: HubWatch = (t.hub ??= { pings: new Map(), lastPong: now, silent: false });
+    if (h.lastPing !== undefined && now - h.lastPing < hubPingEvery) return;
+    const path = t.paths.current;
+    if (!path || isRelay(path)) return;
+    const txid = randomBytes(8);
+    // Without a session there is nothing to ping through: WireGuard's own handshake is under way.
+    if (!send(t.peer.address, { type: 'ping', txid }, path)) {
+      h.lastPong = now;
+      return;
+    }
+    h.lastPing = now;
+    h.pings.set(txid.toString('hex'), now);
+    for (const [id, at] of h.pings) if (now - at > hubSilentAfter) h.pings.delete(id);
+    if (now - h.lastPong < hubSilentAfter) return;
+    // Said and counted once per silence; a fresh session is tried every hubSilentAfter until it answers.
+    if (!h.silent) {
+      h.silent = true;
+      counts.hubSilences++;
+      log.warn({ peer: t.peer.name, silentMs: now - h.lastPong }, 'hub silent: starting a fresh session');
+    }
+    h.lastPong = now;
+    options.onHubSilent?.(key);
+  }
+
+  function hubPong(t: Tracked, txid: Buffer, now: number): boolean {
+    const h = t.hub;
+    if (!h || !h.pings.delete(txid.toString('hex'))) return false;
+    h.lastPong = now;
+    if (h.silent) {
+      h.silent = false;
+      log.info({ peer: t.peer.name }, 'hub answers again');
+    }
+    return true;
+  }
+
   function tickPeer(key: string, t: Tracked, now: number): void {
+    watchHub(key, t, now);
     const pings = t.paths.pings(now);
     for (const p of pings) {
       if (send(t.peer.address, { type: 'ping', txid: p.txid }, p.to)) continue;
@@ -155,6 +215,7 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
         send(from.address, { type: 'pong', txid: m.txid, observed: from.endpoint }, from.endpoint);
         return;
       case 'pong':
+        if (hubPong(t, m.txid, now)) return;
         if (!t.paths.pong(m.txid, now)) return drop('pong: no such ping', { from: from.address });
         apply(from.peer, t, now);
         return;
@@ -231,7 +292,7 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
         candidates: [...t.paths.candidates.keys()],
       };
     },
-    stats: () => ({ pathChanges: counts.pathChanges, messages: { ...messages }, drops: { ...drops } }),
+    stats: () => ({ pathChanges: counts.pathChanges, hubSilences: counts.hubSilences, messages: { ...messages }, drops: { ...drops } }),
     tick,
     close() {
       clock.clearTimer(timer);
