@@ -116,6 +116,8 @@ export const meshService = defineService<MeshConfig, Mesh>({
       logger: ctx.logger,
       forwarding: config.forwarding,
       relay: config.relay,
+      // Userspace: each peer's path owned (docs/nat.md); the hub (relay) serves the lighthouse.
+      ...(config.mode === 'userspace' && { paths: {} }),
     });
     registerMeshSeries(ctx.metrics, mesh);
     return mesh;
