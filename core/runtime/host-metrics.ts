@@ -1,6 +1,7 @@
 // The host's figures as Prometheus series, read from host.status() at scrape time: what each
-// stage did with envelopes (by outcome, drops by reason), what it counted itself, reloads, the
-// log. Series named after particular stage types are the node's (core/node/node-series.ts).
+// stage did with envelopes (by outcome, drops by reason), what it counted itself, the log.
+// Reloads are counted live, by the host; series named after particular stage types are the
+// node's (core/node/node-series.ts).
 import type { Host } from './host.js';
 import type { Labels } from './node-metrics.js';
 
@@ -34,10 +35,6 @@ export function registerHostMetrics(host: Host, log?: () => { written: number; d
       name === 'delivered' || name === 'failed' || name.startsWith('dropped.') ? [] : [[{ stage, type, event: name }, value]],
     ),
   );
-  m.collect('counter', 'ppn_reloads_total', 'Pipeline reloads, by result', ['result'], () => {
-    const r = host.status().reloads;
-    return [[{ result: 'ok' }, r.count], [{ result: 'rejected' }, r.failed]];
-  });
   m.collect('gauge', 'ppn_envelopes_in_flight', 'Envelopes not yet settled', [], () => [[{}, host.status().inflight]]);
   if (log) {
     m.collect('counter', 'ppn_log_lines_total', 'Log lines written to stdout', [], () => [[{}, log().written]]);

@@ -18,7 +18,7 @@ import { neededServices, planReload, type ReloadPlan } from './reload-plan.js';
 import { createServiceSet } from './services.js';
 import type { StageInstance } from './slot.js';
 import { createStageGraph } from './stage-graph.js';
-import { formatValidationError, validatePipelineFile, type ValidationError, type ValidPipeline } from './validate.js';
+import { formatValidationError, validatePipelineFile, type GraphRule, type ValidationError, type ValidPipeline } from './validate.js';
 
 export interface HostOptions {
   file: string;
@@ -27,6 +27,8 @@ export interface HostOptions {
   logger: Logger;
   /** Finds stage types: the caller's plugin folders and the file's `plugins`. */
   loader: PluginLoader;
+  /** Rules about the whole graph, checked at start-up and every reload (see validate.ts). */
+  graphRules?: readonly GraphRule[];
   /** The node's instance directory; by default the file's node.instance, else instance/<name or role>. */
   instanceDir?: string;
   /** How long a replaced stage may take to finish what it holds. */
@@ -98,7 +100,7 @@ export class PipelineInvalidError extends Error {
 
 export async function startHost(options: HostOptions): Promise<Host> {
   const file = resolve(options.file);
-  const deps = { loader: options.loader, services: options.services };
+  const deps = { loader: options.loader, services: options.services, graphRules: options.graphRules };
   const first = await validatePipelineFile(file, deps);
   if (!first.ok) throw new PipelineInvalidError(first.errors);
 
@@ -123,6 +125,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
   });
   const definitions = [...options.services, hostService];
   const metrics = options.metrics ?? createNodeMetrics();
+  const reloadCounter = metrics.counter('ppn_reloads_total', 'Pipeline reloads, by result (ok, rejected)', ['result']);
   const services = createServiceSet(definitions, { logger, baseDir: active.baseDir, instanceDir, metrics });
   const ledger = createLedger();
   const graph = createStageGraph({ logger, ledger, services, retireTimeoutMs: options.retireTimeoutMs ?? 5_000, slotBufferLimit: options.slotBufferLimit });
@@ -149,7 +152,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     reloads.failed++;
     reloads.lastAt = new Date().toISOString();
     reloads.lastError = errors.join('\n');
-    logger.warn({ errors }, 'reload rejected; the running pipeline is unchanged');
+    metrics.event(logger, { counter: reloadCounter, labels: { result: 'rejected' }, level: 'warn', msg: 'reload rejected; the running pipeline is unchanged', fields: { errors } });
     return { ok: false, added: plan?.added ?? [], changed: plan?.changed ?? [], removed: plan?.removed ?? [], errors };
   };
 
@@ -166,7 +169,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     // The last error describes the running pipeline only until a reload succeeds.
     reloads.lastError = null;
     const { added, changed, removed } = plan;
-    logger.info({ added, changed, removed }, 'pipeline reloaded');
+    metrics.event(logger, { counter: reloadCounter, labels: { result: 'ok' }, level: 'info', msg: 'pipeline reloaded', fields: { added, changed, removed } });
     return { ok: true, added, changed, removed, errors: [] };
   };
 
