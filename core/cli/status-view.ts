@@ -44,10 +44,11 @@ export function statusLines(status: HostStatus, now = Date.now()): string[] {
   lines.push('services:');
   const node = services.node as (Record<string, unknown> & NodeView) | undefined;
   if (node) lines.push(`  node      #${node.nodeId} ${node.address} listen ${node.listen}, key epoch ${node.epoch}${seq === undefined ? '' : `, membership seq ${seq}`}`);
-  const mesh = services.mesh as { mode?: string; address?: string; port?: number; peers?: PeerStats[]; drops?: Record<string, number>; paths?: { peers?: PathView[] } } | undefined;
+  const mesh = services.mesh as { mode?: string; address?: string; port?: number; peers?: PeerStats[]; drops?: Record<string, number>; paths?: { peers?: PathView[]; pathChanges?: number; hubSilences?: number } } | undefined;
   if (mesh) {
     const meshDrops = Object.entries(mesh.drops ?? {}).filter(([, n]) => n > 0);
-    lines.push(`  mesh      ${mesh.mode} ${mesh.address}${mesh.port ? ` port ${mesh.port}` : ''}, ${mesh.peers?.length ?? 0} peer(s)${meshDrops.length ? `; drops ${meshDrops.map(([r, n]) => `${r}=${n}`).join(' ')}` : ''}`);
+    const changes = mesh.paths ? `; path changes ${mesh.paths.pathChanges ?? 0}, hub silences ${mesh.paths.hubSilences ?? 0}` : '';
+    lines.push(`  mesh      ${mesh.mode} ${mesh.address}${mesh.port ? ` port ${mesh.port}` : ''}, ${mesh.peers?.length ?? 0} peer(s)${changes}${meshDrops.length ? `; drops ${meshDrops.map(([r, n]) => `${r}=${n}`).join(' ')}` : ''}`);
     const paths = new Map((mesh.paths?.peers ?? []).map((p) => [p.name, p]));
     for (const p of mesh.peers ?? []) lines.push(`    ${peerLine(p, node?.peerNames?.[p.publicKey], paths, now)}`);
   }

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import {
-  checkSchema, defineStage, F8_PORT, GENESIS, logSampler, NODE, REGISTRY,
+  checkSchema, defineStage, F8_PORT, GENESIS, logSampler, MESH, NODE, REGISTRY,
   type DropReason, type Envelope, type IntentRequest, type Outcome, type Registry,
 } from '../../core/sdk/index.js';
 import { createEventFeed, createEventStreams, type StreamLimits } from './event-feed.js';
@@ -39,7 +39,7 @@ export default defineStage<Config>({
   type: 'f8-ingress',
   kind: 'source',
   description: 'The F8 HTTP terminal: operators post plain-language intents with a bearer token; answers with the signed command or why not',
-  services: [NODE, REGISTRY, GENESIS],
+  services: [NODE, REGISTRY, GENESIS, MESH],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -68,6 +68,12 @@ export default defineStage<Config>({
     const node = ctx.services.get(NODE);
     const registry = ctx.services.get(REGISTRY);
     const genesis = ctx.services.get(GENESIS);
+    const mesh = ctx.services.get(MESH);
+    /** What this node's mesh knows of each peer's path (userspace meshes; docs/nat.md), by name. */
+    const pathsByName = () => {
+      const peers = (mesh.status().paths as { peers?: { name: string }[] } | undefined)?.peers ?? [];
+      return new Map(peers.map(({ name, ...path }) => [name, path]));
+    };
     const authorized = tokenChecker(loadOrCreateToken(node.instanceDir));
     let emit: ((env: Envelope) => void) | undefined;
 
@@ -117,7 +123,10 @@ export default defineStage<Config>({
         if (!streams.open(res)) throw new HttpError(503, `too many event streams open (${config.events.maxStreams}); close one and retry`);
         return;
       }
-      if (req.method === 'GET' && url.pathname === '/v1/nodes') return send(res, 200, { nodes: registry.nodes() });
+      if (req.method === 'GET' && url.pathname === '/v1/nodes') {
+        const paths = pathsByName();
+        return send(res, 200, { nodes: registry.nodes().map((n) => (paths.has(n.name) ? { ...n, path: paths.get(n.name) } : n)) });
+      }
       const routed = await genesis.nodeRoute(req.method ?? '', url.pathname, () => readJsonBody(req, config.maxBodyBytes));
       if (routed) return send(res, routed.status, routed.body);
       if (req.method === 'GET' && url.pathname === '/v1/commands') {

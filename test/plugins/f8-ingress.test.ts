@@ -21,6 +21,14 @@ describe('f8-ingress', () => {
     expect(f8.kit.outputs).to.deep.equal([]);
   });
 
+  it("lists the registry's nodes with what this node's mesh knows of each one's path", async () => {
+    const [status, body] = await json(await fetch(`${f8.url}/v1/nodes`, { headers: f8.auth }));
+    expect(status).to.equal(200);
+    const leased = body.nodes.find((n: { name: string }) => n.name === 'leased');
+    expect(leased.path).to.deep.include({ path: 'direct', endpoint: '127.0.0.1:9', rxBytes: 0 });
+    expect(leased.path).to.have.property('address', leased.address);
+  });
+
   it('answers an intent from its outcome: abstained 422, needs-confirm 409, no-targets 422, storage-full 507, any other drop 403, failed 500', async () => {
     const outcomes = [
       { status: 'dropped', reason: 'abstained', detail: { abstention: { reason: 'out-of-scope', explanation: 'no', suggestions: ['ping leased'] } } },

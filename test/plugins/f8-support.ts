@@ -1,7 +1,9 @@
 // An f8-ingress stage on a loopback port, built with the stage kit: real HTTP, a real registry,
 // the token it made, and a way to settle the intents it passes on as a router would.
 import f8Ingress from '../../plugins/f8-ingress/index.js';
-import { GENESIS, NODE, REGISTRY, type Genesis } from '../../core/sdk/index.js';
+import { GENESIS, MESH, NODE, REGISTRY, type Genesis } from '../../core/sdk/index.js';
+import { createMesh } from '../../core/mesh/mesh.js';
+import { formatKey, publicKeyOf } from '../../core/keys/index.js';
 import { startStage, type StageKit } from '../../core/sdk/testing.js';
 import { readFileSync } from 'node:fs';
 import { world, type World } from './support.js';
@@ -23,9 +25,15 @@ const noGenesis: Genesis = {
 
 export async function startF8(config: Record<string, unknown> = {}): Promise<F8> {
   const w = world();
+  // The admin's own userspace mesh (paths owned), peered with the registry's node: F8 shows its path.
+  const mesh = await createMesh({
+    mode: 'userspace', address: w.adminIdentity.membership.address, privateKey: w.authority.secret, listenPort: 0, bindAddress: '127.0.0.1',
+    peers: [{ name: 'leased', publicKey: formatKey(publicKeyOf(w.node.secret)), address: w.nodeIdentity.membership.address, allowedIPs: [`${w.nodeIdentity.membership.address}/32`], endpoint: '127.0.0.1:9' }],
+    logger: { debug: () => {}, info: () => {}, warn: () => {} }, paths: {},
+  });
   const kit = await startStage(f8Ingress, {
     config: { port: 0, ...config },
-    services: { [NODE]: w.adminIdentity, [REGISTRY]: w.registry, [GENESIS]: noGenesis },
+    services: { [NODE]: w.adminIdentity, [REGISTRY]: w.registry, [GENESIS]: noGenesis, [MESH]: mesh },
   });
   const url = kit.stage.status!().url as string;
   const token = readFileSync(w.adminIdentity.path('f8.token'), 'utf8').trim();
@@ -34,6 +42,7 @@ export async function startF8(config: Record<string, unknown> = {}): Promise<F8>
     auth: { authorization: `Bearer ${token}` },
     async stop() {
       await kit.close();
+      await mesh.close();
       w.cleanup();
     },
   };
