@@ -58,8 +58,9 @@ export function statusLines(status: HostStatus, now = Date.now()): string[] {
     const last = registry.lastCommand ? `; last command ${registry.lastCommand.id} ${registry.lastCommand.intent} → ${registry.lastCommand.target} at ${registry.lastCommand.at}` : '';
     lines.push(`  registry  nodes: ${nodes}${last}`);
   }
-  const others = Object.keys(services).filter((n) => !['node', 'mesh', 'registry'].includes(n));
-  for (const name of status.services.filter((n) => !services[n] || others.includes(n))) lines.push(`  ${name}`);
+  for (const name of status.services.filter((n) => !['node', 'mesh', 'registry'].includes(n))) {
+    lines.push(`  ${name.padEnd(9)} ${services[name] ? JSON.stringify(services[name]) : 'running'}`);
+  }
   return lines;
 }
 
