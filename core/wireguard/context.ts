@@ -1,6 +1,7 @@
 // What the parts of a device share: its configuration, its peers and routes, the index table,
 // drop counting and events. device.ts builds one and hands it to each part.
 import type { EventEmitter } from 'node:events';
+import type { Aead } from './aead.js';
 import type { AllowedIps } from './allowed-ips.js';
 import type { Clock } from './clock.js';
 import type { ProtocolTimings } from './constants.js';
@@ -21,6 +22,8 @@ export interface DeviceContext {
   readonly log: Logger;
   readonly timings: ProtocolTimings;
   readonly mtu: number;
+  /** ChaCha20-Poly1305 for transport data (aead.ts: libsodium, or node:crypto). */
+  readonly aead: Aead;
   readonly local: LocalIdentity;
   readonly peers: Map<string, Peer>;
   readonly routes: AllowedIps<Peer>;

@@ -1,12 +1,14 @@
 // The whitepaper's primitives (§5.4): HASH, MAC, HMAC, KDFn, AEAD, XAEAD, DH.
-// node:crypto does the hot ones (BLAKE2s-256, HMAC-BLAKE2s, ChaCha20-Poly1305, X25519): it is
-// several times faster here than pure JavaScript. @noble only fills what node:crypto lacks:
-// keyed BLAKE2s with a 16-byte output (MAC) and XChaCha20-Poly1305 (cookie replies).
-import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:crypto';
+// node:crypto does BLAKE2s-256, HMAC-BLAKE2s and X25519: it is several times faster here than
+// pure JavaScript. ChaCha20-Poly1305 goes through aead.ts (libsodium, or node:crypto as the
+// fallback). @noble only fills what neither has: keyed BLAKE2s with a 16-byte output (MAC) and
+// XChaCha20-Poly1305 (cookie replies).
+import { createHash, createHmac } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { aeadBackend, NONCE_LEN, TAG_LEN, writeNonce, type Aead } from './aead.js';
 
-export const TAG_LEN = 16;
+export { TAG_LEN } from './aead.js';
 
 export function hash(...parts: Uint8Array[]): Buffer {
   const h = createHash('blake2s256');
@@ -46,40 +48,24 @@ export function kdf3(key: Uint8Array, input: Uint8Array): [Buffer, Buffer, Buffe
   return [t1, t2, hmac(t0, t2, THREE)];
 }
 
-/** The 96-bit ChaCha20-Poly1305 nonce: 32 zero bits, then the 64-bit counter little-endian. */
-function nonceFor(counter: number | Uint8Array): Buffer {
-  const n = Buffer.alloc(12);
-  if (typeof counter === 'number') {
-    n.writeUInt32LE(counter >>> 0, 4);
-    n.writeUInt32LE(Math.floor(counter / 2 ** 32), 8);
-  } else {
-    n.set(counter, 4);
-  }
-  return n;
-}
+// Handshake messages (noise.ts) seal and open through the process's default backend, chosen
+// at first use (so PPN_WG_AEAD set by a test before it builds a device still counts).
+let handshakeAead: Aead | undefined;
 
 /** AEAD(key, counter, plaintext, aad): the counter as a number, or as its 8 wire bytes. */
 export function aeadSeal(key: Uint8Array, counter: number | Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
-  const c = createCipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: TAG_LEN });
-  if (aad) c.setAAD(aad);
-  const head = c.update(plaintext);
-  c.final();
-  return Buffer.concat([head, c.getAuthTag()]);
+  handshakeAead ??= aeadBackend();
+  const out = Buffer.allocUnsafe(plaintext.length + TAG_LEN);
+  out.set(plaintext);
+  handshakeAead.sealInPlace(key, writeNonce(Buffer.allocUnsafe(NONCE_LEN), counter), out, aad);
+  return out;
 }
 
 /** Opens an AEAD box; null when it does not authenticate. */
 export function aeadOpen(key: Uint8Array, counter: number | Uint8Array, box: Uint8Array, aad?: Uint8Array): Buffer | null {
-  if (box.length < TAG_LEN) return null;
-  const d = createDecipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: TAG_LEN });
-  if (aad) d.setAAD(aad);
-  d.setAuthTag(box.subarray(box.length - TAG_LEN));
-  const out = d.update(box.subarray(0, box.length - TAG_LEN));
-  try {
-    d.final();
-  } catch {
-    return null;
-  }
-  return out;
+  handshakeAead ??= aeadBackend();
+  // A copy: opening may decrypt in place, and the box is part of the caller's message.
+  return handshakeAead.openInPlace(key, writeNonce(Buffer.allocUnsafe(NONCE_LEN), counter), Buffer.from(box), aad);
 }
 
 export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {

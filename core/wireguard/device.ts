@@ -13,6 +13,7 @@
 //   drops.ts          the typed reasons every discarded datagram is counted under
 // This file holds the peers, the public API and the dispatch of received datagrams.
 import { EventEmitter } from 'node:events';
+import { aeadBackend, type AeadName } from './aead.js';
 import { createAllowedIps, formatPrefix, parsePrefix, type Prefix } from './allowed-ips.js';
 import { openUdpBind, type RelaySend } from './bind.js';
 import { systemClock, type Clock } from './clock.js';
@@ -80,6 +81,11 @@ export interface DeviceOptions {
    * Linux caps it at net.core.rmem_max.
    */
   recvBufferSize?: number;
+  /**
+   * ChaCha20-Poly1305 backend for transport data (aead.ts): 'sodium' (libsodium, the default when
+   * its binary loads) or 'node' (node:crypto). Absent: PPN_WG_AEAD, else the default.
+   */
+  aead?: AeadName;
 }
 
 export interface PeerConfig {
@@ -199,6 +205,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     log,
     timings: { ...DEFAULT_TIMINGS, ...options.timings },
     mtu: options.mtu ?? DEFAULT_MTU,
+    aead: aeadBackend(options.aead),
     local,
     peers: new Map<string, Peer>(),
     routes: createAllowedIps<Peer>(),

@@ -1,10 +1,9 @@
 // Transport data (wireguard-go's send.go/receive.go for MessageTransport): packets staged per
 // peer until a session exists, encrypted with padding, sent on the peer's path; received ones
 // decrypted, checked against the replay window and handed to the virtual host.
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { NONCE_LEN, TAG_LEN } from './aead.js';
 import { MAX_STAGED_PACKETS, PADDING_MULTIPLE } from './constants.js';
 import type { DeviceContext } from './context.js';
-import { TAG_LEN } from './crypto.js';
 import type { Handshakes } from './handshake.js';
 import { formatIPv4, fragmentIPv4 } from './ipv4.js';
 import { decodeTransportHeader, TRANSPORT_HEADER_SIZE, writeTransportHeader } from './messages.js';
@@ -55,22 +54,19 @@ export function createTransport(ctx: DeviceContext, deps: TransportDeps): Transp
     return !!k && k.sendNonce < timings.rejectAfterMessages && clock.now() - k.created < timings.rejectAfterTime;
   }
 
+  // One nonce buffer for every packet: sealing and opening are synchronous, so it is never shared.
+  const nonce = Buffer.alloc(NONCE_LEN);
+
+  /** The transport datagram for `plaintext`: header, then the padded plaintext sealed in place. */
   function encrypt(k: Keypair, plaintext: Buffer): Buffer {
     const counter = k.sendNonce++;
     const padded = plaintext.length === 0 ? 0 : paddedLength(plaintext.length, mtu);
     const out = Buffer.allocUnsafe(TRANSPORT_HEADER_SIZE + padded + TAG_LEN);
     writeTransportHeader(out, k.remoteIndex, counter);
-    const nonce = Buffer.alloc(12);
+    plaintext.copy(out, TRANSPORT_HEADER_SIZE);
+    out.fill(0, TRANSPORT_HEADER_SIZE + plaintext.length, TRANSPORT_HEADER_SIZE + padded);
     out.copy(nonce, 4, 8, 16);
-    const c = createCipheriv('chacha20-poly1305', k.sendKey, nonce, { authTagLength: TAG_LEN });
-    let body = plaintext;
-    if (padded !== plaintext.length) {
-      body = Buffer.alloc(padded);
-      plaintext.copy(body);
-    }
-    c.update(body).copy(out, TRANSPORT_HEADER_SIZE);
-    c.final();
-    c.getAuthTag().copy(out, TRANSPORT_HEADER_SIZE + padded);
+    ctx.aead.sealInPlace(k.sendKey, nonce, out.subarray(TRANSPORT_HEADER_SIZE));
     return out;
   }
 
@@ -159,16 +155,10 @@ export function createTransport(ctx: DeviceContext, deps: TransportDeps): Transp
     const peer = entry.peer;
     if (clock.now() - k.created >= timings.rejectAfterTime) return drop('transport: session expired', { peer: peer.id });
 
-    const nonce = Buffer.alloc(12);
     nonce.set(header.counterBytes, 4);
-    const decipher = createDecipheriv('chacha20-poly1305', k.receiveKey, nonce, { authTagLength: TAG_LEN });
-    decipher.setAuthTag(d.subarray(d.length - TAG_LEN));
-    const plaintext = decipher.update(d.subarray(TRANSPORT_HEADER_SIZE, d.length - TAG_LEN));
-    try {
-      decipher.final();
-    } catch {
-      return drop('transport: does not authenticate', { peer: peer.id });
-    }
+    // Opened in place: the plaintext is the datagram's own memory, nothing is copied.
+    const plaintext = ctx.aead.openInPlace(k.receiveKey, nonce, d.subarray(TRANSPORT_HEADER_SIZE));
+    if (!plaintext) return drop('transport: does not authenticate', { peer: peer.id });
     if (!validateCounter(k.replay, header.counter, timings.rejectAfterMessages)) return drop('transport: replayed', { peer: peer.id });
 
     paths.authenticated(peer, from, plaintext.length === 0 ? 'keepalive' : 'data');
