@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import { pino } from 'pino';
 import { nameProblem } from '../fleet/names.js';
 import { nodePluginFolders, nodeServices } from '../node/services.js';
+import { nodeGraphRules } from '../node/graph-rules.js';
 import { projectRoot } from '../project-root.js';
 import { startControlServer } from '../runtime/control-server.js';
 import { PipelineInvalidError, startHost, type HostStatus, type ReloadResult } from '../runtime/host.js';
@@ -54,7 +55,7 @@ export function register(program: Command): void {
       const logger = pino({ level: opts.logLevel }, logStream);
       let host;
       try {
-        host = await startHost({ file: path, services: nodeServices(), loader: createPluginLoader(nodePluginFolders()), logger, instanceDir: opts.instance });
+        host = await startHost({ file: path, services: nodeServices(), loader: createPluginLoader(nodePluginFolders()), graphRules: nodeGraphRules(), logger, instanceDir: opts.instance });
       } catch (err) {
         if (err instanceof PipelineInvalidError) throw new UsageError(`${err.errors.length} problem(s); nothing was started`, err.errors.map(formatValidationError));
         throw err;
@@ -101,7 +102,7 @@ export function register(program: Command): void {
     .description('Check pipeline files: every problem with file:line:column, JSON pointer and stage id')
     .argument('<files...>', 'pipeline files')
     .action(async (files: string[]) => {
-      const deps = { loader: createPluginLoader(nodePluginFolders()), services: nodeServices() };
+      const deps = { loader: createPluginLoader(nodePluginFolders()), services: nodeServices(), graphRules: nodeGraphRules() };
       const problems: string[] = [];
       for (const f of files) {
         const result = await validatePipelineFile(f, deps);

@@ -2,7 +2,7 @@
 // at once, each with where it is (line:column, JSON pointer, stage id).
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { HOST_SERVICE, type ServiceDefinition } from './define-stage.js';
+import { HOST_SERVICE, type ServiceDefinition, type StageKind } from './define-stage.js';
 import { topologicalOrder } from './graph.js';
 import { locate, pointerOf, pointerSegments } from './json-locate.js';
 import { pipelineSchemaWith, type FileSection, type PipelineFile } from './pipeline-file.js';
@@ -31,7 +31,36 @@ export type ValidationResult = { ok: true; valid: ValidPipeline } | { ok: false;
 export interface ValidateDeps {
   loader: PluginLoader;
   services: readonly ServiceDefinition[];
+  /** Rules about the whole graph that the caller adds (the node's: core/node/graph-rules.ts). */
+  graphRules?: readonly GraphRule[];
 }
+
+/** A stage as a graph rule sees it: its type's kind, and its config with the defaults filled in. */
+export interface GraphStage {
+  type: string;
+  kind: StageKind;
+  inputs: readonly string[];
+  config: Readonly<Record<string, unknown>>;
+}
+
+/** What a graph rule judges: a file that is otherwise valid (schema, types, inputs, no cycle). */
+export interface GraphView {
+  pipeline: PipelineFile;
+  stages: ReadonlyMap<string, GraphStage>;
+}
+
+/** A problem a graph rule finds, located by JSON pointer (`/stages/<id>/...` names the stage). */
+export interface GraphProblem {
+  pointer: string;
+  message: string;
+}
+
+/**
+ * A rule about what a graph may be, given by the caller: the runtime knows no stage type's
+ * meaning, so a rule such as the node's direction rule (the diode) is passed in, and refuses a
+ * file at validation, start-up and reload alike.
+ */
+export type GraphRule = (graph: GraphView) => GraphProblem[];
 
 export async function validatePipelineFile(path: string, deps: ValidateDeps): Promise<ValidationResult> {
   const file = resolve(path);
@@ -104,6 +133,14 @@ export async function validatePipelineText(file: string, text: string, deps: Val
   }
   const { cycle } = topologicalOrder(Object.fromEntries(stageEntries));
   if (cycle.length) report(pointerOf(['stages', cycle[0], 'inputs']), `cycle: ${[...cycle, cycle[0]].join(' -> ')}`);
+  // Graph rules judge a well-formed graph only: on a broken one they would report echoes.
+  if (!errors.length && deps.graphRules?.length) {
+    const view: GraphView = {
+      pipeline: data,
+      stages: new Map(stageEntries.map(([id, spec]) => [id, { type: spec.type, kind: plugins.get(id)!.definition.kind, inputs: spec.inputs, config: spec.config }])),
+    };
+    for (const rule of deps.graphRules) for (const p of rule(view)) report(p.pointer, p.message);
+  }
 
   return errors.length ? { ok: false, errors } : { ok: true, valid: { file, baseDir, pipeline: data, plugins } };
 }

@@ -8,6 +8,7 @@ import { nodePluginFolders, nodeServices } from '../../core/node/services.js';
 import { projectRoot } from '../../core/project-root.js';
 import { createPluginLoader } from '../../core/runtime/plugins.js';
 import { formatValidationError, validatePipelineFile } from '../../core/runtime/validate.js';
+import { nodeGraphRules } from '../../core/node/graph-rules.js';
 
 const root = projectRoot();
 const shipped = [
@@ -19,7 +20,7 @@ const shipped = [
 describe('shipped pipeline files', () => {
   for (const file of shipped) {
     it(`${file.slice(root.length + 1)} is valid`, async () => {
-      const result = await validatePipelineFile(file, { loader: createPluginLoader(nodePluginFolders()), services: nodeServices() });
+      const result = await validatePipelineFile(file, { loader: createPluginLoader(nodePluginFolders()), services: nodeServices(), graphRules: nodeGraphRules() });
       expect(result.ok ? [] : result.errors.map(formatValidationError)).to.deep.equal([]);
     });
   }

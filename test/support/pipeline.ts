@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { firstValueFrom, filter, Subject, type Subscription } from 'rxjs';
 import { nodePluginFolders, nodeServices } from '../../core/node/services.js';
+import { nodeGraphRules } from '../../core/node/graph-rules.js';
 import { projectRoot } from '../../core/project-root.js';
 import type { Envelope } from '../../core/runtime/envelope.js';
 import { startHost, type Host } from '../../core/runtime/host.js';
@@ -23,7 +24,7 @@ export function writePipeline(dir: string, pipeline: object, name = 'pipeline.js
 }
 
 export function startTestHost(file: string): Promise<Host> {
-  return startHost({ file, services: nodeServices(), loader: createPluginLoader(nodePluginFolders()), logger: pino({ level: 'silent' }), retireTimeoutMs: 2_000 });
+  return startHost({ file, services: nodeServices(), loader: createPluginLoader(nodePluginFolders()), graphRules: nodeGraphRules(), logger: pino({ level: 'silent' }), retireTimeoutMs: 2_000 });
 }
 
 /** Everything a stage emits from now on, with a way to wait for a count. */
