@@ -8,7 +8,8 @@ export type RouterDropReason = 'abstained';
 /** signer */
 /** 'storage-full': the registry could not record the command (SQLITE_FULL), so nothing was sent. */
 /** 'scope-refused': the draft does what its text refuses or reaches a node the text leaves out (core/contracts/draft-guard.ts). */
-export type SignerDropReason = 'no-targets' | 'needs-confirm' | 'storage-full' | 'scope-refused';
+/** 'not-permitted': the operator's grant (core/contracts/operator-policy.ts) does not cover the draft's intent or targets. */
+export type SignerDropReason = 'no-targets' | 'needs-confirm' | 'storage-full' | 'scope-refused' | 'not-permitted';
 
 /** pointsav-link (the diode) */
 export type LinkBlock = 'not-a-datagram' | 'not-authority' | 'not-a-command' | 'opcode-not-permitted' | 'wrong-port' | 'to-self';

@@ -10,6 +10,7 @@ export * from './drops.js';
 export * from './f8.js';
 export * from './fleet.js';
 export * from './intent.js';
+export * from './operator-policy.js';
 export * from './router.js';
 
 /** The body each well-known envelope kind carries ('command' and 'ack' differ by side). */

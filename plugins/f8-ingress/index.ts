@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import {
-  checkSchema, defineStage, F8_PORT, GENESIS, logSampler, MESH, NODE, REGISTRY,
+  checkSchema, defineStage, F8_PORT, GENESIS, loadOperatorPolicy, logSampler, MAIN_OPERATOR, MESH, NODE, operatorForToken, REGISTRY,
   type DropReason, type Envelope, type IntentRequest, type Outcome, type Registry,
 } from '../../core/sdk/index.js';
 import { createEventFeed, createEventStreams, type StreamLimits } from './event-feed.js';
@@ -89,6 +89,19 @@ export default defineStage<Config>({
 
     const count = (what: string) => ctx.metrics.count(what);
     const sampler = logSampler(config.logPerMinute);
+    /** The operator the bearer token names: F8's own token, or one of operators.json (the signer checks its grant). */
+    const operatorOf = (authorization: string | undefined): string | undefined => {
+      if (authorized(authorization)) return MAIN_OPERATOR;
+      const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+      if (!token) return undefined;
+      try {
+        return operatorForToken(loadOperatorPolicy(node.instanceDir), token);
+      } catch (err) {
+        count('refused.operator-policy-unreadable');
+        if (sampler.allow('operator-policy')) ctx.logger.error({ err: (err as Error).message }, 'operator policy unreadable: only the F8 token is accepted');
+        return undefined;
+      }
+    };
     const feed = createEventFeed(registry);
     const streams = createEventStreams(feed, config.events, count);
 
@@ -111,12 +124,13 @@ export default defineStage<Config>({
         if (req.method === 'GET' && (await servePageFile(url.pathname, res))) return;
         throw new HttpError(404, 'not found');
       }
-      if (!authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token');
+      const actor = operatorOf(req.headers.authorization);
+      if (!actor) throw new HttpError(401, 'missing or wrong bearer token');
       if (req.method === 'POST' && url.pathname === '/v1/intents') {
         const body = await readJsonBody(req, config.maxBodyBytes);
         const problems = checkSchema(intentSchema, body);
         if (problems.length) throw new HttpError(400, 'invalid request', { problems });
-        const request = { ...(body as Omit<IntentRequest, 'actor'>), actor: 'operator' };
+        const request = { ...(body as Omit<IntentRequest, 'actor'>), actor };
         return answer(res, await submit(request), registry);
       }
       if (req.method === 'GET' && url.pathname === '/v1/events') {
@@ -209,6 +223,8 @@ function answer(res: ServerResponse, outcome: Outcome, registry: Registry): void
       return send(res, 422, { error: detail.error, draft: detail.draft });
     case 'scope-refused':
       return send(res, 422, { error: 'not sent: the text refuses this draft', reason: detail.reason, explanation: detail.explanation, draft: detail.draft });
+    case 'not-permitted':
+      return send(res, 403, { error: 'not sent: this operator may not send it', reason: detail.reason, explanation: detail.explanation });
     case 'storage-full':
       return send(res, 507, { error: "not sent: the admin's disk is full (nothing was signed or recorded); free space and send it again" });
     default:

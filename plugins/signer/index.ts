@@ -1,11 +1,13 @@
 // Turns an accepted draft into one 16-byte packet per target node, all under one counter, and
 // records the command (and its audit row) before anything is sent. Before anything else, the
 // scope guard: a draft that does what its own text refuses, or reaches a node the text leaves
-// out, is refused (counted, audited) whichever router made it.
+// out, is refused (counted, audited) whichever router made it; so is one outside the operator's
+// grant (operators.json). Whether the operator must confirm is the catalog's word (the intent's
+// `confirm`), never the router's alone: a router that leaves the flag out changes nothing.
 import { resolve } from 'node:path';
 import { concatMap, EMPTY, of } from 'rxjs';
 import {
-  COMMAND_PORT, commandId, createDraftGuard, createSigner, defaultCatalogPath, defineStage, draftTargets, isStorageFull, loadCatalog, logSampler, NODE, parseKey, REGISTRY, targetMatches,
+  COMMAND_PORT, commandId, createDraftGuard, createSigner, defaultCatalogPath, defineStage, draftTargets, isStorageFull, loadCatalog, loadOperatorPolicy, logSampler, MAIN_OPERATOR, NODE, parseKey, permits, REGISTRY, targetMatches,
   type DraftGuard, type Draft, type Envelope, type Fleet, type FleetNode, type OutboundCommand, type Registry, type RoutedIntent, type SignerDropReason,
 } from '../../core/sdk/index.js';
 
@@ -52,6 +54,20 @@ export default defineStage<Config>({
       return guard.guard;
     };
 
+    /** Intents the operator confirms before they are signed: the catalog's, and any it does not know. */
+    const confirmed = new Map(catalog.intents.map((i) => [i.name, i.confirm]));
+    const mustConfirm = (draft: Draft) => draft.confirm || (confirmed.get(draft.intent) ?? true);
+    // Read for each draft from another operator, so editing operators.json takes effect at once;
+    // a file that cannot be read grants nothing (F8's own token is not affected).
+    const grantFor = (actor: string, draft: Draft) => {
+      if (actor === MAIN_OPERATOR) return permits({ operators: {} }, actor, draft);
+      try {
+        return permits(loadOperatorPolicy(node.instanceDir), actor, draft);
+      } catch (err) {
+        return { ok: false as const, reason: 'unknown-operator' as const, explanation: `the operator policy cannot be read: ${(err as Error).message}` };
+      }
+    };
+
     const sampler = logSampler(20);
     const drop = (env: Envelope, reason: SignerDropReason, detail: Record<string, unknown>) => {
       env.settle({ status: 'dropped', reason, detail });
@@ -68,14 +84,21 @@ export default defineStage<Config>({
         if (sampler.allow('scope-refused')) ctx.logger.warn({ intent: draft.intent, target: draft.target, reason: verdict.reason }, 'draft refused: its text refuses it');
         return drop(env, 'scope-refused', { draft, reason: verdict.reason, explanation: verdict.explanation });
       }
+      const granted = grantFor(actor, draft);
+      if (!granted.ok) {
+        ctx.metrics.count(`refused.policy.${granted.reason}`);
+        registry.audit(actor, 'command.refused', { text, intent: draft.intent, target: draft.target, reason: granted.reason, explanation: granted.explanation });
+        if (sampler.allow('not-permitted')) ctx.logger.warn({ actor, intent: draft.intent, target: draft.target, reason: granted.reason }, 'draft refused: not granted to this operator');
+        return drop(env, 'not-permitted', { draft, reason: granted.reason, explanation: granted.explanation });
+      }
       const targets = resolveTargets(draft, fleet.nodes, registry);
       const targetView = targets.map(({ nodeId, name, address }) => ({ nodeId, name, address }));
       if (!targets.length) return drop(env, 'no-targets', { draft, error: `no active node takes commands as '${draft.target}'` });
       if (dryRun) {
-        env.settle({ status: 'delivered', detail: { dryRun: true, draft, targets: targetView } });
+        env.settle({ status: 'delivered', detail: { dryRun: true, draft: { ...draft, confirm: mustConfirm(draft) }, targets: targetView } });
         return EMPTY;
       }
-      if (draft.confirm && !confirm) return drop(env, 'needs-confirm', { draft, targets: targetView });
+      if (mustConfirm(draft) && !confirm) return drop(env, 'needs-confirm', { draft: { ...draft, confirm: true }, targets: targetView });
       followEpoch();
       const signed = signer.sign(draft, targets);
       const id = commandId(signer.epoch, signed.counter);
