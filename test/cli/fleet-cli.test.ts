@@ -3,7 +3,8 @@
 // admin's session with it never comes up and its commands go unanswered). Run under the lock:
 // flock /tmp/ppn-root-tests.lock node dist/test/run.js test/cli/fleet
 import { expect } from 'chai';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localFleet, prepareLocalMesh, type LocalNode } from '../../examples/local-mesh/fleet.js';
 import { launchLocalMesh, type RunningMesh } from '../../examples/local-mesh/launch.js';
@@ -11,7 +12,7 @@ import { loadMembership } from '../../core/membership/membership.js';
 import { CONTROL_FILE } from '../../core/runtime/control-server.js';
 import { projectRoot } from '../../core/project-root.js';
 import { scratchDir } from '../support/pipeline.js';
-import { parseMetrics, ppn, seriesValue } from './support.js';
+import { CLI, parseMetrics, ppn, seriesValue } from './support.js';
 
 describe('ppn send, commands, audit, route and status against the local mesh (leased not started)', function () {
   this.timeout(120_000);
@@ -89,6 +90,29 @@ describe('ppn send, commands, audit, route and status against the local mesh (le
     expect(run.stdout).to.match(/not sent: it needs confirmation: run with --yes/);
     const after = JSON.parse((await ppn(['commands', '--json', '--limit', '1', ...asAdmin])).stdout);
     expect(after[0]?.id).to.equal(before[0]?.id);
+  });
+
+  it('asks on a terminal before a confirm-flagged intent: "n" declines (exit 7), "y" sends it', async function () {
+    if (!existsSync('/usr/bin/script')) return this.skip();
+    // util-linux's script(1) gives the command a terminal; the answer is typed once the question shows.
+    const onTerminal = (answer: string) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const command = [process.execPath, CLI, 'send', "'reboot onprem'", ...asAdmin].join(' ');
+        const child = spawn('/usr/bin/script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('[y/N]') && !child.stdin.writableEnded) child.stdin.end(`${answer}\n`);
+        });
+        child.once('exit', (code) => resolve({ code, out }));
+      });
+    const declined = await onTerminal('n');
+    expect(declined.code, declined.out).to.equal(7);
+    expect(declined.out).to.match(/reboot is flagged confirm: send it to 1 node\(s\)\? \[y\/N\]/);
+    expect(declined.out).to.include('not sent: declined');
+    const agreed = await onTerminal('y');
+    expect(agreed.out).to.match(/onprem +10\.8\.0\.\d+ +failed/);
+    expect(agreed.code, agreed.out).to.equal(4);
   });
 
   it('exits 4 when a target fails (reboot --yes: onprem has no reboot handler)', async () => {
