@@ -135,7 +135,7 @@ describe('genesis on a LAN of network namespaces (processes, real broadcast)', f
     expect(right.code, right.stderr).to.equal(0);
     expect(right.stdout).to.include(`claimed the node with key ${nodeKey('hub')}`);
     expect(await exited(joining)).to.equal(0);
-    expect(joining.lines.all.join('\n')).to.match(/1 wrong claim\(s\) were rejected before/);
+    expect(joining.lines.all.join('\n')).to.match(/1 claim attempt\(s\) were refused before/);
     expect(joining.lines.all).to.include('joined as cloud-relay (node 1, 10.8.0.1, cloud-relay); peers: admin');
     expect(joining.lines.all.join('\n')).to.not.include(normaliseCode(code));
     hub = await runNode('hub', 'cloud-relay');

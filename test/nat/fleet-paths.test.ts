@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { requireNetns } from '../support/root.js';
 import { startFleet, WG_PORT, type Node } from './fleet.js';
-import { createNatTestbed, HOSTS, type Host, type NatTestbed } from './testbed.js';
+import { sharedNatTestbed, HOSTS, type Host, type NatTestbed } from './testbed.js';
 
 describe('NAT paths on the testbed (membership laid out directly, not by genesis)', function () {
   this.timeout(120_000);
@@ -18,17 +18,11 @@ describe('NAT paths on the testbed (membership laid out directly, not by genesis
 
   before(async function () {
     requireNetns(this, ['iptables', 'conntrack']);
-    bed = await createNatTestbed();
-    try {
-      for (const [h, n] of await startFleet(bed, HOSTS)) nodes.set(h, n);
-    } catch (err) {
-      await bed.destroy();
-      throw err;
-    }
+    bed = await sharedNatTestbed();
+    for (const [h, n] of await startFleet(bed, HOSTS)) nodes.set(h, n);
   });
   after(async () => {
     await Promise.all([...nodes.values()].map((n) => n.stop()));
-    await bed?.destroy();
   });
 
   it('every node is reachable from the admin', async () => {

@@ -4,7 +4,7 @@
 // on their LAN, and conntrack -F makes a router forget its mappings.
 import { expect } from 'chai';
 import { requireNetns } from '../support/root.js';
-import { createNatTestbed, type NatTestbed, type UdpAgent } from './testbed.js';
+import { sharedNatTestbed, type NatTestbed, type UdpAgent } from './testbed.js';
 
 const STUN = 3478;
 
@@ -15,11 +15,8 @@ describe('NAT testbed (network namespaces, plain UDP)', function () {
 
   before(async function () {
     requireNetns(this, ['iptables', 'conntrack']);
-    bed = await createNatTestbed();
+    bed = await sharedNatTestbed();
     hub = await bed.udp('hub', STUN);
-  });
-  after(async () => {
-    await bed?.destroy();
   });
 
   /** Asks the hub which source it saw; retried, since the first datagram may race the agent's bind. */

@@ -239,3 +239,25 @@ export async function createNatTestbed(): Promise<NatTestbed> {
   }
   return bed;
 }
+
+let shared: Promise<NatTestbed> | undefined;
+
+/**
+ * The NAT suite's one testbed: built on first use, every router's mappings forgotten for each
+ * suite that asks (a clean start), destroyed once after the whole run. Suites leave it as they
+ * found it (rules and qdiscs they add, they remove).
+ */
+export async function sharedNatTestbed(): Promise<NatTestbed> {
+  shared ??= createNatTestbed();
+  const bed = await shared;
+  await Promise.all((Object.keys(ROUTERS) as Router[]).map((r) => bed.flush(r)));
+  return bed;
+}
+
+// A root-level hook, registered when a test file first imports this module (mocha defines
+// `after` while it loads files; the bench imports it without mocha).
+const rootAfter = (globalThis as { after?: (fn: () => Promise<void>) => void }).after;
+rootAfter?.(async () => {
+  if (shared) await (await shared.catch(() => undefined))?.destroy();
+  shared = undefined;
+});

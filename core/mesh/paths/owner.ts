@@ -245,8 +245,12 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
     authenticated(key, from) {
       const t = peers.get(key);
       if (!t || 'relay' in from) return;
-      t.paths.arrived(from, clock.now());
+      const now = clock.now();
+      t.paths.arrived(from, now);
       lighthouse?.observed(t.peer.address, from);
+      // Without a relay the path roams to the latest source (WireGuard's rule): follow a move at once.
+      const current = t.paths.current;
+      if (!t.peer.relay && (!current || isRelay(current) || current.host !== from.host || current.port !== from.port)) apply(key, t, now);
     },
     send(key, datagram) {
       const t = peers.get(key);

@@ -18,7 +18,8 @@
 //     a path falls back within stableAfter of being chosen, so a path that keeps dying is tried
 //     at most once a minute; it resets once a direct path stays up for stableAfter.
 //   - Without a relay (the hub itself, or a peer only ever seen directly) the path is where the
-//     peer's authenticated datagrams last came from, else the configured one: classic roaming.
+//     peer's authenticated datagrams last came from, else the configured one: classic WireGuard
+//     roaming, at once (the owner re-decides on the arrival that moved it).
 import { randomBytes } from 'node:crypto';
 import type { Endpoint } from '../../underlay/endpoint.js';
 
@@ -234,6 +235,10 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
     },
     evaluate(now) {
       expire(now);
+      if (!relay) {
+        const base = fallback();
+        return base && !samePath(base, current) ? choose(base, current ? 'peer moved' : 'first path', now) : undefined;
+      }
       const inUse = currentCandidate();
       if (inUse && !working(inUse, now) && relay) {
         // Fell back: the next return waits longer if this path had not lasted.
