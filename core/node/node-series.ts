@@ -6,15 +6,16 @@ import { stageCounters, type StageCounter } from '../runtime/host-metrics.js';
 import type { Host } from '../runtime/host.js';
 import type { Labels } from '../runtime/node-metrics.js';
 
-const DROPS_AS: Record<string, { name: string; help: string }> = {
-  verifier: { name: 'ppn_verifier_rejections_total', help: 'Command packets the verifier rejected, by reason' },
-  'pointsav-link': { name: 'ppn_diode_blocks_total', help: 'Packets the diode (pointsav-link) blocked, by reason' },
+/** Drops of a stage type whose reason starts with `prefix`, by the rest of it (the log's word). */
+const DROPS_AS: Record<string, { name: string; help: string; prefix: string }> = {
+  verifier: { name: 'ppn_verifier_rejections_total', help: 'Command packets the verifier rejected, by reason (replay, tag, …)', prefix: 'dropped.command-' },
+  'pointsav-link': { name: 'ppn_diode_blocks_total', help: 'Packets the diode (pointsav-link) blocked, by reason (not-authority, …)', prefix: 'dropped.link-' },
 };
 
 export function registerNodeSeries(host: Host): void {
   const m = host.metrics;
-  for (const [type, { name, help }] of Object.entries(DROPS_AS)) {
-    m.collect('counter', name, help, ['reason'], () => sumBy(stageCounters(host).filter((c) => c.type === type && c.name.startsWith('dropped.')), (c) => c.name.slice('dropped.'.length)));
+  for (const [type, { name, help, prefix }] of Object.entries(DROPS_AS)) {
+    m.collect('counter', name, help, ['reason'], () => sumBy(stageCounters(host).filter((c) => c.type === type && c.name.startsWith(prefix)), (c) => c.name.slice(prefix.length)));
   }
   m.collect('counter', 'ppn_genesis_joins_total', 'Join requests the authority answered, by outcome (granted, pending, refused, rejected) and reason', ['outcome', 'reason'], () =>
     stageCounters(host)

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { statusLines } from '../../core/cli/status-view.js';
 import { CONTROL_FILE, METRICS_TOKEN_FILE, startControlServer, type ControlEndpoint } from '../../core/runtime/control-server.js';
+import { registerNodeSeries } from '../../core/node/node-series.js';
 import { registerHostMetrics } from '../../core/runtime/host-metrics.js';
 import type { Host, HostStatus } from '../../core/runtime/host.js';
 import { createLogStream, prettyLogStream } from '../../core/runtime/log-stream.js';
@@ -89,6 +90,24 @@ describe('node observability', function () {
     const res = await fetch(`http://${lan}:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).to.equal(200);
     expect(await res.text()).to.not.include(token);
+  });
+
+  it("names the verifier's rejections, the diode's blocks and genesis's joins by reason", async () => {
+    const stages = {
+      verifier: { type: 'verifier', counters: { delivered: 5, 'dropped.command-replay': 2, 'dropped.command-tag': 1 } },
+      link: { type: 'pointsav-link', counters: { 'dropped.link-not-authority': 3 } },
+      genesis: { type: 'genesis', counters: { 'join-granted': 4, 'join-refused.bad-token': 1, 'join-pending': 2 } },
+    };
+    const fake = { metrics: createNodeMetrics(), status: () => ({ stages }) } as unknown as Host;
+    registerNodeSeries(fake);
+    const families = parseMetrics(await fake.metrics.text());
+    expect(seriesValue(families, 'ppn_verifier_rejections_total', { reason: 'replay' })).to.equal(2);
+    expect(seriesValue(families, 'ppn_verifier_rejections_total', { reason: 'tag' })).to.equal(1);
+    expect(seriesValue(families, 'ppn_diode_blocks_total', { reason: 'not-authority' })).to.equal(3);
+    expect(seriesValue(families, 'ppn_genesis_joins_total', { outcome: 'granted', reason: '' })).to.equal(4);
+    expect(seriesValue(families, 'ppn_genesis_joins_total', { outcome: 'refused', reason: 'bad-token' })).to.equal(1);
+    stages.verifier.counters['dropped.command-replay'] = 7;
+    expect(seriesValue(parseMetrics(await fake.metrics.text()), 'ppn_verifier_rejections_total', { reason: 'replay' })).to.equal(7);
   });
 
   it('logs and counts an internal event in one call', () => {
