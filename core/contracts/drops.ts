@@ -21,4 +21,7 @@ export type VerifierDropReason = `command-${RejectReason}`;
 /** telemetry-egress */
 export type TelemetryEgressDropReason = 'not-an-ack';
 
-export type DropReason = RouterDropReason | SignerDropReason | LinkDropReason | VerifierDropReason | TelemetryEgressDropReason;
+/** sync-publish: what could not be sent as a record. */
+export type SyncPublishDropReason = 'record-not-json' | 'record-too-large' | 'record-malformed' | 'no-peer-reached';
+
+export type DropReason = RouterDropReason | SignerDropReason | LinkDropReason | VerifierDropReason | TelemetryEgressDropReason | SyncPublishDropReason;

@@ -2,6 +2,7 @@
 // here, in core, so producers and consumers share them without importing each other.
 import type { AckReport, CommandAck, OutboundCommand, VerifiedCommand } from './command.js';
 import type { IntentRequest, RoutedIntent } from './intent.js';
+import type { SyncRecord } from './sync-record.js';
 
 export * from './command.js';
 export * from './demo-fleet.js';
@@ -12,6 +13,7 @@ export * from './fleet.js';
 export * from './intent.js';
 export * from './operator-policy.js';
 export * from './router.js';
+export * from './sync-record.js';
 
 /** The body each well-known envelope kind carries ('command' and 'ack' differ by side). */
 export interface EnvelopeBodies {
@@ -21,6 +23,8 @@ export interface EnvelopeBodies {
   ack: CommandAck | AckReport;
   /** A received UDP payload; meta.from is { address, port }. */
   datagram: Uint8Array;
+  /** A record a paired peer published (sync-receive). */
+  record: SyncRecord;
 }
 
 export type EnvelopeKind = keyof EnvelopeBodies;

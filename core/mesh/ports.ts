@@ -8,5 +8,7 @@ export const CLAIM_PORT = 9443;
 // command port, on another network) and membership updates on the mesh (authority → node).
 export const BEACON_PORT = 8090;
 export const SYNC_PORT = 8092;
+// Sync sideways (docs/diode.md): named records between nodes that are paired with each other.
+export const PEER_SYNC_PORT = 8094;
 // The hub's relay frames (core/mesh/relay.ts), inside each spoke's own tunnel with the hub.
 export const RELAY_PORT = 8093;

@@ -15,6 +15,7 @@ const shipped = [
   ...readdirSync(join(root, 'pipelines')).map((f) => join(root, 'pipelines', f)),
   join(root, 'examples/custom-role/udp-relay-logger.json'),
   join(root, 'examples/custom-router/os-network-admin.json'),
+  join(root, 'examples/sync-sideways/os-infrastructure-sync.json'),
 ].filter((f) => f.endsWith('.json'));
 
 describe('shipped pipeline files', () => {
