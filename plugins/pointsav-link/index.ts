@@ -1,4 +1,4 @@
-// The diode (the Diode Standard): authority flows down, only from the authority, only as command
+// The diode (type name 'pointsav-link', kept; docs/diode.md), the Diode Standard: authority flows down, only from the authority, only as command
 // packets of permitted opcodes; nothing flows up on the command port. It never touches WireGuard:
 // replacing or reconfiguring it swaps this stage alone, and while it is missing nothing passes.
 import { filter } from 'rxjs';
@@ -66,6 +66,10 @@ export default defineStage<Config>({
     };
 
     const passes = config.side === 'node' ? inbound : outbound;
+    ctx.logger.info(
+      { side: config.side, authority, permittedOpcodes: config.permittedOpcodes },
+      config.side === 'node' ? 'diode in place: only command packets from the authority pass' : 'diode in place: only command packets to the command port pass',
+    );
     return {
       connect: (input$) => input$.pipe(filter(passes)),
       close: async () => {},
