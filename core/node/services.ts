@@ -15,6 +15,7 @@ import { startSyncPusher } from '../genesis/sync-pusher.js';
 import { bindAddressFor } from '../mesh/bind-address.js';
 import { createMesh, type Mesh } from '../mesh/mesh.js';
 import { registerCommandSeries, registerMeshSeries } from './service-series.js';
+import { guardDirection } from './direction-guard.js';
 import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry, type Registry } from '../registry/registry.js';
 import { defineService, type ServiceDefinition, type ServiceToken } from '../runtime/define-stage.js';
@@ -119,8 +120,13 @@ export const meshService = defineService<MeshConfig, Mesh>({
       // Userspace: each peer's path owned (docs/nat.md); the hub (relay) serves the lighthouse.
       ...(config.mode === 'userspace' && { paths: {} }),
     });
-    registerMeshSeries(ctx.metrics, mesh);
-    return mesh;
+    // The diode at the sender: no stage of a node sends to a command port (direction-guard.ts).
+    const guarded = guardDirection(mesh, { isAuthority: () => node.commandSecret !== undefined, authorityAddress: () => node.membership.authority.address }, ctx.logger);
+    registerMeshSeries(ctx.metrics, guarded);
+    ctx.metrics.collect('counter', 'ppn_diode_refused_sends_total', 'Sends to a command port the mesh refused (a node is not the authority, or to the authority)', ['reason'], () =>
+      Object.entries((guarded.status().direction as { refusedSends: Record<string, number> }).refusedSends).map(([reason, n]) => [{ reason }, n]),
+    );
+    return guarded;
   },
   close: (mesh) => mesh.close(),
   status: (mesh) => mesh.status(),
