@@ -3,8 +3,8 @@
 // runs the rules its caller passes; docs/diode.md). Authority flows down only through the diode:
 //  - on a node that is not the authority, nothing reaches an executor without passing a diode
 //    (`pointsav-link`, side node), and nothing may send to the command port;
-//  - on the authority, nothing accepts on the command port, and nothing reaches udp-egress (the
-//    command sender) without passing a diode (side authority).
+//  - on the authority, nothing accepts on the command port, no executor runs, and nothing reaches
+//    udp-egress (the command sender) without passing a diode (side authority).
 // So a role file with its diode removed, bypassed or set to the wrong side does not run: commands
 // stop (fails closed) rather than go round it.
 import { pointerOf } from '../runtime/json-locate.js';
@@ -36,6 +36,9 @@ export const diodeRule: GraphRule = (graph) => {
     }
     if (port === COMMAND_PORT && stage.kind === 'source' && authority) {
       problems.push({ pointer: at(id, 'config', 'port'), message: `the authority accepts nothing on its command port ${COMMAND_PORT} (commands flow down only)` });
+    }
+    if (stage.type === EXECUTOR_TYPE && authority) {
+      problems.push({ pointer: at(id, 'type'), message: `the authority takes no commands: an '${EXECUTOR_TYPE}' here could only be fed around the diode` });
     }
     if (stage.type === COMMAND_SENDER_TYPE && !authority) {
       problems.push({ pointer: at(id, 'type'), message: `'${COMMAND_SENDER_TYPE}' sends to the command port ${COMMAND_PORT}: only the authority (services.node.authority) sends commands` });

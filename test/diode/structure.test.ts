@@ -74,6 +74,13 @@ describe('diode: the role graph', () => {
     expect(where(await problems(role))).to.deep.equal(['/stages/back/config/port back']);
   });
 
+  it('refuses an executor on the authority (it takes no commands; nothing could reach it through the diode)', async () => {
+    const role = shipped('os-network-admin');
+    role.stages.side = { type: 'udp-ingress', config: { port: 9000 } };
+    role.stages.run = { type: 'executor', inputs: ['side'] };
+    expect(where(await problems(role))).to.deep.equal(['/stages/run/type run']);
+  });
+
   it('refuses an authority whose signer feeds the sender without the diode', async () => {
     const role = shipped('os-network-admin');
     delete role.stages.link;
