@@ -77,10 +77,14 @@ export function parseIPv4Packet(p: Uint8Array): IPv4Packet | null {
 
 let nextId = Math.floor(Math.random() * 0xffff);
 
-function buildIPv4(source: Uint8Array, destination: Uint8Array, protocol: number, payloadLength: number): Buffer {
+/** Where a new packet's bytes come from (transport.allocPacket leaves room to seal it in place). */
+export type PacketAlloc = (length: number) => Buffer;
+
+function buildIPv4(source: Uint8Array, destination: Uint8Array, protocol: number, payloadLength: number, alloc: PacketAlloc): Buffer {
   const total = IPV4_HEADER_SIZE + payloadLength;
   if (total > 0xffff) throw new RangeError(`IPv4 packet too large: ${total} bytes`);
-  const p = Buffer.alloc(total);
+  const p = alloc(total);
+  p.fill(0, 0, IPV4_HEADER_SIZE);
   p[0] = 0x45;
   p.writeUInt16BE(total, 2);
   p.writeUInt16BE((nextId = (nextId + 1) & 0xffff), 4);
@@ -104,13 +108,15 @@ function pseudoHeaderSum(source: Uint8Array, destination: Uint8Array, protocol: 
 
 export function buildUdpPacket(
   source: Uint8Array, destination: Uint8Array, sourcePort: number, destinationPort: number, payload: Uint8Array,
+  alloc: PacketAlloc = Buffer.allocUnsafe,
 ): Buffer {
   const udpLength = UDP_HEADER_SIZE + payload.length;
-  const p = buildIPv4(source, destination, PROTO_UDP, udpLength);
+  const p = buildIPv4(source, destination, PROTO_UDP, udpLength, alloc);
   const udp = p.subarray(IPV4_HEADER_SIZE);
   udp.writeUInt16BE(sourcePort, 0);
   udp.writeUInt16BE(destinationPort, 2);
   udp.writeUInt16BE(udpLength, 4);
+  udp.writeUInt16BE(0, 6);
   udp.set(payload, UDP_HEADER_SIZE);
   // A computed 0 is sent as 0xffff: 0 on the wire means "no checksum".
   const sum = internetChecksum(udp, pseudoHeaderSum(source, destination, PROTO_UDP, udpLength));
@@ -142,7 +148,7 @@ export function icmpEchoReply(ip: IPv4Packet): Buffer | null {
   const icmp = ip.payload;
   if (ip.protocol !== PROTO_ICMP || ip.fragment || icmp.length < 8 || icmp[0] !== ICMP_ECHO_REQUEST) return null;
   if (internetChecksum(icmp) !== 0) return null;
-  const p = buildIPv4(ip.destination, ip.source, PROTO_ICMP, icmp.length);
+  const p = buildIPv4(ip.destination, ip.source, PROTO_ICMP, icmp.length, Buffer.alloc);
   const reply = p.subarray(IPV4_HEADER_SIZE);
   reply.set(icmp);
   reply[0] = ICMP_ECHO_REPLY;
@@ -154,7 +160,7 @@ export function icmpEchoReply(ip: IPv4Packet): Buffer | null {
 
 /** An ICMP echo request, for tests and tools that ping a peer from this side. */
 export function buildIcmpEcho(source: Uint8Array, destination: Uint8Array, id: number, sequence: number, data: Uint8Array): Buffer {
-  const p = buildIPv4(source, destination, PROTO_ICMP, 8 + data.length);
+  const p = buildIPv4(source, destination, PROTO_ICMP, 8 + data.length, Buffer.alloc);
   const icmp = p.subarray(IPV4_HEADER_SIZE);
   icmp[0] = ICMP_ECHO_REQUEST;
   icmp.writeUInt16BE(id, 4);

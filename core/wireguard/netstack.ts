@@ -82,7 +82,7 @@ export function createNetstack(
     sendUdp(sourcePort, destination, destinationPort, payload, options) {
       const dst = parseIPv4(destination);
       if (!dst) throw new Error(`not an IPv4 address: ${JSON.stringify(destination)}`);
-      const packet = buildUdpPacket(addressBytes, dst, sourcePort, destinationPort, payload);
+      const packet = buildUdpPacket(addressBytes, dst, sourcePort, destinationPort, payload, transport.allocPacket);
       return options?.via ? transport.sendPacketVia(packet, options.via) : transport.sendPacket(packet);
     },
   };

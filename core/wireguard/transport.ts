@@ -29,6 +29,12 @@ export interface Transport {
    */
   sendPacketVia(packet: Buffer, via: Endpoint): boolean;
   receive(d: Uint8Array, from: Endpoint): void;
+  /**
+   * A buffer for a new inner packet of `length` bytes with room around it for the transport
+   * header, padding and tag, so sending seals it where it lies: no second buffer, no copy.
+   * The packet is consumed by sending it (sealed in place); send it once.
+   */
+  allocPacket(length: number): Buffer;
 }
 
 export interface TransportDeps {
@@ -58,12 +64,27 @@ export function createTransport(ctx: DeviceContext, deps: TransportDeps): Transp
   const nonce = Buffer.alloc(NONCE_LEN);
 
   /** The transport datagram for `plaintext`: header, then the padded plaintext sealed in place. */
+  // Packets made by allocPacket, not yet sent: they have room to be sealed in place.
+  const withRoom = new WeakSet<Buffer>();
+
+  function allocPacket(length: number): Buffer {
+    const whole = Buffer.allocUnsafe(TRANSPORT_HEADER_SIZE + paddedLength(length, mtu) + TAG_LEN);
+    const packet = whole.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + length);
+    withRoom.add(packet);
+    return packet;
+  }
+
   function encrypt(k: Keypair, plaintext: Buffer): Buffer {
     const counter = k.sendNonce++;
     const padded = plaintext.length === 0 ? 0 : paddedLength(plaintext.length, mtu);
-    const out = Buffer.allocUnsafe(TRANSPORT_HEADER_SIZE + padded + TAG_LEN);
+    let out: Buffer;
+    if (withRoom.delete(plaintext)) {
+      out = Buffer.from(plaintext.buffer, plaintext.byteOffset - TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + padded + TAG_LEN);
+    } else {
+      out = Buffer.allocUnsafe(TRANSPORT_HEADER_SIZE + padded + TAG_LEN);
+      plaintext.copy(out, TRANSPORT_HEADER_SIZE);
+    }
     writeTransportHeader(out, k.remoteIndex, counter);
-    plaintext.copy(out, TRANSPORT_HEADER_SIZE);
     out.fill(0, TRANSPORT_HEADER_SIZE + plaintext.length, TRANSPORT_HEADER_SIZE + padded);
     out.copy(nonce, 4, 8, 16);
     ctx.aead.sealInPlace(k.sendKey, nonce, out.subarray(TRANSPORT_HEADER_SIZE));
@@ -187,5 +208,5 @@ export function createTransport(ctx: DeviceContext, deps: TransportDeps): Transp
     deps.deliver(peer, plaintext, from);
   }
 
-  return { stage, sendStaged, sendKeepalive, sendPacket, sendPacketVia, receive };
+  return { stage, sendStaged, sendKeepalive, sendPacket, sendPacketVia, receive, allocPacket };
 }
