@@ -26,6 +26,10 @@ export interface Node {
   peer(name: Host): Promise<Record<string, any>>;
   /** The first change of this node's path to `peer` for `reason`, seen from line `since` on. */
   pathChange(peer: Host, reason: string, ms: number, since?: number): Promise<Record<string, any>>;
+  /** Sends `size`-byte datagrams to `to`'s sink for `ms` as fast as the mesh takes them; how many went. */
+  blast(to: Host, size: number, ms: number): Promise<number>;
+  /** What this node's sink has received so far. */
+  count(): Promise<{ received: number; bytes: number }>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +70,17 @@ async function startNode(bed: NatTestbed, config: NatNodeConfig & { host: Host }
     async pathChange(peer, reason, ms, since = 0) {
       return parse(await lines.waitFor((l) => parse(l).event === 'path' && parse(l).peer === peer && parse(l).reason === reason, ms,
         `${config.host}'s path to ${peer}: ${reason}`, since));
+    },
+    async blast(to, size, ms) {
+      const done = lines.waitForNext((l) => parse(l).event === 'blasted', ms + 30_000, `${config.host}'s blast`);
+      write({ blast: { to: MESH[to], size, ms } });
+      return parse(await done).sent as number;
+    },
+    async count() {
+      const answer = lines.waitForNext((l) => parse(l).event === 'count', 5000, `${config.host}'s count`);
+      write({ count: true });
+      const c = parse(await answer);
+      return { received: c.received as number, bytes: c.bytes as number };
     },
     async stop() {
       child.stdin!.end();

@@ -10,18 +10,21 @@ const lanA = { host: '192.168.1.2', port: 51820 };
 const lanB = { host: '192.168.2.2', port: 51820 };
 
 describe('paths: the lighthouse', () => {
-  it('tells both ends of a pair where the other is seen, then its local endpoints', () => {
+  it('tells both ends of a pair where the other is seen; local endpoints only to a peer behind the same NAT', () => {
     const lh = createLighthouse();
     lh.observed(ONPREM, natA);
     lh.observed(LEASED, natB);
     expect(lh.ask(LEASED, ONPREM, [lanB])).to.deep.equal([
       { to: LEASED, message: { type: 'meet', peer: ONPREM, endpoints: [natA] } },
-      { to: ONPREM, message: { type: 'meet', peer: LEASED, endpoints: [natB, lanB] } },
+      { to: ONPREM, message: { type: 'meet', peer: LEASED, endpoints: [natB] } },
     ]);
-    // Onprem's own ask adds its LAN endpoint to what leased is told.
-    expect(lh.ask(ONPREM, LEASED, [lanA])).to.deep.equal([
-      { to: ONPREM, message: { type: 'meet', peer: LEASED, endpoints: [natB, lanB] } },
-      { to: LEASED, message: { type: 'meet', peer: ONPREM, endpoints: [natA, lanA] } },
+    // Two spokes seen from one public address (one NAT) are told each other's LAN endpoints.
+    const OFFICE2 = '10.8.0.6';
+    lh.observed(OFFICE2, { host: natA.host, port: 40000 });
+    lh.ask(ONPREM, OFFICE2, [lanA]);
+    expect(lh.ask(OFFICE2, ONPREM, [lanB])).to.deep.equal([
+      { to: OFFICE2, message: { type: 'meet', peer: ONPREM, endpoints: [natA, lanA] } },
+      { to: ONPREM, message: { type: 'meet', peer: OFFICE2, endpoints: [{ host: natA.host, port: 40000 }, lanB] } },
     ]);
   });
 

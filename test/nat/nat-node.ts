@@ -4,7 +4,9 @@
 //   { event: 'ready' }, { event: 'path', at (epoch ms), peer, from, to, reason } for each path change,
 //   { event: 'reply', text, from } for each datagram echoed back, { event: 'status', status }.
 //   config:   { name, address, privateKey (base64), listenPort, peers, relay?, timings? }
-//   commands: { send: { to, port, text } }, { status: true }
+//   commands: { send: { to, port, text } }, { status: true },
+//             { blast: { to, size, ms } } (as fast as the mesh takes them to `to`'s sink port; then
+//             { event: 'blasted', sent }), { count: true } ({ event: 'count', received, bytes } of the sink)
 import { createInterface } from 'node:readline';
 import { createMesh, type Mesh, type MeshSocket } from '../../core/mesh/mesh.js';
 import type { MeshPeer } from '../../core/mesh/peer.js';
@@ -21,6 +23,8 @@ export interface NatNodeConfig {
 }
 
 export const ECHO_PORT = 7;
+export const SINK_PORT = 9;
+const BLAST_BATCH = 64;
 
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const logger: Logger = {
@@ -41,7 +45,26 @@ async function start(c: NatNodeConfig): Promise<void> {
   });
   const echo = await mesh.bind(ECHO_PORT, (payload, from) => echo.send(from.address, from.port, payload));
   client = await mesh.bind(0, (payload, from) => say({ event: 'reply', text: payload.toString(), from }));
+  await mesh.bind(SINK_PORT, (payload) => {
+    sink.received++;
+    sink.bytes += payload.length;
+  });
   say({ event: 'ready' });
+}
+
+const sink = { received: 0, bytes: 0 };
+
+/** Sends `size`-byte datagrams to `to`'s sink for `ms`, in batches, yielding between them. */
+function blast(to: string, size: number, ms: number): void {
+  const payload = Buffer.alloc(size, 0x61);
+  const end = Date.now() + ms;
+  let sent = 0;
+  const batch = () => {
+    for (let i = 0; i < BLAST_BATCH; i++) if (client!.send(to, SINK_PORT, payload)) sent++;
+    if (Date.now() < end) setImmediate(batch);
+    else say({ event: 'blasted', sent });
+  };
+  batch();
 }
 
 let configured = false;
@@ -55,9 +78,11 @@ createInterface({ input: process.stdin })
       });
       return;
     }
-    const c = JSON.parse(line) as { send?: { to: string; port: number; text: string }; status?: true };
+    const c = JSON.parse(line) as { send?: { to: string; port: number; text: string }; status?: true; blast?: { to: string; size: number; ms: number }; count?: true };
     if (c.send) client?.send(c.send.to, c.send.port, Buffer.from(c.send.text));
     else if (c.status) say({ event: 'status', status: mesh?.status() });
+    else if (c.blast) blast(c.blast.to, c.blast.size, c.blast.ms);
+    else if (c.count) say({ event: 'count', ...sink });
   })
   .on('close', () => {
     void mesh?.close().then(() => process.exit(0));

@@ -2,7 +2,8 @@
 // spoke's authenticated datagrams (what its NAT maps it to), and the spoke's own local endpoints
 // from its asks. When spoke A asks to meet spoke B, both ends are told about each other at once
 // (a meet each), so both send to each other at the same moment and each opens its own NAT for
-// the other (simultaneous open). Two spokes behind one NAT learn each other's LAN endpoints.
+// the other (simultaneous open). Two spokes behind one NAT (seen from the same public address)
+// learn each other's LAN endpoints; nobody else is told a spoke's private addresses.
 import type { Endpoint } from '../../underlay/endpoint.js';
 import { MAX_ENDPOINTS, type PathMessage } from './wire.js';
 
@@ -27,10 +28,11 @@ export function createLighthouse(): Lighthouse {
   const seen = new Map<string, Endpoint>();
   const locals = new Map<string, Endpoint[]>();
 
-  /** What to tell others about `spoke`: where the hub sees it, then its own local endpoints. */
-  function endpointsOf(spoke: string): Endpoint[] {
+  /** What to tell `other` about `spoke`: where the hub sees it, then (behind the same NAT) its local endpoints. */
+  function endpointsOf(spoke: string, other: string): Endpoint[] {
     const list: Endpoint[] = [];
-    for (const e of [seen.get(spoke), ...(locals.get(spoke) ?? [])]) {
+    const sameNat = seen.get(spoke)?.host === seen.get(other)?.host;
+    for (const e of [seen.get(spoke), ...(sameNat ? locals.get(spoke) ?? [] : [])]) {
       if (e && !list.some((x) => same(x, e)) && list.length < MAX_ENDPOINTS) list.push(e);
     }
     return list;
@@ -48,8 +50,8 @@ export function createLighthouse(): Lighthouse {
       if (!seen.has(from)) return { refused: 'asker not seen directly' };
       if (!seen.has(peer)) return { refused: 'peer not seen yet' };
       return [
-        { to: from, message: { type: 'meet', peer, endpoints: endpointsOf(peer) } },
-        { to: peer, message: { type: 'meet', peer: from, endpoints: endpointsOf(from) } },
+        { to: from, message: { type: 'meet', peer, endpoints: endpointsOf(peer, from) } },
+        { to: peer, message: { type: 'meet', peer: from, endpoints: endpointsOf(from, peer) } },
       ];
     },
     forget(spoke) {
