@@ -10,11 +10,11 @@ import { printTable } from './table.js';
 
 const LINES = 50_000;
 
-function logRun(pretty: boolean): number {
+async function logRun(pretty: boolean): Promise<number> {
   const fd = openSync('/dev/null', 'w');
   try {
     const raw = createLogStream(fd);
-    const logger = pino({ level: 'info' }, pretty ? prettyLogStream(raw, true) : raw);
+    const logger = pino({ level: 'info' }, pretty ? await prettyLogStream(raw, true) : raw);
     const start = performance.now();
     for (let i = 0; i < LINES; i++) logger.info({ node: 'onprem', stage: 'verifier', counter: i }, 'command verified');
     return performance.now() - start;
@@ -43,9 +43,9 @@ async function scrapeRun(): Promise<{ ms: number; bytes: number; series: number 
 }
 
 export default async function run(): Promise<void> {
-  logRun(false); // warm-up
-  const json = logRun(false);
-  const pretty = logRun(true);
+  await logRun(false); // warm-up
+  const json = await logRun(false);
+  const pretty = await logRun(true);
   printTable([
     { format: 'json', lines: LINES, ms: json, 'µs per line': (json * 1000) / LINES, ratio: 1 },
     { format: 'pretty (colour)', lines: LINES, ms: pretty, 'µs per line': (pretty * 1000) / LINES, ratio: pretty / json },

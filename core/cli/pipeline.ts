@@ -51,7 +51,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(stopTimeoutMs) || stopTimeoutMs < 1) throw new UsageError(`--stop-timeout must be a whole number of milliseconds, got '${opts.stopTimeout}'`);
       const scrape = opts.metricsListen === undefined ? undefined : asUsageError(() => parseEndpoint(opts.metricsListen!, '--metrics-listen'), Error);
       const rawLog = createLogStream();
-      const logStream = (opts.logFormat ?? defaultLogFormat()) === 'pretty' ? prettyLogStream(rawLog, isatty(1)) : rawLog;
+      const logStream = (opts.logFormat ?? defaultLogFormat()) === 'pretty' ? await prettyLogStream(rawLog, isatty(1)) : rawLog;
       const logger = pino({ level: opts.logLevel }, logStream);
       let host;
       try {

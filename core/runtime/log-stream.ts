@@ -5,7 +5,6 @@
 import { fstatSync, writeSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { isatty, WriteStream } from 'node:tty';
-import { prettyFactory } from 'pino-pretty';
 
 export type LogDropReason = 'full' | 'closed' | 'error';
 
@@ -28,8 +27,10 @@ export function defaultLogFormat(fd = 1): LogFormat {
 /**
  * `stream` with each JSON line turned into pino-pretty's line first. The formatting is done in
  * this thread, synchronously, and the result goes through the same never-blocking write.
+ * pino-pretty is loaded only here (≈65 ms), so JSON logging never pays for it.
  */
-export function prettyLogStream(stream: LogStream, colour: boolean): LogStream {
+export async function prettyLogStream(stream: LogStream, colour: boolean): Promise<LogStream> {
+  const { prettyFactory } = await import('pino-pretty');
   const prettify = prettyFactory({ colorize: colour, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
   return {
     write: (line) => stream.write(prettify(line)),

@@ -145,10 +145,10 @@ describe('node observability', function () {
     expect(lines).to.include(' leased 10.8.0.3 SESSION DOWN (handshaking, no answer yet) endpoint unknown handshake never rx 0 B tx 148 B');
   });
 
-  it('formats log lines with pino-pretty through the same never-blocking stream', () => {
+  it('formats log lines with pino-pretty through the same never-blocking stream', async () => {
     const written: string[] = [];
     const inner = { write: (l: string) => void written.push(l), counters: () => ({ written: written.length, dropped: { full: 0, closed: 0, error: 0 } }) };
-    const pretty = prettyLogStream(inner, false);
+    const pretty = await prettyLogStream(inner, false);
     pino({ level: 'info' }, pretty).info({ node: 'onprem' }, 'pipeline running');
     expect(written).to.have.length(1);
     expect(written[0]).to.match(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: pipeline running \{"node":"onprem"\}\n$/);
