@@ -1,20 +1,16 @@
-// Userspace WireGuard: handshakes per second on one core; UDP packets/s and MB/s through a tunnel
-// between two of our endpoints (two processes, loopback) beside the same traffic between two
-// wireguard-go instances in network namespaces (when root and wireguard-go are available); the
-// same between two meshes directly and through a hub's relay (three processes); and memory per
-// configured peer.
+// Userspace WireGuard: handshakes per second on one core; UDP packets/s and MB/s between two
+// meshes directly and through a hub's relay (three processes, loopback); and memory per configured
+// peer. Ours against wireguard-go, like for like in network namespaces: wireguard-netns.bench.ts.
 //
-// Throughput method, the same for both: a receiver counts UDP datagrams on the far tunnel
-// address for DURATION ms, starting WARMUP ms after the first one it gets; the sender writes as fast as it can, in
-// batches, yielding to the event loop between them. Lost datagrams are simply not counted.
-import { fork, spawn } from 'node:child_process';
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
+// Throughput method: a receiver counts UDP datagrams on the far tunnel address for DURATION ms,
+// starting WARMUP ms after the first one it gets; the sender writes as fast as it can, in batches,
+// yielding to the event loop between them. Lost datagrams are simply not counted.
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { createMesh, type Mesh } from '../core/mesh/mesh.js';
 import type { MeshPeer } from '../core/mesh/peer.js';
-import { createDevice, type Device } from '../core/wireguard/device.js';
+import { createDevice } from '../core/wireguard/device.js';
 import { addMacs, checkMac1, createCookieChecker, createCookieGenerator } from '../core/wireguard/cookie.js';
 import { COOKIE_REFRESH_TIME } from '../core/wireguard/constants.js';
 import { dh, formatKey, generateSecret, keyPairFromPrivate, publicKeyOf } from '../core/keys/index.js';
@@ -22,8 +18,7 @@ import {
   consumeInitiation, consumeResponse, createInitiation, createResponse, deriveTransportKeys,
 } from '../core/wireguard/noise.js';
 import { tai64n } from '../core/wireguard/tai64n.js';
-import { canUseNetns } from '../test/support/root.js';
-import { createNetnsPair, run, startWireguardGo, stop, watchLines } from '../test/wireguard/netns.js';
+import { stop } from '../test/wireguard/netns.js';
 import { printTable } from './table.js';
 
 const DURATION = 3000;
@@ -77,7 +72,7 @@ async function blast(send: () => void, ms: number): Promise<void> {
   }
 }
 
-// ---- ours: two endpoints, two processes, loopback ------------------------------------------------
+// ---- counting at the receiver ---------------------------------------------------------------
 
 /** Counts what arrives on PORT for `ms`, starting WARMUP after the first datagram; then reports it. */
 function measure(bindUdp: (port: number, handler: (payload: Uint8Array) => void) => { close(): void }, ms: number): void {
@@ -96,129 +91,11 @@ function measure(bindUdp: (port: number, handler: (payload: Uint8Array) => void)
   });
 }
 
-/** The receiving endpoint, run as a forked child of this same file. */
-async function receiverChild(): Promise<void> {
-  const secret = generateSecret();
-  const device = await createDevice({ privateKey: secret, address: '10.98.0.2', bindAddress: '127.0.0.1', mtu: 1500 });
-  let peer: string | undefined;
-  process.on('message', (m: { peer?: string; measure?: number }) => {
-    if (m.peer) {
-      if (peer) device.removePeer(peer);
-      peer = m.peer;
-      device.addPeer({ publicKey: m.peer, allowedIPs: ['10.98.0.1/32'] });
-      process.send!({ ready: true });
-    }
-    if (m.measure) measure((port, handler) => device.bindUdp(port, handler), m.measure);
-  });
-  process.send!({ publicKey: device.publicKey, port: device.port });
-}
-
 /** Bounds every wait, so a broken run fails with a reason instead of hanging. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`bench: no ${what} within ${ms} ms`)), ms); })])
     .finally(() => clearTimeout(timer));
-}
-
-async function oursThroughput(): Promise<Map<number, Count>> {
-  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, PPN_WG_BENCH_ROLE: 'receiver' } });
-  const next = <T>(what: string) => within(new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T))), WARMUP + DURATION + 10_000, what);
-  const results = new Map<number, Count>();
-  let sender: Device | undefined;
-  try {
-    const hello = await next<{ publicKey: string; port: number }>('receiver start');
-    for (const size of SIZES) {
-      sender = await createDevice({ privateKey: generateSecret(), address: '10.98.0.1', bindAddress: '127.0.0.1', mtu: 1500 });
-      child.send({ peer: sender.publicKey });
-      await next('receiver peer set-up');
-      sender.addPeer({ publicKey: hello.publicKey, allowedIPs: ['10.98.0.2/32'], endpoint: `127.0.0.1:${hello.port}` });
-      const handshake = within(new Promise((r) => sender!.once('handshake', r)), 10_000, 'handshake');
-      sender.sendUdp(PORT, '10.98.0.2', 1, Buffer.alloc(1));
-      await handshake;
-      const result = next<Count>('receiver count');
-      child.send({ measure: DURATION });
-      const payload = Buffer.alloc(size, 0x61);
-      const s = sender;
-      await blast(() => s.sendUdp(PORT, '10.98.0.2', PORT, payload), WARMUP + DURATION + 500);
-      results.set(size, await result);
-      await sender.close();
-      sender = undefined;
-    }
-  } finally {
-    await sender?.close();
-    await stop(child);
-  }
-  return results;
-}
-
-// ---- wireguard-go: two instances in two namespaces -----------------------------------------------
-
-const NS_RECEIVER = `
-import dgram from 'node:dgram';
-const [addr, port, ms, warmup] = process.argv.slice(1);
-const s = dgram.createSocket('udp4');
-let first = 0, packets = 0, bytes = 0;
-s.on('message', (m) => {
-  const now = performance.now();
-  if (!first) { first = now; setTimeout(() => { console.log(JSON.stringify({ packets, bytes, ms: +ms })); process.exit(0); }, +warmup + +ms); }
-  const t = now - first - +warmup;
-  if (t >= 0 && t <= +ms) { packets++; bytes += m.length; }
-});
-s.bind(+port, addr, () => console.log('ready'));
-`;
-
-const NS_SENDER = `
-import dgram from 'node:dgram';
-const [from, to, port, size, ms, batch] = process.argv.slice(1);
-const s = dgram.createSocket('udp4');
-const payload = Buffer.alloc(+size, 0x61);
-s.bind(0, from, async () => {
-  const end = performance.now() + +ms;
-  while (performance.now() < end) {
-    for (let k = 0; k < +batch; k++) s.send(payload, +port, to);
-    await new Promise((r) => setImmediate(r));
-  }
-  s.close();
-});
-`;
-
-async function wireguardGoThroughput(): Promise<Map<number, Count> | string> {
-  const why = canUseNetns();
-  if (why) return why;
-  if ((await run('sh', ['-c', 'command -v wireguard-go'])).code !== 0) return 'wireguard-go is not installed';
-  const id = `b${String(process.pid).slice(-4)}`;
-  // MTU 1500 inside, 1600 on the veth: 1,400-byte payloads then cross unfragmented, as in ours.
-  const ns = await createNetnsPair(id, 1600);
-  const ka = generateSecret();
-  const kb = generateSecret();
-  const results = new Map<number, Count>();
-  let wa: Awaited<ReturnType<typeof startWireguardGo>> | undefined;
-  let wb: Awaited<ReturnType<typeof startWireguardGo>> | undefined;
-  try {
-    wa = await startWireguardGo(ns.a, `ppnwg${id}a`, '10.99.1.1/24', 1500);
-    wb = await startWireguardGo(ns.b, `ppnwg${id}b`, '10.99.1.2/24', 1500);
-    await wa.configure({ privateKey: ka, listenPort: 51820, peers: [{ publicKey: publicKeyOf(kb), endpoint: `${ns.addressB}:51820`, allowedIPs: ['10.99.1.2/32'] }] });
-    await wb.configure({ privateKey: kb, listenPort: 51820, peers: [{ publicKey: publicKeyOf(ka), endpoint: `${ns.addressA}:51820`, allowedIPs: ['10.99.1.1/32'] }] });
-    for (const size of SIZES) {
-      const receiver = spawn('ip', ['netns', 'exec', ns.b, process.execPath, '--input-type=module', '-e', NS_RECEIVER, '10.99.1.2', String(PORT), String(DURATION), String(WARMUP)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const lines = watchLines(receiver);
-      try {
-        await lines.waitFor(/^ready$/, 10_000);
-        const sent = run('ip', ['netns', 'exec', ns.a, process.execPath, '--input-type=module', '-e', NS_SENDER,
-          '10.99.1.1', '10.99.1.2', String(PORT), String(size), String(WARMUP + DURATION + 500), String(BATCH)], DURATION + 15_000);
-        const line = await lines.waitFor(/^\{/, DURATION + 15_000);
-        await sent;
-        results.set(size, JSON.parse(line) as Count);
-      } finally {
-        await stop(receiver);
-      }
-    }
-  } finally {
-    await wa?.stop();
-    await wb?.stop();
-    await ns.destroy();
-  }
-  return results;
 }
 
 // ---- meshes: spoke to spoke directly, and through a hub's relay (three processes, loopback) --------
@@ -290,53 +167,64 @@ async function meshThroughput(relayed: boolean): Promise<Map<number, Count>> {
 
 // ---- memory per peer ---------------------------------------------------------------------------
 
-async function memoryPerPeer(peers = 1000): Promise<{ bytesPerPeer: number; addPeerUs: number }> {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  const keys = Array.from({ length: peers }, () => formatKey(publicKeyOf(generateSecret())));
-  const device = await createDevice({ privateKey: generateSecret(), address: '10.97.0.1', bindAddress: '127.0.0.1' });
-  try {
+const MEMORY_PEERS = 2000;
+const MEMORY_SAMPLES = 5;
+
+/** Live heap + external (ArrayBuffers included) after full collections, until it stops shrinking. */
+async function settledMemory(gc: () => void): Promise<number> {
+  let last = Infinity;
+  for (let i = 0; i < 10; i++) {
     gc();
-    const before = process.memoryUsage();
+    await new Promise((r) => setImmediate(r));
+    const m = process.memoryUsage();
+    const now = m.heapUsed + m.external;
+    if (now >= last) return now;
+    last = now;
+  }
+  return last;
+}
+
+/**
+ * Run in a child started with --expose-gc: per sample, a fresh device, the memory it holds after
+ * forced collections before and after MEMORY_PEERS addPeer calls (keys made beforehand).
+ */
+async function memoryChild(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('bench: memory child needs --expose-gc');
+  const samples: { bytesPerPeer: number; addPeerUs: number }[] = [];
+  for (let s = 0; s < MEMORY_SAMPLES; s++) {
+    const keys = Array.from({ length: MEMORY_PEERS }, () => formatKey(publicKeyOf(generateSecret())));
+    const device = await createDevice({ privateKey: generateSecret(), address: '10.97.0.1', bindAddress: '127.0.0.1' });
+    const before = await settledMemory(gc);
     const start = performance.now();
     keys.forEach((publicKey, i) => device.addPeer({
       publicKey, allowedIPs: [`10.97.${(i + 2) >> 8}.${(i + 2) & 0xff}/32`], endpoint: `127.0.0.1:${20000 + i}`, persistentKeepalive: 0,
     }));
-    const addPeerUs = ((performance.now() - start) * 1000) / peers;
-    gc();
-    const after = process.memoryUsage();
-    return { bytesPerPeer: (after.heapUsed + after.external - before.heapUsed - before.external) / peers, addPeerUs };
-  } finally {
+    const addPeerUs = ((performance.now() - start) * 1000) / MEMORY_PEERS;
+    const after = await settledMemory(gc);
+    samples.push({ bytesPerPeer: (after - before) / MEMORY_PEERS, addPeerUs });
     await device.close();
   }
+  process.send!(samples);
 }
+
+async function memoryPerPeer(): Promise<{ bytesPerPeer: number[]; addPeerUs: number[] }> {
+  const child = fork(fileURLToPath(import.meta.url), [], { execArgv: [...process.execArgv, '--expose-gc'], env: { ...process.env, PPN_WG_BENCH_ROLE: 'memory' } });
+  try {
+    const samples = await within(new Promise<{ bytesPerPeer: number; addPeerUs: number }[]>((resolve) => child.once('message', (m) => resolve(m as never))), 60_000, 'memory samples');
+    return { bytesPerPeer: samples.map((x) => x.bytesPerPeer), addPeerUs: samples.map((x) => x.addPeerUs) };
+  } finally {
+    await stop(child);
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export default async function bench(): Promise<void> {
   printTable([{ operation: 'full handshake (initiation + response, both sides, mac1)', 'per second, one core': handshakesPerSecond() }]);
   console.log();
 
-  const ours = await oursThroughput();
-  const theirs = await wireguardGoThroughput();
-  const rows: Record<string, string | number>[] = [];
-  for (const size of SIZES) {
-    const o = ours.get(size)!;
-    const t = typeof theirs === 'string' ? undefined : theirs.get(size);
-    const pps = (c: Count) => (c.packets * 1000) / c.ms;
-    const mbs = (c: Count) => c.bytes / c.ms / 1000;
-    rows.push({
-      'UDP payload': `${size} B`,
-      'ours packets/s': pps(o),
-      'ours MB/s': mbs(o),
-      'wireguard-go packets/s': t ? pps(t) : 'n/a',
-      'wireguard-go MB/s': t ? mbs(t) : 'n/a',
-      'ours / wireguard-go': t ? (pps(o) / pps(t)).toFixed(2) : 'n/a',
-    });
-  }
-  printTable(rows);
-  console.log(`(ours: two processes over loopback; wireguard-go: two instances in network namespaces over veth;
- tunnel MTU 1500 on both so 1,400-byte payloads are not fragmented; payload bytes counted at the receiver over ${DURATION / 1000} s)`);
-  if (typeof theirs === 'string') console.log(`wireguard-go comparison skipped: ${theirs}`);
-  console.log();
+  // Ours against wireguard-go, like for like in network namespaces: wireguard-netns.bench.ts.
 
   const direct = await meshThroughput(false);
   const relayed = await meshThroughput(true);
@@ -356,8 +244,15 @@ export default async function bench(): Promise<void> {
   console.log();
 
   const mem = await memoryPerPeer();
-  printTable([{ peers: 1000, 'heap + external per peer': `${Math.round(mem.bytesPerPeer)} B`, 'addPeer (incl. static DH)': `${mem.addPeerUs.toFixed(0)} µs` }]);
+  printTable([{
+    peers: MEMORY_PEERS,
+    'heap + external per peer (median)': `${Math.round(median(mem.bytesPerPeer))} B`,
+    samples: mem.bytesPerPeer.map((b) => Math.round(b)).join(', '),
+    'addPeer (incl. static DH, median)': `${median(mem.addPeerUs).toFixed(0)} µs`,
+  }]);
+  console.log(`(a child process with --expose-gc: ${MEMORY_SAMPLES} samples, each a fresh device measured after forced collections
+ before and after adding the peers)`);
 }
 
-if (process.env.PPN_WG_BENCH_ROLE === 'receiver') await receiverChild();
+if (process.env.PPN_WG_BENCH_ROLE === 'memory') await memoryChild();
 if (process.env.PPN_WG_BENCH_ROLE === 'mesh') await meshChild();

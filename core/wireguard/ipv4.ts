@@ -207,18 +207,25 @@ export interface Reassembler {
 /**
  * Reassembles fragmented datagrams (RFC 815's approach, simplified): fragments are kept per
  * (source, destination, protocol, id) for `timeout` ms; overlapping fragments void the datagram;
- * at most `maxPending` datagrams are in progress, so a flood of fragments cannot use up memory.
+ * at most `maxPending` datagrams are in progress (the oldest gives way to a new one), so a flood
+ * of fragments cannot use up memory.
  */
 export function createReassembler(timeout = 30_000, maxPending = 64): Reassembler {
   interface Pending { started: number; parts: Map<number, Uint8Array>; total?: number; header?: Uint8Array }
   const pending = new Map<string, Pending>();
   return {
     add(f, now) {
-      for (const [k, p] of pending) if (now - p.started > timeout) pending.delete(k);
+      // A Map keeps insertion order, so the oldest datagrams come first.
+      for (const [k, p] of pending) {
+        if (now - p.started <= timeout) break;
+        pending.delete(k);
+      }
       const key = `${formatIPv4(f.source)}>${formatIPv4(f.destination)}/${f.protocol}#${f.id}`;
       let p = pending.get(key);
       if (!p) {
-        if (pending.size >= maxPending) return null;
+        // Full: the oldest unfinished datagram gives way (most likely one that lost a fragment),
+        // rather than every new one being refused until the old ones time out.
+        if (pending.size >= maxPending) pending.delete(pending.keys().next().value!);
         p = { started: now, parts: new Map() };
         pending.set(key, p);
       }
