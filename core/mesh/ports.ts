@@ -12,3 +12,5 @@ export const SYNC_PORT = 8092;
 export const PEER_SYNC_PORT = 8094;
 // The hub's relay frames (core/mesh/relay.ts), inside each spoke's own tunnel with the hub.
 export const RELAY_PORT = 8093;
+// Path probes and the lighthouse's asks and meets (core/mesh/paths/wire.ts), inside the sessions.
+export const PATHS_PORT = 8095;

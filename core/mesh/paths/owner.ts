@@ -15,7 +15,8 @@ import { systemClock, type Clock } from '../../wireguard/clock.js';
 import type { Endpoint } from '../../underlay/endpoint.js';
 import { createLighthouse } from './lighthouse.js';
 import { createPeerPaths, isRelay, keyOf, type PathChange, type PathTimings, type PeerPaths, type RelayPath, type WhyNotDirect } from './path.js';
-import { decodeMessage, encodeMessage, PATHS_PORT, type PathMessage } from './wire.js';
+import { decodeMessage, encodeMessage, type PathMessage } from './wire.js';
+import { PATHS_PORT } from '../ports.js';
 
 export interface PathPeer {
   name: string;

@@ -20,8 +20,6 @@
 import type { Endpoint } from '../../underlay/endpoint.js';
 import { formatIPv4, parseIPv4 } from '../../wireguard/ipv4.js';
 
-/** The path messages' UDP port on every mesh address, beside the relay's (ports.ts). */
-export const PATHS_PORT = 8094;
 export const WIRE_VERSION = 1;
 /** At most this many endpoints in one ask or meet. */
 export const MAX_ENDPOINTS = 8;
