@@ -42,7 +42,11 @@ export interface AckReport {
   detail: string;
 }
 
-/** A command's id in the registry, F8 and logs: its epoch and counter. */
-export function commandId(epoch: number, counter: bigint | string): string {
-  return `c${epoch}-${counter}`;
+/**
+ * A command's id in the registry, F8 and logs: its key epoch and its number in the registry's
+ * sequence for that epoch (c0-1, c0-2, …). Not the counter: the wire counter skips the rest of
+ * its reserved block after each admin restart (core/protocol/authority-counter.ts).
+ */
+export function commandId(epoch: number, seq: number): string {
+  return `c${epoch}-${seq}`;
 }

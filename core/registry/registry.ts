@@ -67,6 +67,8 @@ export interface Registry {
   markTarget(epoch: number, counter: string, nodeId: number, status: TargetStatus, detail?: string): boolean;
   command(id: string): CommandRecord | undefined;
   commands(limit: number): CommandRecord[];
+  /** The id the next command of `epoch` is recorded under: one more than the epoch's last. */
+  nextCommandId(epoch: number): string;
   audit(actor: string, action: string, detail: Record<string, unknown>): void;
   /** The fleet's command-key epoch, once the registry has moved it; before that, the authority's membership says. */
   keyEpoch(): number | undefined;
@@ -128,6 +130,11 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL
     );
+    -- An ack names its command by epoch and counter.
+    CREATE INDEX IF NOT EXISTS commands_by_counter ON commands (epoch, counter);
+    -- The number in an id 'c<epoch>-<n>', indexed so the next id is one lookup. Ids recorded
+    -- before ids had their own sequence carry the counter there, so the sequence goes on above them.
+    CREATE INDEX IF NOT EXISTS commands_by_seq ON commands (epoch, CAST(substr(id, instr(id, '-') + 1) AS INTEGER));
   `);
   const now = () => new Date(clock()).toISOString();
   type NodeRow = { id: number; name: string; aliases: string; role: string; groups_json: string; takes_commands: number; public_key: string; endpoint: string | null; status: NodeStatus; last_seen: string | null };
@@ -175,6 +182,10 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
   type CommandRow = Omit<CommandRecord, 'targets'>;
   type TargetRow = { node_id: number; name: string; address: string; status: TargetStatus; detail: string | null; packet: string };
   const commandSelect = db.prepare<[string], CommandRow>('SELECT * FROM commands WHERE id = ?');
+  const commandByCounter = db.prepare<[number, string], { id: string }>('SELECT id FROM commands WHERE epoch = ? AND counter = ?');
+  const lastSeq = db.prepare<[number], { seq: number | null }>(
+    "SELECT max(CAST(substr(id, instr(id, '-') + 1) AS INTEGER)) AS seq FROM commands WHERE epoch = ?",
+  );
   const targetsSelect = db.prepare<[string], TargetRow>('SELECT * FROM command_targets WHERE command_id = ? ORDER BY node_id');
   const toCommand = (row: CommandRow): CommandRecord => {
     const overdue = clock() > row.deadline;
@@ -285,7 +296,8 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       changed({ type: 'command', id: command.id });
     },
     markTarget(epoch, counter, nodeId, status, detail) {
-      const id = commandId(epoch, counter);
+      const id = commandByCounter.get(epoch, counter)?.id;
+      if (id === undefined) return false;
       const updated = targetUpdate.run(status, detail ?? null, now(), id, nodeId).changes > 0;
       if (updated) {
         audit(`node:${nodeId}`, 'command.outcome', { id, nodeId, status, detail: detail ?? null });
@@ -296,6 +308,9 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     command(id) {
       const row = commandSelect.get(id);
       return row && toCommand(row);
+    },
+    nextCommandId(epoch) {
+      return commandId(epoch, (lastSeq.get(epoch)?.seq ?? 0) + 1);
     },
     commands(limit) {
       return db.prepare<[number], CommandRow>('SELECT * FROM commands ORDER BY at DESC, rowid DESC LIMIT ?').all(limit).map(toCommand);

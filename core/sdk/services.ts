@@ -76,6 +76,8 @@ export interface Registry {
   markTarget(epoch: number, counter: string, nodeId: number, status: TargetStatus, detail?: string): boolean;
   command(id: string): CommandRecord | undefined;
   commands(limit: number): CommandRecord[];
+  /** The id the next command of `epoch` is recorded under (c<epoch>-<n>, a sequence: counters jump after restarts). */
+  nextCommandId(epoch: number): string;
   /** One row of the audit log (the signer records refused drafts there). */
   audit(actor: string, action: string, detail: Record<string, unknown>): void;
   /** The authority's command counter, reserved in blocks in the registry's database. */

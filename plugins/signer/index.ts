@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { concatMap, EMPTY, of } from 'rxjs';
 import {
-  COMMAND_PORT, commandId, createDraftGuard, createSigner, defaultCatalogPath, defineStage, draftTargets, isStorageFull, loadCatalog, loadOperatorPolicy, logSampler, MAIN_OPERATOR, NODE, parseKey, permits, REGISTRY, targetMatches,
+  COMMAND_PORT, createDraftGuard, createSigner, defaultCatalogPath, defineStage, draftTargets, isStorageFull, loadCatalog, loadOperatorPolicy, logSampler, MAIN_OPERATOR, NODE, parseKey, permits, REGISTRY, targetMatches,
   type DraftGuard, type Draft, type Envelope, type Fleet, type FleetNode, type OutboundCommand, type Registry, type RoutedIntent, type SignerDropReason,
 } from '../../core/sdk/index.js';
 
@@ -101,7 +101,7 @@ export default defineStage<Config>({
       if (mustConfirm(draft) && !confirm) return drop(env, 'needs-confirm', { draft: { ...draft, confirm: true }, targets: targetView });
       followEpoch();
       const signed = signer.sign(draft, targets);
-      const id = commandId(signer.epoch, signed.counter);
+      const id = registry.nextCommandId(signer.epoch);
       const packets = signed.packets.map((p) => {
         const t = targets.find((x) => x.nodeId === p.nodeId)!;
         return { nodeId: p.nodeId, name: t.name, address: t.address, port: COMMAND_PORT, bytes: p.bytes };
