@@ -22,6 +22,28 @@ describe('a fleet joined by genesis across NATs (processes, the NAT testbed)', f
   const everyNodeTakesACommand = async (ms = 20_000) => {
     for (const h of EDGES) counters.push({ host: h, ...(await fleet.command(h, ms)) });
   };
+  /**
+   * Right after NATs forgot their mappings: a datagram the admin sends into a NAT before the
+   * node's next heartbeat (≤ 0.5 s) re-opens its mapping is lost (the command protocol does not
+   * resend; its target reads no-answer). So a fresh command every 3 s until one runs; the lost
+   * ones are counted (and none of them may run later, or twice).
+   */
+  const lost: { host: Host; counter: string }[] = [];
+  const takesACommandAgain = async (h: Host) => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const answer = await fleet.f8(`ping ${h}`);
+      expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
+      const counter = String(answer.body.counter);
+      counters.push({ host: h, counter });
+      try {
+        await node(h).log('command handled', (r) => r.counter === counter && r.status === 'executed', 3000);
+        return;
+      } catch {
+        lost.push({ host: h, counter });
+      }
+    }
+    throw new Error(`${h} took no command in 5 tries after the flush`);
+  };
   const pathChanges = (h: Host, peer: string, since = 0) =>
     node(h).lines.all.slice(since).filter((l) => l.includes('"msg":"peer path changed"') && l.includes(`"peer":"${peer}"`));
 
@@ -89,7 +111,9 @@ describe('a fleet joined by genesis across NATs (processes, the NAT testbed)', f
   it('NATs that forget every mapping (conntrack -F): every node takes a command again; onprem–leased stays or returns direct', async () => {
     const since = node('onprem').lines.all.length;
     await Promise.all((['A', 'B', 'R', 'C'] as const).map((r) => bed.flush(r)));
-    await everyNodeTakesACommand();
+    for (const h of EDGES) await takesACommandAgain(h);
+    // At most the first try of each node went into a forgotten mapping.
+    expect(lost.length, JSON.stringify(lost)).to.be.at.most(EDGES.length);
     if (pathChanges('onprem', 'leased', since).some((l) => l.includes('direct path died'))) {
       await node('onprem').log('peer path changed', (r) => r.peer === 'leased' && r.reason === 'upgrade', 60_000, since);
     }
@@ -132,7 +156,7 @@ describe('a fleet joined by genesis across NATs (processes, the NAT testbed)', f
 
   it('no command ran twice, in any incarnation of any node', () => {
     expect(counters.length).to.be.above(EDGES.length * 5);
-    const twice = counters.filter((c) => node(c.host).executions(c.counter) !== 1);
-    expect(twice).to.deep.equal([]);
+    const wrong = counters.filter((c) => node(c.host).executions(c.counter) !== (lost.includes(c) ? 0 : 1));
+    expect(wrong, 'commands run twice, or a lost one run later').to.deep.equal([]);
   });
 });

@@ -151,6 +151,17 @@ describe('paths: one peer\'s path choice', () => {
     expect(run.paths.current).to.deep.equal(WAN);
   });
 
+  it('meets from both ends at their own moments do not keep a round from ending: blocked after one round', () => {
+    const run = simulate();
+    run.paths.addCandidate(WAN, 'lighthouse', 0);
+    // Each end asks every 10 s, 5 s apart; every ask brings a meet to both.
+    for (let at = 5000; at <= 20_000; at += 5000) {
+      run.runTo(at, nothing);
+      run.paths.addCandidate(WAN, 'lighthouse', run.now());
+    }
+    expect(run.paths.why(run.now())).to.equal('blocked by NAT');
+  });
+
   it('without a relay (the hub): the configured endpoint, then wherever the peer is proven to be, and no pings', () => {
     const run = simulate((p) => p.addCandidate(WAN, 'configured', 0));
     run.runTo(1000, nothing);

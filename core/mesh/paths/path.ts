@@ -95,7 +95,7 @@ export interface PeerPaths {
   readonly current: Path | undefined;
   readonly candidates: ReadonlyMap<string, Candidate>;
   setRelay(relay: RelayPath | undefined): void;
-  /** Adds or refreshes a candidate; a lighthouse or configured mention restarts its probing. */
+  /** Adds or refreshes a candidate; a lighthouse or configured mention restarts its probing once a round has ended. */
   addCandidate(endpoint: Endpoint, source: CandidateSource, now: number): void;
   /** Pings due now (each recorded as sent). */
   pings(now: number): Ping[];
@@ -181,7 +181,9 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
       const key = keyOf(endpoint);
       const known = candidates.get(key);
       if (known) {
-        if (source === 'lighthouse' || source === 'configured') known.probingSince = now;
+        // A mention restarts a round that has ended, not one under way: both ends ask, at their own
+        // moments, and each ask reaches both; restarting every time, a round would never end.
+        if ((source === 'lighthouse' || source === 'configured') && !probing(known, now)) known.probingSince = now;
         if (source === 'configured') known.source = 'configured';
         return;
       }
