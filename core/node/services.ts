@@ -8,7 +8,7 @@ import { loadGenesisState, loadPinnedAuthority, saveGenesisState } from '../gene
 import { directedBroadcast, startBeaconSender } from '../genesis/beacon-sender.js';
 import { startJoinServer } from '../genesis/join-server.js';
 import { nodeRoute } from '../genesis/node-routes.js';
-import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing } from '../genesis/pairing.js';
+import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing, type Pairing } from '../genesis/pairing.js';
 import { loadGenesisKey } from '../genesis/signing-key.js';
 import { createUpdateChecker } from '../genesis/sync.js';
 import { startSyncPusher } from '../genesis/sync-pusher.js';
@@ -172,6 +172,7 @@ export const genesisService = defineService<Record<string, never>, Genesis>({
     const node = deps.get(NODE);
     const registry = deps.get(REGISTRY);
     const mesh = deps.get(MESH);
+    let pairing: Pairing | undefined;
     return {
       async startAuthority(config, hooks) {
         if (!node.commandSecret) throw new Error("genesis needs the authority's command key: set services.node.authority = true");
@@ -227,6 +228,10 @@ export const genesisService = defineService<Record<string, never>, Genesis>({
         };
       },
       nodeRoute: (method, path, readBody) => nodeRoute(method, path, registry, readBody),
+      joinCodes() {
+        pairing ??= openPairing(registry);
+        return new Map(pairing.list().flatMap((n) => (n.code ? [[n.id, n.code] as const] : [])));
+      },
     };
   },
 });

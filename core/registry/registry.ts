@@ -67,6 +67,8 @@ export interface Registry {
   markTarget(epoch: number, counter: string, nodeId: number, status: TargetStatus, detail?: string): boolean;
   command(id: string): CommandRecord | undefined;
   commands(limit: number): CommandRecord[];
+  /** The next page after `commands`: those recorded before command `id`, newest first; undefined if there is no command `id`. */
+  commandsBefore(id: string, limit: number): CommandRecord[] | undefined;
   /** The id the next command of `epoch` is recorded under: one more than the epoch's last. */
   nextCommandId(epoch: number): string;
   audit(actor: string, action: string, detail: Record<string, unknown>): void;
@@ -182,6 +184,10 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
   type CommandRow = Omit<CommandRecord, 'targets'>;
   type TargetRow = { node_id: number; name: string; address: string; status: TargetStatus; detail: string | null; packet: string };
   const commandSelect = db.prepare<[string], CommandRow>('SELECT * FROM commands WHERE id = ?');
+  const newest = db.prepare<[number], CommandRow>('SELECT * FROM commands ORDER BY at DESC, rowid DESC LIMIT ?');
+  const olderThan = db.prepare<[string, number], CommandRow>(
+    'SELECT * FROM commands WHERE (at, rowid) < (SELECT at, rowid FROM commands WHERE id = ?) ORDER BY at DESC, rowid DESC LIMIT ?',
+  );
   const commandByCounter = db.prepare<[number, string], { id: string }>('SELECT id FROM commands WHERE epoch = ? AND counter = ?');
   const lastSeq = db.prepare<[number], { seq: number | null }>(
     "SELECT max(CAST(substr(id, instr(id, '-') + 1) AS INTEGER)) AS seq FROM commands WHERE epoch = ?",
@@ -313,7 +319,10 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       return commandId(epoch, (lastSeq.get(epoch)?.seq ?? 0) + 1);
     },
     commands(limit) {
-      return db.prepare<[number], CommandRow>('SELECT * FROM commands ORDER BY at DESC, rowid DESC LIMIT ?').all(limit).map(toCommand);
+      return newest.all(limit).map(toCommand);
+    },
+    commandsBefore(id, limit) {
+      return commandSelect.get(id) && olderThan.all(id, limit).map(toCommand);
     },
     audit,
     auditLog(limit) {

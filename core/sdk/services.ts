@@ -76,6 +76,8 @@ export interface Registry {
   markTarget(epoch: number, counter: string, nodeId: number, status: TargetStatus, detail?: string): boolean;
   command(id: string): CommandRecord | undefined;
   commands(limit: number): CommandRecord[];
+  /** The next page after `commands`: those recorded before command `id`, newest first; undefined if there is no command `id`. */
+  commandsBefore(id: string, limit: number): CommandRecord[] | undefined;
   /** The id the next command of `epoch` is recorded under (c<epoch>-<n>, a sequence: counters jump after restarts). */
   nextCommandId(epoch: number): string;
   /** One row of the audit log (the signer records refused drafts there). */
@@ -141,6 +143,8 @@ export interface Genesis {
   startAuthority(options: GenesisAuthorityOptions, hooks: StageHooks & { onEvent(event: GenesisEvent): void }): Promise<Running>;
   /** Answers F8's node routes (approve, revoke, rename), or undefined when `method path` is none of them. */
   nodeRoute(method: string, path: string, readBody: () => Promise<unknown>): Promise<{ status: number; body: unknown } | undefined>;
+  /** The join code of each pending node that asked to join, by node id (shown on both screens; not a secret). */
+  joinCodes(): Map<number, string>;
 }
 export const GENESIS = serviceToken<Genesis>('genesis');
 

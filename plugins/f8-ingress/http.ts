@@ -56,3 +56,15 @@ export function pageLimit(params: URLSearchParams, fallback: number): number {
   if (n < 1 || n > MAX_PAGE) throw new HttpError(400, `limit must be from 1 to ${MAX_PAGE} (the largest page), got ${shown}`);
   return n;
 }
+
+/** `?before=` of the command history: absent → undefined; once, a command id (`c<epoch>-<n>`), or refused. */
+export function pageBefore(params: URLSearchParams): string | undefined {
+  const given = params.getAll('before');
+  if (given.length === 0) return undefined;
+  if (given.length > 1) throw new HttpError(400, 'before is given more than once');
+  const text = given[0];
+  if (!/^c[0-9]{1,2}-[1-9][0-9]{0,19}$/.test(text)) {
+    throw new HttpError(400, `before must be a command id such as c0-42, got ${JSON.stringify(text.length > 24 ? `${text.slice(0, 24)}…` : text)}`);
+  }
+  return text;
+}

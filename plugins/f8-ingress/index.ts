@@ -5,11 +5,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import {
-  checkSchema, defineStage, F8_PORT, GENESIS, loadOperatorPolicy, logSampler, MAIN_OPERATOR, MESH, NODE, operatorForToken, REGISTRY,
+  checkSchema, defineStage, F8_PORT, GENESIS, HOST, loadOperatorPolicy, logSampler, MAIN_OPERATOR, MESH, NODE, operatorForToken, REGISTRY,
   type DropReason, type Envelope, type IntentRequest, type Outcome, type Registry,
 } from '../../core/sdk/index.js';
 import { createEventFeed, createEventStreams, type StreamLimits } from './event-feed.js';
-import { HttpError, pageLimit, readJsonBody, sendJson as send } from './http.js';
+import { HttpError, pageBefore, pageLimit, readJsonBody, sendJson as send } from './http.js';
 import { servePageFile } from './page-files.js';
 import { applyServerLimits, SERVER_LIMITS_SCHEMA, serverOptions, type ServerLimits } from './server-limits.js';
 import { loadOrCreateToken, tokenChecker } from './token.js';
@@ -22,6 +22,8 @@ interface Config extends ServerLimits {
   events: StreamLimits;
   /** How many refusals of each kind are logged each minute; all are counted. */
   logPerMinute: number;
+  /** How the page labels a node by the age of its last authenticated message: up, stale, down. */
+  health: { staleAfterMs: number; downAfterMs: number };
 }
 
 const intentSchema = {
@@ -39,7 +41,7 @@ export default defineStage<Config>({
   type: 'f8-ingress',
   kind: 'source',
   description: 'The F8 HTTP terminal: operators post plain-language intents with a bearer token; answers with the signed command or why not',
-  services: [NODE, REGISTRY, GENESIS, MESH],
+  services: [NODE, REGISTRY, GENESIS, MESH, HOST],
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -61,6 +63,16 @@ export default defineStage<Config>({
         },
       },
       logPerMinute: { type: 'integer', minimum: 0, default: 20 },
+      health: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        description: 'a node last heard within staleAfterMs is up, within downAfterMs stale, longer ago down',
+        properties: {
+          staleAfterMs: { type: 'integer', minimum: 1000, default: 300_000 },
+          downAfterMs: { type: 'integer', minimum: 1000, default: 900_000 },
+        },
+      },
     },
   },
   ports: (c) => (c.port === 0 ? [] : [`tcp:${c.host}:${c.port}`]),
@@ -69,6 +81,13 @@ export default defineStage<Config>({
     const registry = ctx.services.get(REGISTRY);
     const genesis = ctx.services.get(GENESIS);
     const mesh = ctx.services.get(MESH);
+    const host = ctx.services.get(HOST);
+    if (config.health.downAfterMs <= config.health.staleAfterMs) throw new Error('health.downAfterMs must be longer than health.staleAfterMs');
+    /** The router stage this node runs, and its backend (catalog, ollama or cascade), from its own status. */
+    const router = () => {
+      const [id, stage] = Object.entries(host.status().stages).find(([, s]) => s.type === 'slm-router') ?? [];
+      return stage ? { stage: id, state: stage.state, backend: stage.details?.backend ?? null } : null;
+    };
     /** What this node's mesh knows of each peer's path (userspace meshes; docs/nat.md), by name. */
     const pathsByName = () => {
       const peers = (mesh.status().paths as { peers?: { name: string }[] } | undefined)?.peers ?? [];
@@ -139,19 +158,32 @@ export default defineStage<Config>({
       }
       if (req.method === 'GET' && url.pathname === '/v1/nodes') {
         const paths = pathsByName();
-        return send(res, 200, { nodes: registry.nodes().map((n) => (paths.has(n.name) ? { ...n, path: paths.get(n.name) } : n)) });
+        const codes = genesis.joinCodes();
+        return send(res, 200, {
+          nodes: registry.nodes().map((n) => ({ ...n, ...(paths.has(n.name) && { path: paths.get(n.name) }), ...(n.status === 'pending' && codes.has(n.id) && { code: codes.get(n.id) }) })),
+        });
       }
+      if (req.method === 'GET' && url.pathname === '/v1/status') return send(res, 200, { router: router(), health: config.health });
       const routed = await genesis.nodeRoute(req.method ?? '', url.pathname, () => readJsonBody(req, config.maxBodyBytes));
       if (routed) return send(res, routed.status, routed.body);
       if (req.method === 'GET' && url.pathname === '/v1/commands') {
         let limit: number;
+        let before: string | undefined;
         try {
           limit = pageLimit(url.searchParams, 50);
+          before = pageBefore(url.searchParams);
         } catch (err) {
           count('refused.bad-query');
           throw err;
         }
-        return send(res, 200, { commands: registry.commands(limit) });
+        // One more than asked tells whether an older page exists.
+        const page = before === undefined ? registry.commands(limit + 1) : registry.commandsBefore(before, limit + 1);
+        if (!page) {
+          count('refused.bad-query');
+          throw new HttpError(400, `before names no command: ${before}`);
+        }
+        const commands = page.slice(0, limit);
+        return send(res, 200, { commands, ...(page.length > limit && { next: commands[commands.length - 1].id }) });
       }
       const match = /^\/v1\/commands\/([a-z0-9-]{1,40})$/.exec(url.pathname);
       if (req.method === 'GET' && match) {

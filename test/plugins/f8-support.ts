@@ -1,7 +1,7 @@
 // An f8-ingress stage on a loopback port, built with the stage kit: real HTTP, a real registry,
 // the token it made, and a way to settle the intents it passes on as a router would.
 import f8Ingress from '../../plugins/f8-ingress/index.js';
-import { GENESIS, MESH, NODE, REGISTRY, type Genesis } from '../../core/sdk/index.js';
+import { GENESIS, HOST, MESH, NODE, REGISTRY, type Genesis, type HostControl } from '../../core/sdk/index.js';
 import { createMesh } from '../../core/mesh/mesh.js';
 import { formatKey, publicKeyOf } from '../../core/keys/index.js';
 import { startStage, type StageKit } from '../../core/sdk/testing.js';
@@ -21,7 +21,10 @@ export interface F8 {
 const noGenesis: Genesis = {
   startAuthority: () => Promise.reject(new Error('not in this test')),
   nodeRoute: async () => undefined,
+  joinCodes: () => new Map(),
 };
+/** F8 reads only the stages' status of its host (the router's backend). */
+const host = { status: () => ({ stages: { router: { type: 'slm-router', state: 'running', generation: 1, counters: {}, details: { backend: 'catalog' } } } }) } as unknown as HostControl;
 
 export async function startF8(config: Record<string, unknown> = {}): Promise<F8> {
   const w = world();
@@ -33,7 +36,7 @@ export async function startF8(config: Record<string, unknown> = {}): Promise<F8>
   });
   const kit = await startStage(f8Ingress, {
     config: { port: 0, ...config },
-    services: { [NODE]: w.adminIdentity, [REGISTRY]: w.registry, [GENESIS]: noGenesis, [MESH]: mesh },
+    services: { [NODE]: w.adminIdentity, [REGISTRY]: w.registry, [GENESIS]: noGenesis, [MESH]: mesh, [HOST]: host },
   });
   const url = kit.stage.status!().url as string;
   const token = readFileSync(w.adminIdentity.path('f8.token'), 'utf8').trim();
