@@ -163,7 +163,9 @@ export default defineStage<Config>({
           nodes: registry.nodes().map((n) => ({ ...n, ...(paths.has(n.name) && { path: paths.get(n.name) }), ...(n.status === 'pending' && codes.has(n.id) && { code: codes.get(n.id) }) })),
         });
       }
-      if (req.method === 'GET' && url.pathname === '/v1/status') return send(res, 200, { router: router(), health: config.health });
+      if (req.method === 'GET' && url.pathname === '/v1/status') {
+        return send(res, 200, { authority: node.membership.nodeId, router: router(), health: config.health });
+      }
       const routed = await genesis.nodeRoute(req.method ?? '', url.pathname, () => readJsonBody(req, config.maxBodyBytes));
       if (routed) return send(res, routed.status, routed.body);
       if (req.method === 'GET' && url.pathname === '/v1/commands') {

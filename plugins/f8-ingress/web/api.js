@@ -50,7 +50,14 @@ export function createApi(token) {
   return {
     request,
     nodes: async () => /** @type {any[]} */ ((await expectOk('/v1/nodes')).nodes),
-    commands: async (limit = 50) => /** @type {any[]} */ ((await expectOk(`/v1/commands?limit=${limit}`)).commands),
+    /**
+     * One page of the history, newest first; `next` names the cursor of the page after it, if any.
+     * @param {number} limit @param {string} [before] a command id: only those recorded before it
+     * @returns {Promise<{ commands: any[], next?: string }>}
+     */
+    commands: (limit, before) => expectOk(`/v1/commands?limit=${limit}${before ? `&before=${encodeURIComponent(before)}` : ''}`),
+    /** The authority's node id, the router stage's backend, the health thresholds. */
+    status: () => expectOk('/v1/status'),
     /** @param {number} id @param {'approve' | 'revoke'} decision */
     decide: (id, decision) => expectOk(`/v1/nodes/${id}/${decision}`, 'POST'),
 

@@ -5,9 +5,12 @@ import { ApiError, createApi, storedToken } from './api.js';
 import {
   ago,
   draftTargetsText,
+  duration,
   fillFleetEntry,
   fleetEntry,
   h,
+  HEALTH,
+  healthOf,
   historyEntry,
   liveCommand,
   reconcile,
@@ -39,10 +42,15 @@ const ui = {
   fleet: byId('fleet'),
   fleetError: byId('fleet-error'),
   history: byId('history'),
+  older: /** @type {HTMLButtonElement} */ (byId('older')),
+  historyError: byId('history-error'),
+  router: byId('router'),
+  healthLegend: byId('health-legend'),
   announcer: byId('announcer'),
 };
 
-const HISTORY_LENGTH = 50;
+/** Commands per page of history. */
+const HISTORY_PAGE = 50;
 
 /**
  * @typedef {{ text: string, draft: any, targets: any[], problem?: string }} Preview
@@ -56,6 +64,10 @@ const HISTORY_LENGTH = 50;
  *   liveId: string | null,
  *   stream: AbortController | null,
  *   clock: number | undefined,
+ *   status: { authority: number, router: { backend: string | null } | null, health: { staleAfterMs: number, downAfterMs: number } } | null,
+ *   confirmingRevoke: number | null,
+ *   older: string | null,
+ *   pagedBack: boolean,
  * }}
  */
 const state = {
@@ -68,6 +80,10 @@ const state = {
   liveId: null,
   stream: null,
   clock: undefined,
+  status: null,
+  confirmingRevoke: null,
+  older: null,
+  pagedBack: false,
 };
 
 /** @param {string} text */
@@ -119,11 +135,14 @@ function signOut(message = '') {
   state.previewing?.abort();
   window.clearInterval(state.clock);
   storedToken.clear();
-  Object.assign(state, { api: null, nodes: new Map(), commands: new Map(), preview: null, previewing: null, liveId: null, stream: null });
+  Object.assign(state, { api: null, nodes: new Map(), commands: new Map(), preview: null, previewing: null, liveId: null, stream: null, status: null, confirmingRevoke: null, older: null, pagedBack: false });
   clearPreview();
   ui.command.value = '';
   ui.live.hidden = true;
   for (const el of [ui.liveCommand, ui.fleet, ui.history]) el.replaceChildren();
+  ui.older.hidden = true;
+  ui.router.textContent = '';
+  ui.healthLegend.textContent = '';
   showSignIn(message);
 }
 
@@ -168,10 +187,14 @@ function setConnection(kind, text) {
 /** Loaded after the stream is open, so that no change falls between the two. @param {ReturnType<typeof createApi>} api */
 async function loadSnapshot(api) {
   try {
-    const [nodes, commands] = await Promise.all([api.nodes(), api.commands(HISTORY_LENGTH)]);
+    const [nodes, page, status] = await Promise.all([api.nodes(), api.commands(HISTORY_PAGE), api.status()]);
+    state.status = status;
+    renderStatus();
     state.nodes = new Map(nodes.map((n) => [n.id, n]));
     renderFleet();
-    for (const c of commands) upsertCommand(c);
+    for (const c of page.commands) upsertCommand(c);
+    // Older pages already shown keep their own cursor; a reconnect only refreshes the newest.
+    if (!state.pagedBack) setOlder(page.next);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) refused();
   }
@@ -212,31 +235,80 @@ const statusLine = (targets) => targets.map((t) => `${t.name}: ${TARGET_STATUS[t
 
 // ---- rendering
 
+/** @returns {import('./views.js').FleetView} */
+const fleetView = () => ({
+  now: Date.now(),
+  health: state.status?.health ?? null,
+  authority: state.status?.authority ?? null,
+  confirmingRevoke: state.confirmingRevoke,
+  decide,
+  askRevoke,
+});
+
 function renderFleet() {
-  const now = Date.now();
+  const view = fleetView();
   reconcile(
     ui.fleet,
     [...state.nodes.values()].sort((a, b) => a.id - b.id),
     (n) => String(n.id),
-    (n) => fleetEntry(n, now, decide),
-    (el, n) => fillFleetEntry(el, n, now, decide),
+    (n) => fleetEntry(n, view),
+    (el, n) => fillFleetEntry(el, n, view),
   );
 }
 
-/** Only the "last heard" texts move with the clock; rebuilding rows would take focus away. */
+/** The router's backend and what the health labels mean, from GET /v1/status. */
+function renderStatus() {
+  const status = state.status;
+  if (!status) return;
+  ui.router.textContent = status.router ? `Router backend: ${status.router.backend ?? 'unknown'}` : 'Router backend: none (this node runs no router stage)';
+  const { staleAfterMs, downAfterMs } = status.health;
+  ui.healthLegend.textContent = `Health by last heard (an authenticated ack): ${HEALTH.up} within ${duration(staleAfterMs)}, ${HEALTH.stale} within ${duration(downAfterMs)}, ${HEALTH.down} after that.`;
+}
+
+/** Only the "last heard" texts and health badges move with the clock; rebuilding rows would take focus away. */
 function refreshTimes() {
   const now = Date.now();
   for (const time of ui.fleet.querySelectorAll('time[datetime]')) {
     const at = time.getAttribute('datetime');
     if (at) time.textContent = ago(at, now);
   }
+  const thresholds = state.status?.health;
+  if (!thresholds) return;
+  for (const badge of ui.fleet.querySelectorAll('.health[data-last-seen]')) {
+    const health = healthOf(badge.getAttribute('data-last-seen') || undefined, now, thresholds);
+    badge.className = `health health-${health}`;
+    badge.textContent = HEALTH[health];
+  }
 }
 
 function renderHistory() {
-  const newestFirst = [...state.commands.values()]
-    .sort((a, b) => (b.at ?? '').localeCompare(a.at ?? '') || Number(b.counter) - Number(a.counter))
-    .slice(0, HISTORY_LENGTH);
+  const newestFirst = [...state.commands.values()].sort((a, b) => (b.at ?? '').localeCompare(a.at ?? '') || Number(b.counter) - Number(a.counter));
   reconcile(ui.history, newestFirst, (c) => c.id, historyEntry, updateHistoryEntry);
+}
+
+/** @param {string | undefined} next the cursor of the next older page, if there is one */
+function setOlder(next) {
+  state.older = next ?? null;
+  ui.older.hidden = state.older === null;
+}
+
+async function loadOlder() {
+  const api = state.api;
+  if (!api || !state.older) return;
+  ui.older.disabled = true;
+  ui.historyError.textContent = '';
+  try {
+    const page = await api.commands(HISTORY_PAGE, state.older);
+    state.pagedBack = true;
+    for (const c of page.commands) upsertCommand(c);
+    setOlder(page.next);
+    announce(`${page.commands.length} older commands shown${page.next ? '' : '; that is the whole history'}.`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return refused();
+    ui.historyError.textContent = `Could not load older commands: ${messageOf(err)}`;
+  } finally {
+    ui.older.disabled = false;
+  }
 }
 
 function renderLive() {
@@ -401,17 +473,31 @@ function cancel() {
   announce('Cancelled.');
 }
 
-/** @param {any} node @param {'approve' | 'revoke'} decision */
+/** Approve or reject a pending node; revoke an active one (after askRevoke's confirm step). @param {any} node @param {'approve' | 'revoke'} decision */
 async function decide(node, decision) {
   if (!state.api) return;
   ui.fleetError.textContent = '';
+  const verb = decision === 'approve' ? 'approve' : node.status === 'pending' ? 'reject' : 'revoke';
+  state.confirmingRevoke = null;
   try {
     upsertNode(await state.api.decide(node.id, decision));
-    announce(`${node.name} ${decision === 'approve' ? 'approved' : 'rejected'}.`);
+    announce(`${node.name} ${{ approve: 'approved', reject: 'rejected', revoke: 'revoked' }[verb]}.`);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return refused();
-    ui.fleetError.textContent = `Could not ${decision === 'approve' ? 'approve' : 'reject'} ${node.name}: ${messageOf(err)}`;
+    renderFleet();
+    ui.fleetError.textContent = `Could not ${verb} ${node.name}: ${messageOf(err)}`;
   }
+}
+
+/** Shows (node) or withdraws (null) the confirm step of revoking a node, focusing what comes next. @param {any | null} node */
+function askRevoke(node) {
+  const back = state.confirmingRevoke;
+  state.confirmingRevoke = node?.id ?? null;
+  renderFleet();
+  const row = ui.fleet.querySelector(`[data-key="${node?.id ?? back}"]`);
+  const next = row?.querySelector(node ? 'button.confirm' : 'button');
+  if (next instanceof HTMLElement) next.focus();
+  if (node) announce(`Revoke ${node.name}? Confirm or keep it.`);
 }
 
 /** @param {unknown} err */
@@ -429,6 +515,7 @@ ui.signInForm.addEventListener('submit', (e) => {
   signIn(token, false);
 });
 ui.signOut.addEventListener('click', () => signOut());
+ui.older.addEventListener('click', () => loadOlder());
 ui.commandForm.addEventListener('submit', (e) => {
   e.preventDefault();
   onCommandEntered();

@@ -151,21 +151,88 @@ export function updateHistoryEntry(el, command) {
   if (list instanceof HTMLElement) updateTargets(list, command);
 }
 
+/** @type {Record<string, string>} */
+export const HEALTH = { up: 'up', stale: 'stale', down: 'down', never: 'not heard yet' };
+
 /**
- * @param {any} node
- * @param {number} now
- * @param {(node: any, decision: 'approve' | 'revoke') => void} decide
+ * A node's health by the age of its last authenticated message (`lastSeen`), with the F8 stage's
+ * thresholds: up within `staleAfterMs`, stale within `downAfterMs`, down beyond; never heard: never.
+ * @param {string | undefined} lastSeen @param {number} now @param {{ staleAfterMs: number, downAfterMs: number }} thresholds
+ * @returns {'up' | 'stale' | 'down' | 'never'}
  */
-export function fleetEntry(node, now, decide) {
+export function healthOf(lastSeen, now, { staleAfterMs, downAfterMs }) {
+  if (!lastSeen) return 'never';
+  const age = now - Date.parse(lastSeen);
+  return age < staleAfterMs ? 'up' : age < downAfterMs ? 'stale' : 'down';
+}
+
+/** "5 min" @param {number} ms */
+export const duration = (ms) => (ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`);
+
+/** A join code as both screens show it: ABCD-EFGH. @param {string} code */
+export const formatCode = (code) => `${code.slice(0, 4)}-${code.slice(4)}`;
+
+/**
+ * What a fleet row needs besides its node.
+ * @typedef {{
+ *   now: number,
+ *   health: { staleAfterMs: number, downAfterMs: number } | null,
+ *   authority: number | null,
+ *   confirmingRevoke: number | null,
+ *   decide: (node: any, decision: 'approve' | 'revoke') => void,
+ *   askRevoke: (node: any | null) => void,
+ * }} FleetView
+ */
+
+/** @param {any} node @param {FleetView} view */
+export function fleetEntry(node, view) {
   const el = h('li', { 'data-key': node.id, class: `node node-${node.status}` });
-  fillFleetEntry(el, node, now, decide);
+  fillFleetEntry(el, node, view);
   return el;
 }
 
-/** @param {HTMLElement} el @param {any} node @param {number} now @param {(node: any, decision: 'approve' | 'revoke') => void} decide */
-export function fillFleetEntry(el, node, now, decide) {
+/** The health badge; its `data-last-seen` lets the clock move it without rebuilding the row. @param {any} node @param {FleetView} view */
+export function healthBadge(node, view) {
+  if (!view.health) return null;
+  const health = healthOf(node.lastSeen, view.now, view.health);
+  return h('span', { class: `health health-${health}`, 'data-last-seen': node.lastSeen ?? '' }, HEALTH[health]);
+}
+
+/** @param {any} node @param {FleetView} view */
+function nodeActions(node, view) {
+  if (node.status === 'pending') {
+    return h(
+      'p',
+      { class: 'actions' },
+      h('button', { type: 'button', 'aria-label': `Approve ${node.name}`, onclick: () => view.decide(node, 'approve') }, 'Approve'),
+      h('button', { type: 'button', class: 'danger', 'aria-label': `Reject ${node.name}`, onclick: () => view.decide(node, 'revoke') }, 'Reject'),
+    );
+  }
+  // The authority cannot revoke itself (the API answers 409), so it is not offered.
+  if (node.status !== 'active' || node.id === view.authority) return null;
+  if (view.confirmingRevoke !== node.id) {
+    return h('p', { class: 'actions' }, h('button', { type: 'button', class: 'quiet', 'aria-label': `Revoke ${node.name}`, onclick: () => view.askRevoke(node) }, 'Revoke'));
+  }
+  // A second, deliberate action: revoking cannot be undone from here.
+  return h(
+    'div',
+    { class: 'confirm-revoke', role: 'group', 'aria-label': `Confirm revoking ${node.name}` },
+    h('p', { class: 'warning' }, `Revoke ${node.name}? It takes no more commands and its key stays revoked; it cannot be approved again.`),
+    h(
+      'p',
+      { class: 'actions' },
+      h('button', { type: 'button', class: 'danger confirm', onclick: () => view.decide(node, 'revoke') }, `Confirm revoke ${node.name}`),
+      h('button', { type: 'button', class: 'quiet', onclick: () => view.askRevoke(null) }, 'Keep it'),
+    ),
+  );
+}
+
+/** @param {HTMLElement} el @param {any} node @param {FleetView} view */
+export function fillFleetEntry(el, node, view) {
+  const { now } = view;
   el.className = `node node-${node.status}`;
-  el.replaceChildren(
+  const health = node.status === 'active' ? healthBadge(node, view) : null;
+  const parts = [
     h('p', { class: 'node-name' }, h('strong', {}, node.name), ' ', h('span', { class: 'address' }, node.address)),
     h(
       'p',
@@ -173,22 +240,19 @@ export function fillFleetEntry(el, node, now, decide) {
       `${node.role} · last heard `,
       h('time', { datetime: node.lastSeen ?? '', title: node.lastSeen ?? 'never' }, ago(node.lastSeen, now)),
     ),
+    health && h('p', { class: 'node-meta node-health' }, 'health ', health),
+    // Shown on both screens while the node waits: the operator compares it with the node's.
+    node.status === 'pending' && node.code
+      ? h('p', { class: 'join-code' }, 'join code ', h('code', {}, formatCode(node.code)))
+      : null,
     // Someone forged command tags at the node until its key was retired; the fleet moved on.
     ...(node.keyRetirements
       ? [h('p', { class: 'node-meta' }, `command key retired ${node.keyRetirements.count}× by forged tags (last in epoch ${node.keyRetirements.lastEpoch}, `, h('time', { datetime: node.keyRetirements.lastAt }, ago(node.keyRetirements.lastAt, now)), ')')]
       : []),
     badge(NODE_STATUS, node.status),
-    ...(node.status === 'pending'
-      ? [
-          h(
-            'p',
-            { class: 'actions' },
-            h('button', { type: 'button', 'aria-label': `Approve ${node.name}`, onclick: () => decide(node, 'approve') }, 'Approve'),
-            h('button', { type: 'button', class: 'danger', 'aria-label': `Reject ${node.name}`, onclick: () => decide(node, 'revoke') }, 'Reject'),
-          ),
-        ]
-      : []),
-  );
+    nodeActions(node, view),
+  ];
+  el.replaceChildren(...parts.filter((part) => part !== null));
 }
 
 /** Keeps `list`'s children in the order of `items`, reusing each item's element by key. */
