@@ -12,6 +12,7 @@ import { generateSecret, publicKeyOf } from '../core/keys/index.js';
 import { memoryNodeState, openNodeState, type NodeStateStore } from '../core/protocol/node-state.js';
 import { encodePacket } from '../core/protocol/packet.js';
 import { createSigner } from '../core/protocol/signer.js';
+import { writeTag } from '../core/protocol/tag.js';
 import { createVerifier } from '../core/protocol/verifier.js';
 import { printTable } from './table.js';
 
@@ -91,6 +92,21 @@ export default async function bench(): Promise<void> {
   const otherTarget = encodePacket({ ...fields, selector: 4 }, 2n, key);
   const short = packets[1].subarray(0, 15);
   const otherEpoch = encodePacket({ ...fields, epoch: 9 }, 2n, key);
+  const badVersion = Buffer.from(packets[1]);
+  badVersion[0] ^= 0x40;
+  const reservedTarget = encodePacket({ ...fields, selector: 0x0200 }, 3n, key);
+  // Counter 0 is never signed (encodePacket refuses it), so its tag is written by hand.
+  const zeroCounter = Buffer.from(packets[1]);
+  zeroCounter.writeUIntBE(0, 5, 3);
+  writeTag(key, 0n, zeroCounter);
+  // Too old: a verifier whose highest accepted counter is far past the packet's (window 2,048).
+  const ahead = verifierWith(memoryNodeState());
+  ahead.verify(packets[9999]);
+  // Rate-limited: one source that has spent its budget of failed tags (20 at once, 10/s).
+  const limited = verifierWith(memoryNodeState(), 0, Number.MAX_SAFE_INTEGER);
+  // Key retired: a cap of one failed tag, spent.
+  const retired = createVerifier({ nodeSecret: node, authorityPublic: publicKeyOf(authority), nodeId, epoch: 0, state: memoryNodeState(), failedTagCap: 1 });
+  retired.verify(badTag);
 
   const nodeState = openNodeState(join(dir, 'node.db'));
   const persisting = verifierWith(nodeState, 1);
@@ -115,6 +131,12 @@ export default async function bench(): Promise<void> {
     { operation: 'verify: reject, other target', op: () => rejecting.verify(otherTarget) },
     { operation: 'verify: reject, length', op: () => rejecting.verify(short) },
     { operation: 'verify: reject, no key for epoch', op: () => rejecting.verify(otherEpoch) },
+    { operation: 'verify: reject, version', op: () => rejecting.verify(badVersion) },
+    { operation: 'verify: reject, zero counter', op: () => rejecting.verify(zeroCounter) },
+    { operation: 'verify: reject, too old', op: () => ahead.verify(packets[1]) },
+    { operation: 'verify: reject, reserved target', op: () => rejecting.verify(reservedTarget) },
+    { operation: 'verify: reject, key retired', op: () => retired.verify(packets[1]) },
+    { operation: 'verify: reject, source rate-limited', op: () => limited.verify(badTag, 'attacker') },
     { operation: 'verify: accept + persist H (SQLite, FULL)', op: (i) => persisting.verify(persistPackets[i]), batch: 10 },
     { operation: 'sign: 1 target, counter in memory', op: () => bareSigner.sign({ opcode: 1, arg: 0, selector: nodeId }, one) },
     { operation: 'sign: 1 target, SQLite counter (blocks of 1024)', op: () => signer.sign({ opcode: 1, arg: 0, selector: nodeId }, one) },
@@ -137,7 +159,7 @@ export default async function bench(): Promise<void> {
   // The figures mean something only if every path did what its name says.
   const accepted = acceptedBefore + accepting.stats().accepted + persisting.stats().accepted;
   const refusedOnAcceptPaths = [accepting, persisting].some((v) => Object.values(v.stats().rejected).some((n) => n > 0));
-  const reasons = [rejecting, badTags].flatMap((v) => Object.entries(v.stats().rejected).filter(([, n]) => n > 0));
+  const reasons = [rejecting, badTags, ahead, retired, limited].flatMap((v) => Object.entries(v.stats().rejected).filter(([, n]) => n > 0));
   console.log(`\naccept paths: ${accepted} accepted, ${refusedOnAcceptPaths ? 'SOME REFUSED' : 'none refused'}; ` +
     `reject paths: ${reasons.map(([r, n]) => `${r} ${n}`).join(', ')}`);
 
