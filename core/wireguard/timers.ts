@@ -10,14 +10,36 @@ export interface Timer {
   readonly pending: boolean;
 }
 
+/**
+ * Pushing a pending timer later (persistent keepalive and others are pushed on every packet) only
+ * records the new deadline; when the armed timer fires early it re-arms for the rest. So the
+ * data path costs no setTimeout/clearTimeout per packet, and a timer still fires at its last
+ * deadline.
+ */
 export function createTimer(clock: Clock, fn: () => void): Timer {
   let handle: unknown;
   let pending = false;
+  /** When the timer is due (the last mod's). */
+  let deadline = 0;
+  /** When the armed clock timer fires: never after `deadline`. */
+  let armedAt = 0;
+  const arm = (ms: number) => {
+    armedAt = clock.now() + ms;
+    handle = clock.setTimer(fire, ms);
+  };
+  function fire(): void {
+    const early = deadline - clock.now();
+    if (early > 0) return arm(early);
+    pending = false;
+    fn();
+  }
   return {
     mod(ms) {
+      deadline = clock.now() + ms;
+      if (pending && deadline >= armedAt) return;
       if (pending) clock.clearTimer(handle);
       pending = true;
-      handle = clock.setTimer(() => { pending = false; fn(); }, ms);
+      arm(ms);
     },
     del() {
       if (pending) clock.clearTimer(handle);
