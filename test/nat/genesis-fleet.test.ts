@@ -25,8 +25,8 @@ describe('a fleet joined by genesis across NATs (processes, the NAT testbed)', f
   /**
    * Right after NATs forgot their mappings: a datagram the admin sends into a NAT before the
    * node's next heartbeat (≤ 0.5 s) re-opens its mapping is lost (the command protocol does not
-   * resend; its target reads no-answer). So a fresh command every 3 s until one runs; the lost
-   * ones are counted (and none of them may run later, or twice).
+   * resend; its target reads no-answer). So a fresh command every 3 s until one runs; those not
+   * run within 3 s are set apart (lost, or only late: they may run once, never twice).
    */
   const lost: { host: Host; counter: string }[] = [];
   const takesACommandAgain = async (h: Host) => {
@@ -156,7 +156,9 @@ describe('a fleet joined by genesis across NATs (processes, the NAT testbed)', f
 
   it('no command ran twice, in any incarnation of any node', () => {
     expect(counters.length).to.be.above(EDGES.length * 5);
-    const wrong = counters.filter((c) => node(c.host).executions(c.counter) !== (lost.includes(c) ? 0 : 1));
-    expect(wrong, 'commands run twice, or a lost one run later').to.deep.equal([]);
+    // A command not run within 3 s after the flush may have been lost (0) or only late (1); never twice.
+    const wrong = counters.map((c) => ({ ...c, runs: node(c.host).executions(c.counter) }))
+      .filter((c) => (lost.some((l) => l.counter === c.counter) ? c.runs > 1 : c.runs !== 1));
+    expect(wrong, 'commands run twice (or an answered one never)').to.deep.equal([]);
   });
 });
