@@ -1,5 +1,6 @@
 // The HTTP side of the F8 page against the running local mesh: the page's files and headers, the
-// event stream (read with the page's own SSE parser), approving and revoking nodes.
+// event stream (read with the page's own SSE parser), approving and revoking nodes, join codes,
+// the router's backend and health thresholds, history paging.
 import { expect } from 'chai';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -132,6 +133,37 @@ describe('F8 page API (local mesh)', function () {
     });
   });
 
+  const getJson = async (path: string) => {
+    const res = await fetch(`${mesh.f8Url}${path}`, { headers: auth() });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+
+  describe('GET /v1/nodes and /v1/status', () => {
+    it("gives each pending node its join code from the pairing registry, and no other node one", async () => {
+      const { status, body } = await getJson('/v1/nodes');
+      expect(status).to.equal(200);
+      const codes = body.nodes.map((n: { id: number; status: string; code?: string }) => [n.id, n.status, n.code ?? null]);
+      expect(codes).to.deep.equal([
+        ...mesh.fleet.map((n) => n.id).sort((a, b) => a - b).map((id) => [id, 'active', null]),
+        [20, 'pending', mesh.joinCodes.get(20)], [21, 'pending', mesh.joinCodes.get(21)],
+      ]);
+      expect(mesh.joinCodes.get(20)).to.match(/^[0-9A-HJKMNP-TV-Z]{8}$/);
+      expect(JSON.stringify(body)).to.not.include(mesh.f8Token);
+    });
+
+    it("names the router stage's backend, the authority and the health thresholds", async () => {
+      const { status, body } = await getJson('/v1/status');
+      expect(status).to.equal(200);
+      const admin = mesh.fleet.find((n) => n.role === 'os-network-admin')!;
+      expect(body).to.deep.equal({
+        authority: admin.id,
+        router: { stage: 'router', state: 'running', backend: 'catalog' },
+        health: { staleAfterMs: 300_000, downAfterMs: 900_000 },
+      });
+      expect((await fetch(`${mesh.f8Url}/v1/status`)).status).to.equal(401);
+    });
+  });
+
   describe('GET /v1/events', () => {
     it('refuses a missing or wrong token', async () => {
       expect((await fetch(`${mesh.f8Url}/v1/events`)).status).to.equal(401);
@@ -192,6 +224,15 @@ describe('F8 page API (local mesh)', function () {
       }
     });
 
+    it('revokes an active node (newcomer, approved above), audited; its key stays revoked', async () => {
+      const res = await post('/v1/nodes/20/revoke');
+      expect(res.status).to.equal(200);
+      expect(await res.json()).to.include({ id: 20, name: 'newcomer', status: 'revoked' });
+      expect((await post('/v1/nodes/20/approve')).status).to.equal(409);
+      const nodes = (await getJson('/v1/nodes')).body.nodes;
+      expect(nodes.find((n: { id: number }) => n.id === 20)).to.include({ status: 'revoked' }).and.not.have.property('code');
+    });
+
     it('answers 404 for an unknown node or decision and 401 without the token, changing nothing', async () => {
       expect((await post('/v1/nodes/99/approve')).status).to.equal(404);
       expect((await post('/v1/nodes/2/delete')).status).to.equal(404);
@@ -201,6 +242,43 @@ describe('F8 page API (local mesh)', function () {
       expect((await post('/v1/nodes/2/revoke', undefined, { authorization: 'Bearer wrong' })).status).to.equal(401);
       const nodes = ((await (await fetch(`${mesh.f8Url}/v1/nodes`, { headers: auth() })).json()) as any).nodes;
       expect(nodes.find((n: { id: number }) => n.id === 2).status).to.equal('active');
+    });
+  });
+
+  describe('GET /v1/commands paging', () => {
+    it('walks the whole history a page at a time with ?before=, newest first, none twice or missed', async () => {
+      for (let i = 0; i < 3; i++) expect((await post('/v1/intents', { text: 'ping onprem' })).status).to.equal(200);
+      const all = (await getJson('/v1/commands?limit=500')).body.commands.map((c: { id: string }) => c.id);
+      expect(all.length).to.be.at.least(4);
+      const walked: string[] = [];
+      let before: string | undefined;
+      for (;;) {
+        const { status, body } = await getJson(`/v1/commands?limit=2${before ? `&before=${before}` : ''}`);
+        expect(status).to.equal(200);
+        walked.push(...body.commands.map((c: { id: string }) => c.id));
+        if (!body.next) break;
+        expect(body.next).to.equal(body.commands[1].id);
+        before = body.next;
+      }
+      expect(walked).to.deep.equal(all);
+      // Ids follow each other: one registry sequence, whatever the counter does.
+      const numbers = all.map((id: string) => Number(/^c0-(\d+)$/.exec(id)![1]));
+      expect(numbers).to.deep.equal([...numbers].sort((a, b) => b - a));
+      expect(numbers[0] - numbers[numbers.length - 1]).to.equal(numbers.length - 1);
+    });
+
+    it('refuses a bad or unknown cursor with a 400 saying why', async () => {
+      for (const [query, why] of [
+        ['before=abc', 'before must be a command id such as c0-42, got "abc"'],
+        ['before=c0-0', 'before must be a command id such as c0-42, got "c0-0"'],
+        ['before=c0-1&before=c0-2', 'before is given more than once'],
+        ['before=', 'before must be a command id such as c0-42, got ""'],
+        ['before=c9-99999', 'before names no command: c9-99999'],
+        ['limit=0&before=c0-1', 'limit must be from 1 to 500 (the largest page), got "0"'],
+      ]) {
+        const { status, body } = await getJson(`/v1/commands?${query}`);
+        expect([query, status, body.error]).to.deep.equal([query, 400, why]);
+      }
     });
   });
 

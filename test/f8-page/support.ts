@@ -9,6 +9,7 @@ import { launchLocalMesh, type RunningMesh } from '../../examples/local-mesh/lau
 import { projectRoot } from '../../core/project-root.js';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { openRegistry } from '../../core/registry/registry.js';
+import { openPairing } from '../../core/genesis/pairing.js';
 import { scratchDir } from '../support/pipeline.js';
 
 export const PENDING_NODES = [
@@ -18,10 +19,12 @@ export const PENDING_NODES = [
 
 export interface F8Mesh extends RunningMesh {
   fleet: LocalNode[];
+  /** Each pending node's join code, by node id, as its join request recorded it. */
+  joinCodes: Map<number, string>;
 }
 
 /**
- * The seed's fleet plus PENDING_NODES (registered, never started). The admin's F8 takes any free
+ * The seed's fleet plus PENDING_NODES (registered with a join request each, never started). The admin's F8 takes any free
  * port; `ackTimeoutMs` is the signer's deadline for acks, after which a target counts as no-answer.
  * `beforeLaunch` sees the prepared fleet before any process starts (e.g. to put a node's instance
  * directory on a filesystem of its own).
@@ -32,6 +35,7 @@ export async function startF8Mesh(prefix: string, ackTimeoutMs: number, beforeLa
   prepareLocalMesh(fleet);
   const admin = fleet.find((n) => n.role === 'os-network-admin')!;
   const registry = openRegistry(join(admin.instanceDir, 'admin.db'));
+  const joinCodes = new Map<number, string>();
   try {
     for (const p of PENDING_NODES) {
       registry.upsertNode(
@@ -47,6 +51,7 @@ export async function startF8Mesh(prefix: string, ackTimeoutMs: number, beforeLa
         },
         'test setup',
       );
+      joinCodes.set(p.id, openPairing(registry).recordRequest(p.id));
     }
   } finally {
     registry.close();
@@ -63,7 +68,7 @@ export async function startF8Mesh(prefix: string, ackTimeoutMs: number, beforeLa
   }
   beforeLaunch?.(fleet);
   const mesh = await launchLocalMesh(fleet, { pipelineFor: pipelineCopy });
-  return { ...mesh, fleet };
+  return { ...mesh, fleet, joinCodes };
 }
 
 export const CHROMIUM = '/usr/bin/chromium';

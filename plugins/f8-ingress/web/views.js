@@ -231,7 +231,8 @@ function nodeActions(node, view) {
 export function fillFleetEntry(el, node, view) {
   const { now } = view;
   el.className = `node node-${node.status}`;
-  const health = node.status === 'active' ? healthBadge(node, view) : null;
+  // The authority hears itself; its health by acks would say nothing.
+  const health = node.status === 'active' && node.id !== view.authority ? healthBadge(node, view) : null;
   const parts = [
     h('p', { class: 'node-name' }, h('strong', {}, node.name), ' ', h('span', { class: 'address' }, node.address)),
     h(
@@ -240,7 +241,7 @@ export function fillFleetEntry(el, node, view) {
       `${node.role} · last heard `,
       h('time', { datetime: node.lastSeen ?? '', title: node.lastSeen ?? 'never' }, ago(node.lastSeen, now)),
     ),
-    health && h('p', { class: 'node-meta node-health' }, 'health ', health),
+    health && h('p', { class: 'node-health' }, 'health ', health),
     // Shown on both screens while the node waits: the operator compares it with the node's.
     node.status === 'pending' && node.code
       ? h('p', { class: 'join-code' }, 'join code ', h('code', {}, formatCode(node.code)))
