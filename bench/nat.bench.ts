@@ -24,8 +24,11 @@ import { createMesh, type Mesh, type MeshOptions } from '../core/mesh/mesh.js';
 import { formatKey, generateSecret, publicKeyOf } from '../core/keys/index.js';
 import { printTable } from './table.js';
 import { canUseNetns } from '../test/support/root.js';
-import { startFleet, type Node } from '../test/nat/fleet.js';
-import { createNatTestbed } from '../test/nat/testbed.js';
+import { readFileSync } from 'node:fs';
+import { startFleet } from '../test/nat/fleet.js';
+import { startGenesisFleet, type GenesisNode } from '../test/nat/genesis-fleet.js';
+import { createNatTestbed, type Host, type NatTestbed } from '../test/nat/testbed.js';
+import { scratchDir } from '../test/support/pipeline.js';
 
 const DURATION = 3000;
 const WARMUP = 500;
@@ -349,11 +352,13 @@ function bareChannelFigures(): Promise<{ version?: string; rates?: Record<string
 }
 
 export default async function bench(): Promise<void> {
-  const times = await testbedTimes();
-  if (typeof times === 'string') console.log(`(NAT testbed times not measured: ${times})\n`);
+  const testbed = await testbedFigures();
+  if (typeof testbed === 'string') console.log(`(NAT testbed figures not measured: ${testbed})\n`);
   else {
     console.log('Paths on the NAT testbed (network namespaces; onprem behind NAT A, leased behind NAT B):\n');
-    printTable(times);
+    printTable(testbed.times);
+    console.log('\nThroughput on the testbed, one mesh process per host (tunnel MTU 1420):\n');
+    printTable(testbed.throughput);
     console.log('');
   }
   const bare = await bareChannelFigures();
@@ -394,25 +399,25 @@ export default async function bench(): Promise<void> {
 
 // ---- table 3: paths on the NAT testbed (root) ------------------------------------------------
 
+const pinoTime = (l: string) => (JSON.parse(l) as { time: number }).time;
+
 /**
- * The hub, onprem (NAT A) and leased (NAT B) on the testbed: ms from the later of the two
- * being up until each goes direct; after the direct path is cut at NAT A, until each falls
- * back; after it is mended, until each is direct again (a 5 s hold-down included).
+ * A fleet joined by genesis (admin, hub, onprem behind NAT A, leased behind NAT B), `ppn`
+ * processes: ms from a node's first boot (`ppn join`) to its first executed command; from the
+ * later of onprem and leased running until each is direct; after the direct path is cut at
+ * NAT A, until each falls back; after it is mended, until each is direct again.
  */
-export async function testbedTimes(): Promise<Record<string, string | number>[] | string> {
-  const why = canUseNetns();
-  if (why) return why;
-  const bed = await createNatTestbed();
-  let nodes: Map<string, Node> | undefined;
+async function genesisTimes(bed: NatTestbed): Promise<Record<string, string | number>[]> {
+  const fleet = await startGenesisFleet(bed, scratchDir('nat-bench'), ['admin', 'hub', 'onprem', 'leased']);
   try {
-    const began = Date.now();
-    nodes = await startFleet(bed, ['hub', 'onprem', 'leased']);
-    const up = Date.now();
-    const onprem = nodes.get('onprem')!;
-    const leased = nodes.get('leased')!;
-    const both = async (reason: string, since: [number, number]) => Promise.all([
-      onprem.pathChange('leased', reason, 60_000, since[0]), leased.pathChange('onprem', reason, 60_000, since[1]),
-    ]).then((e) => e.map((x) => x.at as number));
+    const onprem = fleet.node('onprem');
+    const leased = fleet.node('leased');
+    const first = await Promise.all([fleet.command('onprem'), fleet.command('leased')]);
+    const bootToCommand = [onprem, leased].map((n, i) => first[i].at - fleet.bootedAt.get(n.host)!);
+    const running = Math.max(...[onprem, leased].map((n) => pinoTime(n.lines.all.find((l) => l.includes('"msg":"pipeline running"'))!)));
+    const change = (n: GenesisNode, peer: string, reason: string, since: number) =>
+      n.log('peer path changed', (r) => r.peer === peer && r.reason === reason, 60_000, since).then((r) => r.time as number);
+    const both = (reason: string, since: [number, number]) => Promise.all([change(onprem, 'leased', reason, since[0]), change(leased, 'onprem', reason, since[1])]);
     const mark = (): [number, number] => [onprem.lines.all.length, leased.lines.all.length];
     const direct = await both('upgrade', [0, 0]);
     const rule = ['FORWARD', '-d', bed.publicAddress('leased'), '-j', 'DROP'];
@@ -425,13 +430,83 @@ export async function testbedTimes(): Promise<Record<string, string | number>[] 
     await bed.exec('nat-A', 'iptables', ['-D', ...rule]);
     const back = await both('upgrade', since);
     return [
-      { 'on the testbed': 'three nodes started (hub first)', 'onprem ms': up - began, 'leased ms': up - began },
-      { 'on the testbed': 'both up → direct', 'onprem ms': direct[0] - up, 'leased ms': direct[1] - up },
-      { 'on the testbed': 'direct path cut → relayed', 'onprem ms': fell[0] - cut, 'leased ms': fell[1] - cut },
-      { 'on the testbed': 'mended → direct again', 'onprem ms': back[0] - mended, 'leased ms': back[1] - mended },
+      { 'genesis fleet on the testbed': 'first boot (ppn join) → first executed command', 'onprem ms': bootToCommand[0], 'leased ms': bootToCommand[1] },
+      { 'genesis fleet on the testbed': 'both running → direct', 'onprem ms': direct[0] - running, 'leased ms': direct[1] - running },
+      { 'genesis fleet on the testbed': 'direct path cut → relayed', 'onprem ms': fell[0] - cut, 'leased ms': fell[1] - cut },
+      { 'genesis fleet on the testbed': 'mended → direct again (5 s hold-down)', 'onprem ms': back[0] - mended, 'leased ms': back[1] - mended },
     ];
   } finally {
-    await Promise.all([...(nodes?.values() ?? [])].map((n) => n.stop()));
+    await fleet.stop();
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Throughput between mesh nodes (one process each, nat-node.ts) on the testbed: onprem → leased
+ * direct (through NAT A and NAT B), the same pair relayed by the hub (their direct path cut), and
+ * office1 → office2 on one plain LAN (behind NAT C, direct at their LAN addresses). Messages/s
+ * and MB/s received, ratios against the LAN, and the hub's CPU per relayed message.
+ */
+async function testbedThroughput(bed: NatTestbed): Promise<Record<string, string | number>[]> {
+  const nodes = await startFleet(bed, ['hub', 'onprem', 'leased', 'office1', 'office2']);
+  const n = (h: Host) => nodes.get(h)!;
+  const rows: Record<string, string | number>[] = [];
+  try {
+    await n('onprem').echo('leased', 'warm up');
+    await n('office1').echo('office2', 'warm up');
+    await Promise.all([n('onprem').pathChange('leased', 'upgrade', 60_000), n('office1').pathChange('office2', 'upgrade', 60_000)]);
+    const measure = async (from: Host, to: Host, size: number) => {
+      const before = await n(to).count();
+      const cpu = cpuSeconds(n('hub').child.pid!);
+      await n(from).blast(to, size, DURATION);
+      // Datagrams in flight arrive within a moment of the sender stopping.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const after = await n(to).count();
+      const received = after.received - before.received;
+      return { rate: received / (DURATION / 1000), hubCpuUs: ((cpuSeconds(n('hub').child.pid!) - cpu) * 1e6) / Math.max(received, 1) };
+    };
+    const rule = ['FORWARD', '-d', bed.publicAddress('leased'), '-j', 'DROP'];
+    for (const size of SIZES) {
+      const lan = await measure('office1', 'office2', size);
+      const direct = await measure('onprem', 'leased', size);
+      const since = n('onprem').lines.all.length;
+      await bed.exec('nat-A', 'iptables', ['-I', ...rule]);
+      let relayed: Awaited<ReturnType<typeof measure>>;
+      try {
+        await n('onprem').pathChange('leased', 'direct path died', 15_000, since);
+        relayed = await measure('onprem', 'leased', size);
+      } finally {
+        await bed.exec('nat-A', 'iptables', ['-D', ...rule]);
+      }
+      await n('onprem').pathChange('leased', 'upgrade', 60_000, since);
+      for (const [name, r] of [['office1 → office2, plain LAN (behind one NAT)', lan], ['onprem → leased, direct through two NATs', direct], ['onprem → leased, relayed by the hub', relayed]] as const) {
+        rows.push({
+          size: `${size} B`, path: name, 'messages/s': r.rate, 'MB/s': (r.rate * size) / 1e6, '/ LAN': (r.rate / lan.rate).toFixed(2),
+          'hub CPU µs / message': name.includes('relayed') ? r.hubCpuUs : '',
+        });
+      }
+    }
+  } finally {
+    await Promise.all([...nodes.values()].map((x) => x.stop()));
+  }
+  return rows;
+}
+
+/** Both testbed tables, on one testbed; a string says why they were not measured. */
+export async function testbedFigures(): Promise<{ times: Record<string, string | number>[]; throughput: Record<string, string | number>[] } | string> {
+  const why = canUseNetns();
+  if (why) return why;
+  const bed = await createNatTestbed();
+  try {
+    const times = await genesisTimes(bed);
+    for (const r of ['A', 'B', 'R', 'C'] as const) await bed.flush(r);
+    return { times, throughput: await testbedThroughput(bed) };
+  } finally {
     await bed.destroy();
   }
 }
