@@ -28,18 +28,6 @@ describe('paths: the lighthouse', () => {
     ]);
   });
 
-  it('answers an ask refused for a peer not seen yet the moment that peer first shows up', () => {
-    const lh = createLighthouse();
-    lh.observed(LEASED, natB);
-    expect(lh.ask(LEASED, ONPREM, [lanB])).to.deep.equal({ refused: 'peer not seen yet' });
-    expect(lh.observed(ONPREM, natA)).to.deep.equal([
-      { to: LEASED, message: { type: 'meet', peer: ONPREM, endpoints: [natA] } },
-      { to: ONPREM, message: { type: 'meet', peer: LEASED, endpoints: [natB] } },
-    ]);
-    // Once: the next datagrams from onprem introduce nobody again.
-    expect(lh.observed(ONPREM, natA)).to.equal(undefined);
-  });
-
   it('follows a spoke whose mapping changed (a NAT that forgot it)', () => {
     const lh = createLighthouse();
     lh.observed(ONPREM, natA);

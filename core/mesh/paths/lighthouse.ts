@@ -14,11 +14,8 @@ export interface Introduction {
 }
 
 export interface Lighthouse {
-  /**
-   * An authenticated datagram from the spoke at mesh address `spoke` arrived from `from`. The
-   * first one from a spoke answers the asks that were waiting for it (else nothing is returned).
-   */
-  observed(spoke: string, from: Endpoint): Introduction[] | undefined;
+  /** An authenticated datagram from the spoke at mesh address `spoke` arrived from `from`. */
+  observed(spoke: string, from: Endpoint): void;
   /** Spoke `from` asks to meet `peer`: both meets, or a reason there are none. */
   ask(from: string, peer: string, local: Endpoint[]): Introduction[] | { refused: string };
   forget(spoke: string): void;
@@ -30,8 +27,6 @@ const same = (a: Endpoint, b: Endpoint) => a.host === b.host && a.port === b.por
 export function createLighthouse(): Lighthouse {
   const seen = new Map<string, Endpoint>();
   const locals = new Map<string, Endpoint[]>();
-  /** Asks refused because the peer was not seen yet: peer → askers, answered when it shows up. */
-  const waiting = new Map<string, Set<string>>();
 
   /** What to tell `other` about `spoke`: where the hub sees it, then (behind the same NAT) its local endpoints. */
   function endpointsOf(spoke: string, other: string): Endpoint[] {
@@ -43,39 +38,25 @@ export function createLighthouse(): Lighthouse {
     return list;
   }
 
-  const meets = (from: string, peer: string): Introduction[] => [
-    { to: from, message: { type: 'meet', peer, endpoints: endpointsOf(peer, from) } },
-    { to: peer, message: { type: 'meet', peer: from, endpoints: endpointsOf(from, peer) } },
-  ];
-
   return {
     observed(spoke, from) {
       // Called for every authenticated datagram the hub gets: no allocation unless it moved.
       const known = seen.get(spoke);
-      if (known && same(known, from)) return undefined;
-      seen.set(spoke, { host: from.host, port: from.port });
-      const askers = !known && waiting.get(spoke);
-      if (!askers) return undefined;
-      waiting.delete(spoke);
-      return [...askers].filter((a) => seen.has(a)).flatMap((a) => meets(a, spoke));
+      if (!known || !same(known, from)) seen.set(spoke, { host: from.host, port: from.port });
     },
     ask(from, peer, local) {
       if (from === peer) return { refused: 'asked to meet itself' };
       locals.set(from, local.slice(0, MAX_ENDPOINTS - 1));
       if (!seen.has(from)) return { refused: 'asker not seen directly' };
-      if (!seen.has(peer)) {
-        // Both ends are told the moment the peer first shows up, not at the asker's next ask (10 s).
-        if (!waiting.has(peer)) waiting.set(peer, new Set());
-        waiting.get(peer)!.add(from);
-        return { refused: 'peer not seen yet' };
-      }
-      return meets(from, peer);
+      if (!seen.has(peer)) return { refused: 'peer not seen yet' };
+      return [
+        { to: from, message: { type: 'meet', peer, endpoints: endpointsOf(peer, from) } },
+        { to: peer, message: { type: 'meet', peer: from, endpoints: endpointsOf(from, peer) } },
+      ];
     },
     forget(spoke) {
       seen.delete(spoke);
       locals.delete(spoke);
-      waiting.delete(spoke);
-      for (const askers of waiting.values()) askers.delete(spoke);
     },
     endpointOf: (spoke) => seen.get(spoke),
   };

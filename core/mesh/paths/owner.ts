@@ -248,8 +248,7 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
       if (!t || 'relay' in from) return;
       const now = clock.now();
       t.paths.arrived(from, now);
-      const introductions = lighthouse?.observed(t.peer.address, from);
-      if (introductions) for (const i of introductions) send(i.to, i.message);
+      lighthouse?.observed(t.peer.address, from);
       // Without a relay the path roams to the latest source (WireGuard's rule): follow a move at once.
       const current = t.paths.current;
       if (!t.peer.relay && (!current || isRelay(current) || current.host !== from.host || current.port !== from.port)) apply(key, t, now);
