@@ -17,36 +17,47 @@ export interface Timer {
  * deadline.
  */
 export function createTimer(clock: Clock, fn: () => void): Timer {
-  let handle: unknown;
-  let pending = false;
+  return new LazyTimer(clock, fn);
+}
+
+// A class, so a peer's five timers share their methods (one closure each: the clock's callback).
+class LazyTimer implements Timer {
+  private handle: unknown;
+  private armed = false;
   /** When the timer is due (the last mod's). */
-  let deadline = 0;
+  private deadline = 0;
   /** When the armed clock timer fires: never after `deadline`. */
-  let armedAt = 0;
-  const arm = (ms: number) => {
-    armedAt = clock.now() + ms;
-    handle = clock.setTimer(fire, ms);
+  private armedAt = 0;
+  private readonly fire = (): void => {
+    const early = this.deadline - this.clock.now();
+    if (early > 0) return this.arm(early);
+    this.armed = false;
+    this.fn();
   };
-  function fire(): void {
-    const early = deadline - clock.now();
-    if (early > 0) return arm(early);
-    pending = false;
-    fn();
+
+  constructor(private readonly clock: Clock, private readonly fn: () => void) {}
+
+  get pending(): boolean {
+    return this.armed;
   }
-  return {
-    mod(ms) {
-      deadline = clock.now() + ms;
-      if (pending && deadline >= armedAt) return;
-      if (pending) clock.clearTimer(handle);
-      pending = true;
-      arm(ms);
-    },
-    del() {
-      if (pending) clock.clearTimer(handle);
-      pending = false;
-    },
-    get pending() { return pending; },
-  };
+
+  mod(ms: number): void {
+    this.deadline = this.clock.now() + ms;
+    if (this.armed && this.deadline >= this.armedAt) return;
+    if (this.armed) this.clock.clearTimer(this.handle);
+    this.armed = true;
+    this.arm(ms);
+  }
+
+  del(): void {
+    if (this.armed) this.clock.clearTimer(this.handle);
+    this.armed = false;
+  }
+
+  private arm(ms: number): void {
+    this.armedAt = this.clock.now() + ms;
+    this.handle = this.clock.setTimer(this.fire, ms);
+  }
 }
 
 export interface TimerActions {
