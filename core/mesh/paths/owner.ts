@@ -74,6 +74,8 @@ interface Tracked {
   peer: PathPeer;
   paths: PeerPaths;
   lastAsk?: number;
+  /** When the peer was first set. */
+  since: number;
   lastKick?: number;
   /** When a probe first found no session with the peer (cleared once there is one). */
   firstNoSession?: number;
@@ -90,6 +92,9 @@ interface HubWatch {
 }
 
 const KICK_EVERY = 5000;
+/** Asks for a peer without any meet yet go every FRESH_ASK_EVERY for its first FRESH_FOR ms. */
+const FRESH_ASK_EVERY = 1000;
+const FRESH_FOR = 30_000;
 const describe = (p: DeviceEndpoint | undefined) => (!p ? undefined : 'relay' in p ? `relay ${p.relay}` : keyOf(p));
 
 export function createPathOwner(device: Device, options: PathOwnerOptions): Paths {
@@ -182,7 +187,10 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
     apply(key, t, now);
     const why = t.paths.why(now);
     const hub = options.hub?.();
-    const every = why === 'blocked by NAT' ? askBlockedEvery : askEvery;
+    // No meet yet for a peer set moments ago: the hub may not have seen it yet (it joined at the
+    // same time), and refuses such asks without a word; ask again soon rather than in askEvery.
+    const fresh = why === 'never tried' && now - t.since < FRESH_FOR;
+    const every = why === 'blocked by NAT' ? askBlockedEvery : fresh ? FRESH_ASK_EVERY : askEvery;
     if (hub && t.peer.relay && why !== undefined && (t.lastAsk === undefined || now - t.lastAsk >= every)) {
       t.lastAsk = now;
       send(hub, { type: 'ask', peer: t.peer.address, local: options.localEndpoints?.() ?? [] });
@@ -268,7 +276,7 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
     setPeer(key, peer) {
       const now = clock.now();
       const known = peers.get(key);
-      const t = known ?? { peer, paths: createPeerPaths({ timings: options.timings }) };
+      const t = known ?? { peer, paths: createPeerPaths({ timings: options.timings }), since: now };
       if (known && known.peer.address !== peer.address) byAddress.delete(known.peer.address);
       t.peer = peer;
       t.paths.setRelay(peer.relay);
