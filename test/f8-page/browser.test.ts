@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { LOW_CONTRAST_TEXT } from './contrast.js';
+import { openRegistry } from '../../core/registry/registry.js';
 import { launchChromium, requireChromium, screenshotDir, startF8Mesh, type F8Mesh } from './support.js';
 
 describe('F8 Terminal page in chromium (local mesh)', function () {
@@ -79,6 +80,22 @@ describe('F8 Terminal page in chromium (local mesh)', function () {
     await other.getByLabel('Operator token').waitFor();
     expect(await other.locator('#console').isHidden()).to.equal(true);
     await other.close();
+  });
+
+  it("shows the router's backend, each pending node's join code and what health means", async () => {
+    await page.locator('#router', { hasText: 'Router backend: catalog' }).waitFor();
+    const code = (id: number) => `join code ${mesh!.joinCodes.get(id)!.slice(0, 4)}-${mesh!.joinCodes.get(id)!.slice(4)}`;
+    expect(await text('#fleet [data-key="20"] .join-code')).to.equal(code(20));
+    expect(await text('#fleet [data-key="21"] .join-code')).to.equal(code(21));
+    expect(await page.locator('#fleet .join-code').count()).to.equal(2);
+    expect(await text('#health-legend')).to.equal('Health by last heard (an authenticated ack): up within 5 min, stale within 15 min, down after that.');
+    // Nothing acked yet: the nodes are not heard yet; the authority has no health of its own, nor a Revoke.
+    expect(await text('#fleet [data-key="3"] .node-health')).to.equal('health not heard yet');
+    const admin = mesh!.fleet.find((n) => n.role === 'os-network-admin')!;
+    expect(await page.locator(`#fleet [data-key="${admin.id}"] .node-health`).count()).to.equal(0);
+    expect(await page.getByRole('button', { name: 'Revoke admin' }).count()).to.equal(0);
+    expect(await page.getByRole('button', { name: 'Revoke leased' }).count()).to.equal(1);
+    await shoot('02b-join-codes');
   });
 
   it('F8 focuses the command line, Enter shows the draft without sending, Esc cancels it', async () => {
@@ -170,6 +187,26 @@ describe('F8 Terminal page in chromium (local mesh)', function () {
     await shoot('07-fleet-decided');
   });
 
+  it('revokes an active node only after a confirm step, which can be withdrawn', async () => {
+    await page.getByRole('button', { name: 'Revoke newcomer' }).click();
+    const confirm = page.getByRole('button', { name: 'Confirm revoke newcomer' });
+    await confirm.waitFor();
+    expect(await page.evaluate('document.activeElement && document.activeElement.textContent')).to.equal('Confirm revoke newcomer');
+    expect(await text('#fleet [data-key="20"] .confirm-revoke .warning')).to.include('Revoke newcomer?');
+    expect(await page.evaluate(LOW_CONTRAST_TEXT)).to.deep.equal([]);
+    await shoot('07b-revoke-confirm');
+    await page.getByRole('button', { name: 'Keep it' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    expect(await page.evaluate('document.activeElement && document.activeElement.getAttribute("aria-label")')).to.equal('Revoke newcomer');
+    expect((await api('/v1/nodes')).nodes.find((n: { id: number }) => n.id === 20).status).to.equal('active');
+    await page.getByRole('button', { name: 'Revoke newcomer' }).click();
+    await confirm.click();
+    await page.locator('#fleet [data-key="20"] .status-revoked').waitFor();
+    await page.locator('#announcer', { hasText: 'newcomer revoked.' }).waitFor({ state: 'attached' });
+    expect(await page.getByRole('button', { name: 'Revoke newcomer' }).count()).to.equal(0);
+    expect((await api('/v1/nodes')).nodes.find((n: { id: number }) => n.id === 20).status).to.equal('revoked');
+  });
+
   it('lists the history newest first, including commands sent from elsewhere', async () => {
     const elsewhere = await api('/v1/intents', { text: 'ping onprem' });
     await page.locator(`#history > li[data-key="${elsewhere.id}"]`).waitFor();
@@ -181,6 +218,47 @@ describe('F8 Terminal page in chromium (local mesh)', function () {
     await page.locator(`#history > li[data-key="${elsewhere.id}"] .outcome`, { hasText: '1 executed' }).waitFor();
     await page.locator('#history > li summary').first().click();
     await shoot('08-history');
+  });
+
+  it('labels health up, stale and down by the age of last heard', async () => {
+    // leased and onprem answered just now; onprem and cloud-relay are made to have been heard
+    // 10 and 20 minutes ago (thresholds 5 and 15 min), as the admin's registry would say.
+    const admin = mesh!.fleet.find((n) => n.role === 'os-network-admin')!;
+    const byName = (name: string) => mesh!.fleet.find((n) => n.name === name)!.id;
+    await page.locator(`#fleet [data-key="${byName('onprem')}"] .health-up`).waitFor();
+    const registry = openRegistry(join(admin.instanceDir, 'admin.db'));
+    try {
+      const set = registry.db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?');
+      set.run(new Date(Date.now() - 10 * 60_000).toISOString(), byName('onprem'));
+      set.run(new Date(Date.now() - 20 * 60_000).toISOString(), byName('cloud-relay'));
+    } finally {
+      registry.close();
+    }
+    await page.reload();
+    await page.getByRole('status').getByText('Live').waitFor();
+    const health = (name: string) => text(`#fleet [data-key="${byName(name)}"] .node-health`);
+    await page.locator(`#fleet [data-key="${byName('cloud-relay')}"] .health-down`).waitFor();
+    expect([await health('leased'), await health('onprem'), await health('cloud-relay')]).to.deep.equal(['health up', 'health stale', 'health down']);
+    expect(await text(`#fleet [data-key="${byName('onprem')}"] .node-meta`)).to.equal('os-infrastructure · last heard 10 min ago');
+    await shoot('08b-health');
+  });
+
+  it('pages back through the history with Show older commands', async () => {
+    for (let i = 0; i < 50; i++) await api('/v1/intents', { text: 'ping onprem' });
+    // A fresh snapshot holds one page (50); the three commands from before are one page back.
+    await page.reload();
+    await page.getByRole('status').getByText('Live').waitFor();
+    const older = page.getByRole('button', { name: 'Show older commands' });
+    await older.waitFor();
+    const keys = await page.evaluate('[...document.querySelectorAll("#history > li")].map((l) => l.dataset.key).join(" ")');
+    expect(await page.locator('#history > li').count(), String(keys)).to.equal(50);
+    await older.click();
+    await page.locator('#history > li').nth(52).waitFor();
+    await older.waitFor({ state: 'hidden' });
+    expect(await page.locator('#history > li').count()).to.equal(53);
+    expect(await page.locator('#history > li .text').last().textContent()).to.equal('restart telemetry on the leased node');
+    await page.locator('#announcer', { hasText: '3 older commands shown; that is the whole history.' }).waitFor({ state: 'attached' });
+    await shoot('08c-history-older');
   });
 
   it('keeps text contrast at 4.5:1 or more', async () => {

@@ -164,7 +164,7 @@ async function followEvents(api) {
           setConnection('live', 'Live');
           loadSnapshot(api);
         } else if (event === 'node') upsertNode(data);
-        else if (event === 'command') upsertCommand(data);
+        else if (event === 'command' && withinHistory(data)) upsertCommand(data);
       }, stream.signal);
     } catch (err) {
       if (stream.signal.aborted) return;
@@ -194,7 +194,14 @@ async function loadSnapshot(api) {
     renderFleet();
     for (const c of page.commands) upsertCommand(c);
     // Older pages already shown keep their own cursor; a reconnect only refreshes the newest.
-    if (!state.pagedBack) setOlder(page.next);
+    if (state.pagedBack) return;
+    setOlder(page.next);
+    // An older command the stream named meanwhile (its deadline passing, a late ack) waits for its
+    // page: shown now, it would open a gap in the history.
+    const oldest = page.commands.at(-1)?.at;
+    if (!page.next || !oldest) return;
+    for (const c of state.commands.values()) if (c.at < oldest) state.commands.delete(c.id);
+    renderHistory();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) refused();
   }
@@ -213,6 +220,16 @@ function upsertNode(node) {
 const STATUS_RANK = { sent: 0, 'no-answer': 1 };
 /** @param {string} status */
 const rank = (status) => STATUS_RANK[status] ?? 2;
+
+/**
+ * Whether a command the stream names belongs to the history shown: any command already shown,
+ * and new ones; an older one (below the pages loaded) would open a gap in it, so waits for its page.
+ * @param {any} command
+ */
+function withinHistory(command) {
+  if (state.commands.has(command.id) || state.older === null) return true;
+  return [...state.commands.values()].some((shown) => shown.at <= command.at);
+}
 
 /** @param {any} next */
 function upsertCommand(next) {
