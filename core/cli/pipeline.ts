@@ -62,19 +62,15 @@ export function register(program: Command): void {
       }
       registerHostMetrics(host, () => logStream.counters());
       registerNodeSeries(host);
-      let control;
-      try {
-        control = await startControlServer(host, { port: host.status().config.node.statusPort ?? 0, scrape, extraStatus: () => ({ log: logStream.counters() }) });
-      } catch (err) {
-        await host.stop(Date.now() + stopTimeoutMs);
-        throw err;
-      }
+      // Signals are handled from the moment the host runs: a SIGTERM while the control endpoint
+      // starts (its control.json is what launchers wait for) is a stop, not the default death.
+      let control: Awaited<ReturnType<typeof startControlServer>> | undefined;
+      let unwatch = () => {};
       const reload = (why: string) =>
         host
           .reload()
           .then((r) => logger.info({ why, ok: r.ok, added: r.added, changed: r.changed, removed: r.removed }, 'reload finished'))
           .catch((err: unknown) => logger.error({ why, err: String(err) }, 'reload failed'));
-      const unwatch = opts.watch ? watchFiles(() => host.watchedFiles(), (f) => reload(`changed: ${f}`)) : () => {};
       superviseNode({
         logger,
         stopTimeoutMs,
@@ -86,12 +82,19 @@ export function register(program: Command): void {
           {
             name: 'control endpoint',
             run: async () => {
-              const { fileLeft } = await control.close();
+              const fileLeft = control && (await control.close()).fileLeft;
               return fileLeft ? { problem: `could not remove ${fileLeft}` } : undefined;
             },
           },
         ],
       });
+      try {
+        control = await startControlServer(host, { port: host.status().config.node.statusPort ?? 0, scrape, extraStatus: () => ({ log: logStream.counters() }) });
+      } catch (err) {
+        await host.stop(Date.now() + stopTimeoutMs);
+        throw err;
+      }
+      if (opts.watch) unwatch = watchFiles(() => host.watchedFiles(), (f) => reload(`changed: ${f}`));
       // Said last, once the node is wholly up (file watch and signals included): launchers and
       // tests wait for this line.
       logger.info({ control: `http://127.0.0.1:${control.port}`, ...(scrape && { metrics: `http://${scrape.host}:${control.scrapePort}/metrics` }) }, 'control endpoint on loopback');
