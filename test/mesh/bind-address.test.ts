@@ -9,6 +9,7 @@ import { createMesh, type Mesh } from '../../core/mesh/mesh.js';
 import { meshService } from '../../core/node/services.js';
 import { generateSecret } from '../../core/keys/index.js';
 import type { ServiceContext, Services } from '../../core/runtime/define-stage.js';
+import { createNodeMetrics } from '../../core/runtime/node-metrics.js';
 
 const PUBLIC = '192.0.2.50'; // TEST-NET-1: never this machine's
 const logger = pino({ level: 'silent' });
@@ -36,7 +37,7 @@ describe('mesh bind address vs announced endpoint', () => {
 
     const node = { membership: { address: '10.8.0.7', listen: `${PUBLIC}:${port}`, peers: [] }, secret: generateSecret() };
     const deps = { get: () => node } as unknown as Services;
-    const mesh = (await meshService.create({ logger } as unknown as ServiceContext, { mode: 'userspace', forwarding: false, relay: false }, deps)) as Mesh;
+    const mesh = (await meshService.create({ logger, metrics: createNodeMetrics() } as unknown as ServiceContext, { mode: 'userspace', forwarding: false, relay: false }, deps)) as Mesh;
     try {
       // The port is taken now: the mesh holds it on the wildcard.
       const probe = createSocket('udp4');
