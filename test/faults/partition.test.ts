@@ -1,7 +1,9 @@
 // The fault suite's network partition (root only): the local mesh with each node in its own
-// network namespace on one bridge (test/genesis/lan.ts), onprem reached only through the hub's
-// relay. iptables DROP in the hub's namespace cuts the hub from onprem: commands to onprem go
-// unanswered (leased, reached directly, goes on); the rules removed, onprem takes commands again.
+// network namespace on one bridge (test/genesis/lan.ts), onprem listed behind the hub's relay.
+// Cutting only the hub from onprem is no partition any more once the path owner has found the
+// direct path between onprem and the admin (docs/nat.md), so iptables DROP in onprem's namespace
+// cuts it from the hub and the admin alike: commands to onprem go unanswered (leased goes on);
+// the rules removed, onprem takes commands again by itself.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -15,7 +17,7 @@ import { startFaultMesh, type FaultMesh } from './support.js';
 
 const HOSTS = ['admin', 'cloud-relay', 'onprem', 'leased'];
 
-describe('faults: a network partition between the hub and a node, then healed (netns)', function () {
+describe('faults: a network partition between a node and the rest of the mesh, then healed (netns)', function () {
   this.timeout(180_000);
   let lan: Lan | undefined;
   let mesh: FaultMesh | undefined;
@@ -50,11 +52,13 @@ describe('faults: a network partition between the hub and a node, then healed (n
   });
 
   const iptables = async (op: '-I' | '-D') => {
-    const hub = lan!.ns('cloud-relay');
-    const onprem = lan!.address('onprem');
-    for (const rule of [['INPUT', '-s', onprem], ['OUTPUT', '-d', onprem]]) {
-      const r = await run('ip', ['netns', 'exec', hub, 'iptables', op, rule[0], rule[1], rule[2], '-j', 'DROP']);
-      expect(r.code, r.stderr).to.equal(0);
+    const onprem = lan!.ns('onprem');
+    for (const peer of ['cloud-relay', 'admin']) {
+      const address = lan!.address(peer);
+      for (const rule of [['INPUT', '-s', address], ['OUTPUT', '-d', address]]) {
+        const r = await run('ip', ['netns', 'exec', onprem, 'iptables', op, rule[0], rule[1], rule[2], '-j', 'DROP']);
+        expect(r.code, r.stderr).to.equal(0);
+      }
     }
   };
   const handled = (name: string, counter: string, from: number) =>
@@ -68,7 +72,7 @@ describe('faults: a network partition between the hub and a node, then healed (n
     return undefined;
   };
 
-  it('onprem takes commands, not while the hub cannot reach it, and again once the partition heals', async () => {
+  it('onprem takes commands, not while it is cut off from the hub and the admin, and again once the partition heals', async () => {
     expect(await until('ping onprem', 'onprem', 5), 'before the partition').to.not.equal(undefined);
     await iptables('-I');
     try {
