@@ -29,6 +29,7 @@ export { ALL_NODES, groupSelector, nodeSelector, targetMatches } from '../protoc
 export { createSigner } from '../protocol/signer.js';
 export { createVerifier, DEFAULT_FAILED_TAG_CAP, type AcceptedCommand, type RejectReason } from '../protocol/verifier.js';
 export { openNodeState } from '../protocol/node-state.js';
+export { DEFAULT_ACK_CACHE_SIZE, openAckCache } from '../protocol/ack-cache.js';
 export { createAckSigner } from '../protocol/ack.js';
 export { createAckVerifier, type AckRejectReason, type VerifiedAck } from '../protocol/ack-verifier.js';
 export { DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND } from '../protocol/failure-budget.js';

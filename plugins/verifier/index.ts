@@ -4,10 +4,12 @@
 // a key that is retired all the same is reported to the authority (an authenticated report on
 // the telemetry port, repeated until a membership update brings a new epoch), and the new epoch
 // and groups are taken from the membership as they change, without a rebuild.
+// A replay of the very 16 bytes of a recent command (the authority re-sends when no ack came) is
+// not executed again: the ack telemetry-egress cached for it is sent once more instead.
 import { filter, map } from 'rxjs';
 import {
-  createKeyRetiredSigner, createVerifier, DEFAULT_FAILED_TAG_CAP, DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND, defineStage, logSampler,
-  MESH, NODE, openNodeState, parseKey, TELEMETRY_PORT,
+  createKeyRetiredSigner, createVerifier, DEFAULT_ACK_CACHE_SIZE, DEFAULT_FAILED_TAG_CAP, DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND, defineStage, logSampler,
+  MESH, NODE, openAckCache, openNodeState, parseKey, TELEMETRY_PORT,
   type AcceptedCommand, type Envelope, type MeshEndpoint, type VerifiedCommand, type VerifierDropReason,
 } from '../../core/sdk/index.js';
 
@@ -50,6 +52,25 @@ export default defineStage<Config>({
     const reports = createKeyRetiredSigner({ nodeSecret: node.secret, authorityPublic, nodeId: membership.nodeId });
     const socket = await mesh.bind(0, () => ctx.metrics.count('unexpected-inbound'));
     const state = openNodeState(node.path(config.stateFile));
+    const acks = openAckCache(node.path(config.stateFile));
+    // The exact packets of the newest accepted commands (hex → command), oldest first; bounded like the ack cache.
+    const recent = new Map<string, { epoch: number; counter: bigint }>();
+    const accepted = (packet: Uint8Array, epoch: number, counter: bigint) => {
+      recent.set(Buffer.from(packet).toString('hex'), { epoch, counter });
+      if (recent.size > DEFAULT_ACK_CACHE_SIZE) recent.delete(recent.keys().next().value!);
+    };
+    /**
+     * A replayed packet: if it is one of the recent commands, its cached ack goes to the authority
+     * again. It is still refused (and logged) as a replay like any other: it does not run.
+     */
+    const answerReplay = (packet: Uint8Array) => {
+      const command = recent.get(Buffer.from(packet).toString('hex'));
+      if (!command) return;
+      const ack = acks.lookup(command.epoch, command.counter);
+      if (!ack) return ctx.metrics.count('replay-not-yet-acked');
+      const sent = socket.send(membership.authority.address, config.telemetryPort, ack);
+      ctx.metrics.count(sent ? 'acks-resent' : 'acks-resent-unrouted');
+    };
 
     const report = (epoch: number) => {
       const sent = socket.send(membership.authority.address, config.telemetryPort, reports.encode(epoch, verifier.failedTags(epoch)));
@@ -98,7 +119,11 @@ export default defineStage<Config>({
           map((env) => {
             follow();
             const from = env.meta.from as MeshEndpoint | undefined;
-            return { env, result: verifier.verify(env.body as Uint8Array, from?.address) };
+            const packet = env.body as Uint8Array;
+            const result = verifier.verify(packet, from?.address);
+            if (result.ok) accepted(packet, result.epoch, result.counter);
+            else if (result.reason === 'replay') answerReplay(packet);
+            return { env, result };
           }),
           filter(({ env, result }) => {
             if (result.ok) return true;
@@ -115,6 +140,7 @@ export default defineStage<Config>({
       close: async () => {
         clearInterval(timer);
         socket.close();
+        acks.close();
         state.close();
       },
       status: () => {
