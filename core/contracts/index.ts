@@ -9,6 +9,7 @@ export * from './demo-fleet.js';
 export * from './draft-guard.js';
 export * from './drops.js';
 export * from './f8.js';
+export * from './genesis-event.js';
 export * from './fleet.js';
 export * from './intent.js';
 export * from './operator-policy.js';

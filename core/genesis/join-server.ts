@@ -13,19 +13,10 @@ import { formatCode } from './code.js';
 import { admit, type Admission, type AdmissionPolicy } from './admission.js';
 import { JOIN_PATH, MAC_HEADER, MAX_JOIN_BODY, openRequest, openToken, sealAnswer, type JoinAnswer, type JoinKeys, type JoinRefusal } from './join.js';
 import type { Pairing } from './pairing.js';
-import { membershipFor, type AuthorityView } from './peers.js';
+import type { GenesisEvent } from '../contracts/genesis-event.js';
 
-export interface GenesisEvent {
-  event: 'pending' | 'granted' | 'refused';
-  nodeId?: number;
-  name?: string;
-  role?: string;
-  address?: string;
-  code?: string;
-  via?: string;
-  reason?: string;
-  from: string;
-}
+export type { GenesisEvent };
+import { membershipFor, type AuthorityView } from './peers.js';
 
 export interface JoinServerOptions {
   host: string;

@@ -3,6 +3,7 @@
 // them. A stage names the tokens it uses in its definition's `services`.
 import type { Logger } from 'pino';
 import type { Fleet, FleetGroup } from '../contracts/fleet.js';
+import type { GenesisEvent } from '../contracts/genesis-event.js';
 import type { MeshPeer } from '../mesh/peer.js';
 import type { Membership } from '../membership/membership.js';
 import type { AuthorityCounter } from '../protocol/authority-counter.js';
@@ -111,18 +112,6 @@ export interface Running {
 export interface StageHooks {
   logger: Logger;
   count(what: string): void;
-}
-
-/** An admission event of the join endpoint. */
-export interface GenesisEvent {
-  event: 'pending' | 'granted' | 'refused';
-  nodeId?: number;
-  name?: string;
-  role?: string;
-  address?: string;
-  code?: string;
-  via?: string;
-  reason?: string;
 }
 
 export interface GenesisAuthorityOptions {

@@ -27,7 +27,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   'core/mesh': [...NEUTRAL, 'core/wireguard'],
   'core/membership': [...NEUTRAL, 'core/mesh', 'core/runtime'],
   'core/registry': [...NEUTRAL, 'core/protocol', 'core/contracts'],
-  'core/genesis': [...NEUTRAL, 'core/protocol', 'core/runtime', 'core/mesh', 'core/membership', 'core/registry'],
+  'core/genesis': [...NEUTRAL, 'core/protocol', 'core/runtime', 'core/contracts', 'core/mesh', 'core/membership', 'core/registry'],
   'core/sdk': [...NEUTRAL, 'core/runtime', 'core/contracts', 'core/catalog', 'core/protocol', 'core/mesh', 'core/membership', 'core/registry'],
   // The node's composition root: it builds every service, so it sees every part below it.
   'core/node': [...NEUTRAL, 'core/protocol', 'core/wireguard', 'core/runtime', 'core/contracts', 'core/catalog', 'core/mesh', 'core/membership', 'core/registry', 'core/genesis', 'core/sdk', 'core/project-root'],
