@@ -21,6 +21,12 @@ export const COOKIE_REFRESH_TIME = 120_000;
 export const REKEY_TIMEOUT_JITTER_MAX = 334;
 /** wireguard-go: initiations from one peer closer together than this are a flood and dropped. */
 export const HANDSHAKE_INITIATION_RATE = 50;
+/**
+ * After two initiations crossed, the side with the lower public key starts again this long after
+ * answering the other's: past HANDSHAKE_INITIATION_RATE and the timestamp's ~16 ms grain, so the
+ * peer takes it (docs: core/wireguard/README.md, where it differs from wireguard-go).
+ */
+export const CROSSED_RESTART_AFTER = 100;
 /** Packets waiting for a session are kept up to this many per peer (wireguard-go's staged queue). */
 export const MAX_STAGED_PACKETS = 128;
 /** Data plaintext is padded to a multiple of this (whitepaper §5.4.6). */

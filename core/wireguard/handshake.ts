@@ -15,7 +15,7 @@ import { createReplayFilter } from './replay.js';
 import { tai64n, tai64nAfter } from './tai64n.js';
 import {
   timersAnyAuthenticatedPacketReceived, timersAnyAuthenticatedPacketSent, timersAnyAuthenticatedPacketTraversal,
-  timersHandshakeComplete, timersHandshakeInitiated, timersHandshakeRetryHeld, timersSessionDerived,
+  timersHandshakeComplete, timersHandshakeInitiated, timersHandshakeRetryHeld, timersInitiationsCrossed, timersSessionDerived,
 } from './timers.js';
 
 export interface Handshakes {
@@ -42,10 +42,12 @@ export function createHandshakes(ctx: DeviceContext, deps: HandshakeDeps): Hands
     if (ctx.isClosed()) return;
     if (!retry) peer.timers.handshakeAttempts = 0;
     const now = clock.now();
-    if (now - peer.lastSentHandshake < timings.rekeyTimeout) {
-      if (retry) timersHandshakeRetryHeld(peer.timers, peer.lastSentHandshake + timings.rekeyTimeout - now);
+    const restartAt = peer.timers.restartAfterCrossAt;
+    if (now - peer.lastSentHandshake < timings.rekeyTimeout && !(restartAt !== undefined && now >= restartAt)) {
+      if (retry) timersHandshakeRetryHeld(peer.timers, Math.min(restartAt ?? Infinity, peer.lastSentHandshake + timings.rekeyTimeout) - now);
       return;
     }
+    peer.timers.restartAfterCrossAt = undefined;
     peer.lastSentHandshake = now;
     if (peer.handshake.localIndex) indices.delete(peer.handshake.localIndex);
     const localIndex = indices.allocate({ peer });
@@ -98,6 +100,7 @@ export function createHandshakes(ctx: DeviceContext, deps: HandshakeDeps): Hands
     if (now - peer.lastInitiationConsumed < HANDSHAKE_INITIATION_RATE) return drop('initiation: flood', { peer: peer.id });
     peer.latestTimestamp = result.timestamp;
     peer.lastInitiationConsumed = now;
+    const crossed = peer.handshake.state === 'initiation-created';
     if (peer.handshake.localIndex) indices.delete(peer.handshake.localIndex);
     clearHandshake(peer.handshake);
     peer.handshake = result.handshake;
@@ -116,6 +119,10 @@ export function createHandshakes(ctx: DeviceContext, deps: HandshakeDeps): Hands
     timersAnyAuthenticatedPacketSent(peer.timers);
     log.debug({ peer: peer.id, endpoint: formatEndpoint(from) }, 'answering handshake initiation');
     paths.transmit(peer, response);
+    if (crossed && Buffer.compare(local.publicKey, peer.publicKey) < 0) {
+      log.debug({ peer: peer.id }, 'initiations crossed: starting once more');
+      timersInitiationsCrossed(peer.timers, now);
+    }
   }
 
   function handleResponse(d: Uint8Array, from: Endpoint): void {

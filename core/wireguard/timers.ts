@@ -2,7 +2,7 @@
 // the device reports what happened (data sent, handshake complete, ...) and these functions arm
 // or disarm the five timers. What a timer does when it fires is the device's business.
 import type { Clock } from './clock.js';
-import { REKEY_TIMEOUT_JITTER_MAX, type ProtocolTimings } from './constants.js';
+import { CROSSED_RESTART_AFTER, REKEY_TIMEOUT_JITTER_MAX, type ProtocolTimings } from './constants.js';
 
 export interface Timer {
   mod(ms: number): void;
@@ -81,6 +81,11 @@ export interface PeerTimers {
   handshakeAttempts: number;
   needAnotherKeepalive: boolean;
   sentLastMinuteHandshake: boolean;
+  /**
+   * After a crossing (monotonic ms): from then on, the next initiation is the restart, which the
+   * one-per-REKEY_TIMEOUT limit lets pass; before it, an initiation would arrive as a flood.
+   */
+  restartAfterCrossAt?: number;
   /** Persistent keepalive interval in ms; 0 is off. */
   persistentKeepaliveInterval: number;
 }
@@ -149,8 +154,19 @@ export function timersHandshakeRetryHeld(t: PeerTimers, waitMs: number): void {
   t.retransmitHandshake.mod(waitMs + jitter());
 }
 
+/**
+ * We answered the peer's initiation while ours was in flight, and ours is the lower key: if the
+ * peer answered ours too, each forgot its own and neither answer completes. The lower key starts
+ * once more shortly; the other side only answers. (A session completed meanwhile cancels it.)
+ */
+export function timersInitiationsCrossed(t: PeerTimers, now: number): void {
+  t.restartAfterCrossAt = now + CROSSED_RESTART_AFTER;
+  t.retransmitHandshake.mod(CROSSED_RESTART_AFTER);
+}
+
 export function timersHandshakeComplete(t: PeerTimers): void {
   t.retransmitHandshake.del();
+  t.restartAfterCrossAt = undefined;
   t.handshakeAttempts = 0;
   t.sentLastMinuteHandshake = false;
 }

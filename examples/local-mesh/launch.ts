@@ -37,7 +37,7 @@ export async function launchLocalMesh(nodes: LocalNode[], options: LaunchOptions
   const cli = join(projectRoot(), 'dist/core/cli/main.js');
   const pipelineFor = options.pipelineFor ?? ((n) => join(projectRoot(), 'pipelines', `${n.role}.json`));
   const running = new Map<string, RunningNode>();
-  for (const node of nodes) {
+  const start = (node: LocalNode): RunningNode => {
     const child = spawn(process.execPath, [cli, 'run', pipelineFor(node), '--instance', node.instanceDir, '--no-watch', '--log-level', options.logLevel ?? 'info'], {
       // The IPC channel is the node's tie to this launcher: the kernel closes it when the launcher
       // dies, however it dies, and the node then stops by itself (core/cli/node-process.ts).
@@ -77,7 +77,8 @@ export async function launchLocalMesh(nodes: LocalNode[], options: LaunchOptions
         ]).finally(() => clearTimeout(timer));
       },
     });
-  }
+    return running.get(node.name)!;
+  };
   const stop = async () => {
     await Promise.all(
       [...running.values()].map(
@@ -91,8 +92,13 @@ export async function launchLocalMesh(nodes: LocalNode[], options: LaunchOptions
       ),
     );
   };
+  const started = (r: RunningNode) => r.waitForLog((l) => l.msg === 'control endpoint on loopback');
   try {
-    for (const r of running.values()) await r.waitForLog((l) => l.msg === 'control endpoint on loopback');
+    // The hub first, as an operator starts a fleet: a spoke up before the hub is listening loses
+    // its first initiation and waits for WireGuard's retry (REKEY_TIMEOUT, 5 s).
+    for (const hub of nodes.filter((n) => n.role === 'cloud-relay')) await started(start(hub));
+    for (const node of nodes.filter((n) => n.role !== 'cloud-relay')) start(node);
+    for (const r of running.values()) await started(r);
     const admin = [...running.values()].find((r) => r.node.role === 'os-network-admin')!;
     const f8 = await admin.waitForLog((l) => l.msg === 'F8 terminal listening');
     const f8Token = readFileSync(join(admin.node.instanceDir, F8_TOKEN_FILE), 'utf8').trim();

@@ -47,6 +47,11 @@ describe('diode: sync sideways over the local mesh (4 processes; the hub relays 
       pipelineFor: (n) => (n === onprem || n === leased ? join(root, `${n.name}.pipeline.json`) : join(projectRoot(), 'pipelines', `${n.role}.json`)),
     });
   });
+  // A failure here is about timing between four processes: their logs say where the records went.
+  afterEach(function () {
+    if (this.currentTest?.state !== 'failed') return;
+    for (const [name, r] of mesh.nodes) console.log(`--- ${name}\n${r.logs.slice(-200).map((l) => JSON.stringify(l)).join('\n')}`);
+  });
   after(async () => mesh && (await mesh.stop()));
 
   const sendFact = (to: LocalNode, text: string) =>

@@ -2,7 +2,7 @@
 // time; each step moves the clock and lets the datagrams it caused be delivered.
 import { expect } from 'chai';
 import {
-  KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_AFTER_TIME, REKEY_ATTEMPT_TIME, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX,
+  CROSSED_RESTART_AFTER, KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_AFTER_TIME, REKEY_ATTEMPT_TIME, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX,
 } from '../../core/wireguard/constants.js';
 import type { Device } from '../../core/wireguard/device.js';
 import { MESSAGE_INITIATION, MESSAGE_TRANSPORT } from '../../core/wireguard/messages.js';
@@ -229,6 +229,28 @@ describe('wireguard timers (manual clock)', () => {
     expect(got.sort()).to.deep.equal(['from a', 'from b']);
     expect(p.a.peerStats(p.b.publicKey)!.state).to.equal('up');
     expect(p.b.peerStats(p.a.publicKey)!.state).to.equal('up');
+  });
+
+  it('settles initiations that cross in flight at once: the lower key starts once more, the other only answers', async () => {
+    p = await linkedPair({ bPeer: { endpoint: { relay: 'wire' } } });
+    const got: string[] = [];
+    p.a.bindUdp(1000, (x) => got.push(Buffer.from(x).toString()));
+    p.b.bindUdp(7, (x) => got.push(Buffer.from(x).toString()));
+    // Both start at the same moment (persistent keepalives on both ends, or data both ways).
+    p.a.sendUdp(1000, '10.0.0.2', 7, Buffer.from('from a'));
+    p.b.sendUdp(7, '10.0.0.1', 1000, Buffer.from('from b'));
+    await p.link.settle();
+    expect([p.a, p.b].map((d) => d.stats().drops['response: unknown index'])).to.deep.equal([1, 1]);
+    const lower = Buffer.compare(Buffer.from(p.a.publicKey, 'base64'), Buffer.from(p.b.publicKey, 'base64')) < 0 ? p.a : p.b;
+    const [lowerName, higherName] = lower === p.a ? ['a', 'b'] as const : ['b', 'a'] as const;
+    // More data before the restart is due starts nothing: the peer would drop it as a flood.
+    await step(p, CROSSED_RESTART_AFTER / 2);
+    lower.sendUdp(lower === p.a ? 1000 : 7, lower === p.a ? '10.0.0.2' : '10.0.0.1', lower === p.a ? 7 : 1000, Buffer.from('again'));
+    expect(count(p, initiations(lowerName))).to.equal(1);
+    await step(p, CROSSED_RESTART_AFTER / 2);
+    expect(got.sort()).to.deep.equal(['again', 'from a', 'from b']);
+    expect(count(p, initiations(lowerName))).to.equal(2);
+    expect(count(p, initiations(higherName))).to.equal(1);
   });
 
   it('zeroes all key material 3 × REJECT_AFTER_TIME after the last session was made', async () => {
