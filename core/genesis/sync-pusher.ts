@@ -11,7 +11,7 @@ import type { Registry } from '../registry/registry.js';
 import type { Pairing } from './pairing.js';
 import { membershipFor, type AuthorityView } from './peers.js';
 import type { GenesisKey } from './signing-key.js';
-import { encodeUpdate, MAX_SYNC_DATAGRAM } from './sync.js';
+import { encodeUpdate } from './sync.js';
 
 export interface SyncPusherOptions {
   registry: Registry;
@@ -41,18 +41,22 @@ const SEQ_KEY = 'sync_seq';
 export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher> {
   const socket: MeshSocket = await o.mesh.bind(0, () => o.count('sync-unexpected-inbound'));
   let seq = Number(o.pairing.getMeta(SEQ_KEY) ?? 0);
-  /** What each node was last sent (membership JSON), and under which seq. */
-  const sent = new Map<number, { json: string; seq: number }>();
+  /** What each node was last sent (membership JSON), under which seq, and its signed parts (re-sent as they are). */
+  const sent = new Map<number, { json: string; seq: number; address: string; parts: Buffer[] }>();
   let ownPeers = JSON.stringify(o.self.peers);
 
-  const send = (nodeId: number, membership: Membership, updateSeq: number) => {
-    const datagram = encodeUpdate(o.key, { v: 1, seq: updateSeq, nodeId, membership });
-    if (datagram.length > MAX_SYNC_DATAGRAM) {
+  const send = (address: string, parts: readonly Buffer[]) => {
+    for (const part of parts) o.count(socket.send(address, SYNC_PORT, part) ? 'sync-sent' : 'sync-unrouted');
+  };
+  /** Signs the update as parts (docs/protocol.md); one too large for MAX_PARTS is counted and logged, never sent. */
+  const encode = (nodeId: number, membership: Membership, updateSeq: number): Buffer[] | undefined => {
+    try {
+      return encodeUpdate(o.key, { seq: updateSeq, nodeId, membership });
+    } catch (err) {
       o.count('sync-too-large');
-      o.logger.error({ nodeId, bytes: datagram.length }, 'membership update too large for one datagram');
-      return;
+      o.logger.error({ nodeId, err: (err as Error).message }, 'membership update too large');
+      return undefined;
     }
-    o.count(socket.send(membership.address, SYNC_PORT, datagram) ? 'sync-sent' : 'sync-unrouted');
   };
 
   const refresh = () => {
@@ -90,8 +94,9 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
     seq++;
     o.pairing.setMeta(SEQ_KEY, String(seq));
     for (const [id, membership] of due) {
-      sent.set(id, { json: JSON.stringify(membership), seq });
-      send(id, membership, seq);
+      const parts = encode(id, membership, seq) ?? [];
+      sent.set(id, { json: JSON.stringify(membership), seq, address: membership.address, parts });
+      send(membership.address, parts);
     }
   };
 
@@ -114,7 +119,7 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
     }
   }, o.pollMs);
   const repeat = setInterval(() => {
-    for (const [id, s] of sent) send(id, JSON.parse(s.json), s.seq);
+    for (const s of sent.values()) send(s.address, s.parts);
   }, o.everyMs);
   refresh();
 
