@@ -10,7 +10,7 @@ import { startJoinServer } from '../genesis/join-server.js';
 import { nodeRoute } from '../genesis/node-routes.js';
 import { AUTHORITY_ID_META, JOIN_ENDPOINT_META, openPairing, type Pairing } from '../genesis/pairing.js';
 import { loadGenesisKey } from '../genesis/signing-key.js';
-import { createUpdateChecker } from '../genesis/sync.js';
+import { createUpdateAssembler } from '../genesis/sync.js';
 import { startSyncPusher } from '../genesis/sync-pusher.js';
 import { bindAddressFor } from '../mesh/bind-address.js';
 import { createMesh, type Mesh } from '../mesh/mesh.js';
@@ -253,18 +253,25 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
         const { membership } = node;
         const pinned = loadPinnedAuthority(node.instanceDir);
         if (!pinned) logger.warn(`no authority pinned (authority.json): membership updates are refused until the node joins with \`ppn join\``);
-        const checker = pinned && createUpdateChecker({ genesisKey: parseKey(pinned.genesisKey), nodeId: membership.nodeId, lastSeq: loadGenesisState(node.instanceDir).syncSeq });
         const sampler = logSampler(logPerMinute);
         const refuse = (reason: string, from: unknown, detail?: string) => {
           count(`refused.${reason}`);
           if (sampler.allow(reason)) logger.warn({ reason, from, detail }, 'membership update refused');
         };
+        // Updates come in numbered parts, applied whole (core/genesis/sync.ts).
+        const checker = pinned && createUpdateAssembler({
+          genesisKey: parseKey(pinned.genesisKey), nodeId: membership.nodeId, lastSeq: loadGenesisState(node.instanceDir).syncSeq,
+          onDiscard: (why, seq, missing) => {
+            count(`discarded.${why}`);
+            if (sampler.allow(why)) logger.warn({ why, seq, missing }, 'unfinished membership update dropped');
+          },
+        });
 
         const socket = await mesh.bind(port, (payload, from) => {
           if (from.address !== membership.authority.address) return refuse('not-authority', from);
           if (!checker) return refuse('no-pinned-authority', from);
-          const result = checker.check(payload);
-          if (!result.ok) return result.reason === 'current' ? count('current') : refuse(result.reason, from, result.detail);
+          const result = checker.take(payload);
+          if (!result.ok) return result.reason === 'current' || result.reason === 'partial' || result.reason === 'duplicate' ? count(result.reason) : refuse(result.reason, from, result.detail);
           const next = result.update.membership;
           if (next.authority.commandPublicKey !== pinned.commandPublicKey) return refuse('wrong-command-key', from);
           mesh.setPeers(next.peers);
@@ -283,7 +290,7 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
         );
         return {
           close: async () => socket.close(),
-          status: () => ({ pinned: !!pinned, peers: membership.peers.map((p) => p.name) }),
+          status: () => ({ pinned: !!pinned, peers: membership.peers.map((p) => p.name), ...(checker && { parts: checker.status() }) }),
         };
       },
     };
