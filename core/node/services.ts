@@ -120,11 +120,15 @@ export const meshService = defineService<MeshConfig, Mesh>({
       // Userspace: each peer's path owned (docs/nat.md); the hub (relay) serves the lighthouse.
       ...(config.mode === 'userspace' && { paths: {} }),
     });
-    // The diode at the sender: no stage of a node sends to a command port (direction-guard.ts).
+    // The diode below the stages: down, up and sideways only as the Diode Standard says (direction-guard.ts).
     const guarded = guardDirection(mesh, { isAuthority: () => node.commandSecret !== undefined, authorityAddress: () => node.membership.authority.address }, ctx.logger);
     registerMeshSeries(ctx.metrics, guarded);
-    ctx.metrics.collect('counter', 'ppn_diode_refused_sends_total', 'Sends to a command port the mesh refused (a node is not the authority, or to the authority)', ['reason'], () =>
-      Object.entries((guarded.status().direction as { refusedSends: Record<string, number> }).refusedSends).map(([reason, n]) => [{ reason }, n]),
+    const direction = () => guarded.status().direction as { refusedSends: Record<string, number>; refusedReceives: Record<string, number> };
+    ctx.metrics.collect('counter', 'ppn_diode_refused_sends_total', 'Sends the mesh refused: to a command port (not the authority, or to the authority), or to another node off the sync port', ['reason'], () =>
+      Object.entries(direction().refusedSends).map(([reason, n]) => [{ reason }, n]),
+    );
+    ctx.metrics.collect('counter', 'ppn_diode_dropped_receives_total', "Datagrams dropped on arrival: from another node off the sync port, or to the authority's command port", ['reason'], () =>
+      Object.entries(direction().refusedReceives).map(([reason, n]) => [{ reason }, n]),
     );
     return guarded;
   },

@@ -245,15 +245,17 @@ describe('local mesh end to end (4 processes over userspace WireGuard; onprem re
       return rogue;
     };
 
-    it('drops a command packet that another node (the hub, a WireGuard peer of leased) sends, at the diode, and counts it', async () => {
+    it('drops on arrival a command packet that another node (the hub, a WireGuard peer of leased) sends, and counts it', async () => {
       const { body } = await post({ text: 'ping leased' });
       await acked(body.counter, 3);
       const peer = await impersonate('cloud-relay');
       peer.sendUdp(40001, '10.8.0.3', 8090, Buffer.from(body.targets[0].packet, 'hex'));
-      const blocked = await node('leased').waitForLog((r) => r.msg === 'diode blocked' && r.reason === 'not-authority');
-      expect((blocked.from as any).address).to.equal('10.8.0.1');
+      // The mesh below the stages takes nothing from another node off the sync port
+      // (core/node/direction-guard.ts); the diode stage would refuse it too, were it to get there.
+      const dropped = await node('leased').waitForLog((r) => r.msg === 'diode dropped a datagram on arrival' && r.reason === 'lateral-not-sync-port');
+      expect(dropped.from).to.equal('10.8.0.1:40001');
       const s = await status('leased');
-      expect(s.stages.link.counters['dropped.link-not-authority']).to.be.at.least(1);
+      expect(s.serviceStatus.mesh.direction.refusedReceives['lateral-not-sync-port']).to.be.at.least(1);
       expect(await executions('leased', body.counter)).to.equal(1);
     });
 
