@@ -5,6 +5,8 @@ import { commandId } from '../contracts/command.js';
 import type { Fleet, FleetGroup, FleetNode } from '../contracts/fleet.js';
 import { openAuthorityCounter, type AuthorityCounter } from '../protocol/authority-counter.js';
 import { nodeAddress } from '../fleet/addresses.js';
+import { reportFreshness, type ReportFreshness } from '../protocol/report.js';
+import type { ReportFacts } from '../protocol/report-facts.js';
 import { openDurable, type Db } from '../storage/durable-db.js';
 
 export type NodeStatus = 'pending' | 'active' | 'revoked';
@@ -19,13 +21,21 @@ export interface RegistryNode extends FleetNode {
   lastSeen?: string;
   /** The node's reports that its command key hit the failed-tag cap (someone forged tags at it). */
   keyRetirements?: { count: number; lastAt: string; lastEpoch: number };
+  /** The node's latest telemetry report (heartbeat): when it arrived, its sequence, its facts. */
+  report?: NodeReport;
+}
+
+export interface NodeReport {
+  receivedAt: string;
+  seq: number;
+  facts: ReportFacts;
 }
 
 /** What the authority did with a node's key-retired report. */
 export type KeyRetiredOutcome = { moved: true; epoch: number } | { moved: false; reason: 'not-current-epoch' };
 
 /** What changed, for live views (F8's event stream) and the mesh's peer list. */
-export type RegistryEvent = { type: 'node'; nodeId: number } | { type: 'command'; id: string };
+export type RegistryEvent = { type: 'node'; nodeId: number } | { type: 'command'; id: string } | { type: 'report'; nodeId: number };
 
 export type TargetStatus = 'sent' | 'executed' | 'failed' | 'rejected-by-policy' | 'unknown-intent' | 'no-answer';
 
@@ -80,6 +90,11 @@ export interface Registry {
    * transaction; a report for another epoch changes nothing.
    */
   keyRetired(report: { nodeId: number; epoch: number; failedTags: number }, currentEpoch: number): KeyRetiredOutcome;
+  /**
+   * Keeps a node's verified report as its latest (one row per node) and touches the node, when it
+   * is fresh: newer than the last one kept and not ahead of the clock by more than `maxSkewMs`.
+   */
+  recordReport(report: { nodeId: number; seq: number; facts: ReportFacts }, maxSkewMs: number): ReportFreshness;
   auditLog(limit: number): { at: string; actor: string; action: string; detail: Record<string, unknown> }[];
   /** The authority's command counter, reserved in blocks in this database. */
   authorityCounter(options: { blockSize: number }): AuthorityCounter;
@@ -128,6 +143,11 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       one INTEGER PRIMARY KEY CHECK (one = 1),
       epoch INTEGER NOT NULL CHECK (epoch BETWEEN 0 AND 63)
     );
+    -- The latest telemetry report per node (bounded: one row a node); seq refuses replays.
+    CREATE TABLE IF NOT EXISTS node_reports (
+      node_id INTEGER PRIMARY KEY CHECK (node_id BETWEEN 1 AND 254),
+      seq INTEGER NOT NULL, received_at TEXT NOT NULL, facts TEXT NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS audit (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL
@@ -147,6 +167,13 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     const r = retirementsOf.get({ id })!;
     return r.count ? { keyRetirements: { count: r.count, lastAt: r.at!, lastEpoch: r.epoch! } } : {};
   };
+  const reportOf = db.prepare<[number], { seq: number; received_at: string; facts: string }>('SELECT seq, received_at, facts FROM node_reports WHERE node_id = ?');
+  const latestReport = (id: number): Pick<RegistryNode, 'report'> => {
+    const r = reportOf.get(id);
+    return r ? { report: { receivedAt: r.received_at, seq: r.seq, facts: JSON.parse(r.facts) } } : {};
+  };
+  const reportUpsert = db.prepare(`INSERT INTO node_reports (node_id, seq, received_at, facts) VALUES (?, ?, ?, ?)
+    ON CONFLICT (node_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, facts = excluded.facts`);
   const toNode = (r: NodeRow): RegistryNode => ({
     id: r.id,
     name: r.name,
@@ -160,6 +187,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     status: r.status,
     ...(r.last_seen && { lastSeen: r.last_seen }),
     ...retirements(r.id),
+    ...latestReport(r.id),
   });
   const listeners = new Set<(event: RegistryEvent) => void>();
   const changed = (event: RegistryEvent) => {
@@ -258,7 +286,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       const nodes = registry.nodes().filter((n) => n.status === 'active');
       const groups = db.prepare<[], { id: number; name: string; aliases: string }>('SELECT * FROM groups ORDER BY id').all();
       return {
-        nodes: nodes.map(({ publicKey: _k, endpoint: _e, status: _s, lastSeen: _l, keyRetirements: _r, ...n }) => n),
+        nodes: nodes.map(({ publicKey: _k, endpoint: _e, status: _s, lastSeen: _l, keyRetirements: _r, report: _p, ...n }) => n),
         groups: groups.map((g) => ({ id: g.id, name: g.name, aliases: JSON.parse(g.aliases) })),
       };
     },
@@ -346,6 +374,19 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       })();
       if (outcome.moved) changed({ type: 'node', nodeId: report.nodeId });
       return outcome;
+    },
+    recordReport(report, maxSkewMs) {
+      const freshness = db.transaction((): ReportFreshness => {
+        const fresh = reportFreshness(report.seq, reportOf.get(report.nodeId)?.seq, clock(), maxSkewMs);
+        if (fresh !== 'fresh') return fresh;
+        const at = now();
+        reportUpsert.run(report.nodeId, report.seq, at, JSON.stringify(report.facts));
+        db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?').run(at, report.nodeId);
+        return fresh;
+      })();
+      // Its own event: a heartbeat changes no membership (the sync pusher listens to 'node').
+      if (freshness === 'fresh') changed({ type: 'report', nodeId: report.nodeId });
+      return freshness;
     },
     authorityCounter: (options) => openAuthorityCounter(db, options),
     close: () => db.close(),

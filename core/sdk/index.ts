@@ -30,9 +30,14 @@ export { createSigner } from '../protocol/signer.js';
 export { createVerifier, DEFAULT_FAILED_TAG_CAP, type AcceptedCommand, type RejectReason } from '../protocol/verifier.js';
 export { openNodeState } from '../protocol/node-state.js';
 export { DEFAULT_ACK_CACHE_SIZE, openAckCache } from '../protocol/ack-cache.js';
-export { createAckSigner } from '../protocol/ack.js';
+export { createAckSigner, MAX_ACK_DETAIL } from '../protocol/ack.js';
 export { createAckVerifier, type AckRejectReason, type VerifiedAck } from '../protocol/ack-verifier.js';
 export { DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND } from '../protocol/failure-budget.js';
 export { createKeyRetiredSigner, createKeyRetiredVerifier, KEY_RETIRED_TYPE, type KeyRetiredRejectReason } from '../protocol/key-retired.js';
+
+export { createReportSigner, createReportVerifier, MAX_REPORT_LENGTH, REPORT_TYPE, type ReportRejectReason, type ReportVerifyResult } from '../protocol/report.js';
+export { FACT_LIMITS, factsSummary, type ReportFacts, type ReportPeer } from '../protocol/report-facts.js';
+export { collectFacts } from '../protocol/report-collect.js';
+export { DEFAULT_HEALTH_FALLBACK, nodeHealth, type Health, type HealthThresholds } from '../registry/health.js';
 
 export { isStorageFull } from './storage-errors.js';

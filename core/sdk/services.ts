@@ -8,6 +8,8 @@ import type { MeshPeer } from '../mesh/peer.js';
 import type { Membership } from '../membership/membership.js';
 import type { AuthorityCounter } from '../protocol/authority-counter.js';
 import type { CommandRecord, KeyRetiredOutcome, RegistryEvent, RegistryNode, TargetStatus } from '../registry/registry.js';
+import type { ReportFreshness } from '../protocol/report.js';
+import type { ReportFacts } from '../protocol/report-facts.js';
 import { HOST_SERVICE, serviceToken } from '../runtime/define-stage.js';
 import type { HostStatus, ReloadResult } from '../runtime/host.js';
 
@@ -89,6 +91,8 @@ export interface Registry {
   keyEpoch(): number | undefined;
   /** A node's verified key-retired report: recorded and the fleet moved on when it names `currentEpoch`. */
   keyRetired(report: { nodeId: number; epoch: number; failedTags: number }, currentEpoch: number): KeyRetiredOutcome;
+  /** A node's verified telemetry report: kept as its latest (and the node touched) when fresh. */
+  recordReport(report: { nodeId: number; seq: number; facts: ReportFacts }, maxSkewMs: number): ReportFreshness;
 }
 export const REGISTRY = serviceToken<Registry>('registry');
 

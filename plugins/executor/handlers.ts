@@ -1,5 +1,6 @@
 // The executor's built-in handlers: what a node can do to itself without any configured command.
 import type { HostControl, NodeIdentity } from '../../core/sdk/index.js';
+import { collectFacts, factsSummary, MAX_ACK_DETAIL } from '../../core/sdk/index.js';
 
 const FLAGS_FILE = 'flags.json';
 
@@ -21,6 +22,8 @@ export interface HandlerContext {
   /** Stage ids that restart-service may restart, by argument name. */
   restartable: Record<string, string>;
   ownStageId: string;
+  /** The node's instance directory: the report's disk fact is its file system's. */
+  instanceDir: string;
   startedAt: number;
 }
 
@@ -30,15 +33,13 @@ const LOG_LEVELS: Record<string, string> = { error: 'error', warn: 'warn', info:
 
 export const builtinHandlers: Record<string, Handler> = {
   ping: () => ({ status: 'executed', detail: 'pong' }),
-  'report-telemetry': ({ host, flags, startedAt }) => {
+  // The node's facts now, as its telemetry report carries them, summarised to fit the ack (JSON,
+  // docs/telemetry.md); the full facts are in the authority's registry from the last heartbeat.
+  'report-telemetry': ({ host, instanceDir }) => {
     const s = host.status();
-    const stages = Object.values(s.stages);
-    const failed = stages.filter((st) => st.state !== 'running').length;
-    const drops = Object.values(s.drops).reduce((a, b) => a + b, 0);
-    return {
-      status: 'executed',
-      detail: `up ${Math.round((Date.now() - startedAt) / 1000)}s; ${stages.length} stages, ${failed} not running; ${drops} drops; reloads ${s.reloads.count}; maintenance ${flags.maintenance ? 'on' : 'off'}; quarantine ${flags.quarantined ? 'on' : 'off'}`,
-    };
+    const reporter = Object.values(s.stages).find((st) => st.type === 'telemetry-report')?.details?.everySeconds;
+    const facts = collectFacts({ everySeconds: typeof reporter === 'number' ? reporter : 1, instanceDir, host: s, mesh: s.serviceStatus.mesh ?? {} });
+    return { status: 'executed', detail: factsSummary(facts, MAX_ACK_DETAIL) };
   },
   'reload-pipeline': ({ host }) => {
     // Not awaited: the reload may replace this very stage, which waits for work in hand to end.

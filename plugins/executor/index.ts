@@ -60,6 +60,7 @@ export default defineStage<Config>({
         argName,
         restartable: config.restartable,
         ownStageId: ctx.stageId,
+        instanceDir: node.instanceDir,
         startedAt,
       });
     };

@@ -12,7 +12,8 @@ export interface EventFeed {
   close(): void;
 }
 
-export function createEventFeed(registry: Registry, clock: () => number = Date.now): EventFeed {
+/** `present` adds what the page shows beside the record (F8 adds each node's health). */
+export function createEventFeed(registry: Registry, clock: () => number = Date.now, present: (node: RegistryNode) => RegistryNode = (n) => n): EventFeed {
   const listeners = new Set<(event: FeedEvent) => void>();
   const deadlineTimers = new Map<string, NodeJS.Timeout>();
   const lastSeenPublished = new Map<number, string | undefined>();
@@ -24,7 +25,7 @@ export function createEventFeed(registry: Registry, clock: () => number = Date.n
     const node = registry.node(id);
     if (!node) return;
     lastSeenPublished.set(id, node.lastSeen);
-    publish({ type: 'node', node });
+    publish({ type: 'node', node: present(node) });
   };
 
   const publishCommand = (id: string) => {
@@ -54,8 +55,8 @@ export function createEventFeed(registry: Registry, clock: () => number = Date.n
 
   const stopWatchingRegistry = registry.onChange((event) => {
     if (!listeners.size) return;
-    if (event.type === 'node') publishNode(event.nodeId);
-    else publishCommand(event.id);
+    if (event.type === 'command') publishCommand(event.id);
+    else publishNode(event.nodeId);
   });
 
   return {

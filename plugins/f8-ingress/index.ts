@@ -5,8 +5,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import {
-  checkSchema, defineStage, F8_PORT, GENESIS, HOST, loadOperatorPolicy, logSampler, MAIN_OPERATOR, MESH, NODE, operatorForToken, REGISTRY,
-  type DropReason, type Envelope, type IntentRequest, type Outcome, type Registry,
+  checkSchema, DEFAULT_HEALTH_FALLBACK, defineStage, F8_PORT, GENESIS, HOST, loadOperatorPolicy, logSampler, MAIN_OPERATOR, MESH, NODE, nodeHealth, operatorForToken, REGISTRY,
+  type DropReason, type Envelope, type IntentRequest, type Outcome, type Registry, type RegistryNode,
 } from '../../core/sdk/index.js';
 import { createEventFeed, createEventStreams, type StreamLimits } from './event-feed.js';
 import { HttpError, pageBefore, pageLimit, readJsonBody, sendJson as send } from './http.js';
@@ -22,7 +22,10 @@ interface Config extends ServerLimits {
   events: StreamLimits;
   /** How many refusals of each kind are logged each minute; all are counted. */
   logPerMinute: number;
-  /** How the page labels a node by the age of its last authenticated message: up, stale, down. */
+  /**
+   * Health of nodes that send no telemetry reports, by the age of their last ack: up, stale, down
+   * (a node that reports is judged by its own interval: stale after 3, down after 10).
+   */
   health: { staleAfterMs: number; downAfterMs: number };
 }
 
@@ -67,10 +70,10 @@ export default defineStage<Config>({
         type: 'object',
         additionalProperties: false,
         default: {},
-        description: 'a node last heard within staleAfterMs is up, within downAfterMs stale, longer ago down',
+        description: 'for nodes without telemetry reports: last heard within staleAfterMs is up, within downAfterMs stale, longer ago down',
         properties: {
-          staleAfterMs: { type: 'integer', minimum: 1000, default: 300_000 },
-          downAfterMs: { type: 'integer', minimum: 1000, default: 900_000 },
+          staleAfterMs: { type: 'integer', minimum: 1000, default: DEFAULT_HEALTH_FALLBACK.staleAfterMs },
+          downAfterMs: { type: 'integer', minimum: 1000, default: DEFAULT_HEALTH_FALLBACK.downAfterMs },
         },
       },
     },
@@ -121,7 +124,13 @@ export default defineStage<Config>({
         return undefined;
       }
     };
-    const feed = createEventFeed(registry);
+    /** A node as the API and the page show it: with its health (heartbeat age against its interval) and this node's path to it. */
+    const present = (n: RegistryNode, paths = pathsByName()) => ({
+      ...n,
+      health: nodeHealth(n, Date.now(), config.health),
+      ...(paths.has(n.name) && { path: paths.get(n.name) }),
+    });
+    const feed = createEventFeed(registry, Date.now, (n) => present(n));
     const streams = createEventStreams(feed, config.events, count);
 
     const requestUrl = (req: IncomingMessage): URL => {
@@ -160,7 +169,7 @@ export default defineStage<Config>({
         const paths = pathsByName();
         const codes = genesis.joinCodes();
         return send(res, 200, {
-          nodes: registry.nodes().map((n) => ({ ...n, ...(paths.has(n.name) && { path: paths.get(n.name) }), ...(n.status === 'pending' && codes.has(n.id) && { code: codes.get(n.id) }) })),
+          nodes: registry.nodes().map((n) => ({ ...present(n, paths), ...(n.status === 'pending' && codes.has(n.id) && { code: codes.get(n.id) }) })),
         });
       }
       if (req.method === 'GET' && url.pathname === '/v1/status') {

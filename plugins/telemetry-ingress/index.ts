@@ -1,8 +1,9 @@
-// The authority's telemetry port: verifies each node's ack and records the target's outcome.
-// It carries reports only; nothing received here is ever executed. Refused acks are counted by
-// reason and logged at a sampled rate: anyone on the mesh can send junk here.
+// The authority's telemetry port: verifies each node's ack and records the target's outcome,
+// and keeps each node's latest telemetry report (its heartbeat and facts) in the registry.
+// It carries reports only; nothing received here is ever executed. Refused messages are counted
+// by reason and logged at a sampled rate: anyone on the mesh can send junk here.
 import {
-  COMMAND_PORT, createAckVerifier, createKeyRetiredVerifier, createPushSource, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
+  COMMAND_PORT, createAckVerifier, createKeyRetiredVerifier, createReportVerifier, REPORT_TYPE, createPushSource, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
   type AckReport, type MeshEndpoint, type MeshSocket,
 } from '../../core/sdk/index.js';
 
@@ -10,12 +11,14 @@ interface Config {
   port: number;
   /** How many refused acks per reason are logged each minute; all are counted. */
   logPerMinute: number;
+  /** How far ahead of this node's clock a report's sequence (the sender's clock) may be. */
+  maxClockSkewMs: number;
 }
 
 export default defineStage<Config>({
   type: 'telemetry-ingress',
   kind: 'source',
-  description: 'Receives acks on the telemetry port, verifies them against the registry and records each outcome',
+  description: "Receives acks and telemetry reports on the telemetry port, verifies them against the registry, records each outcome and each node's latest report",
   services: [MESH, NODE, REGISTRY],
   configSchema: {
     type: 'object',
@@ -23,6 +26,7 @@ export default defineStage<Config>({
     properties: {
       port: { type: 'integer', minimum: 1, maximum: 65535, not: { const: COMMAND_PORT }, default: TELEMETRY_PORT },
       logPerMinute: { type: 'integer', minimum: 0, default: 20 },
+      maxClockSkewMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 300_000 },
     },
   },
   ports: (c) => [`mesh:${c.port}`],
@@ -37,6 +41,7 @@ export default defineStage<Config>({
     };
     const verifier = createAckVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
     const reports = createKeyRetiredVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
+    const heartbeats = createReportVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
     const source = createPushSource();
     const sampler = logSampler(config.logPerMinute);
     const refuse = (reason: string, fields: Record<string, unknown>) => {
@@ -64,8 +69,30 @@ export default defineStage<Config>({
         if (sampler.allow(why)) ctx.logger.error({ err: (err as Error).message, nodeId: report.nodeId }, 'key-retired report not recorded');
       }
     };
+    // A node's telemetry report (heartbeat): verified, then kept as its latest when it is newer
+    // than the last one (a replayed or older report changes nothing).
+    const refuseHeartbeat = (reason: string, fields: Record<string, unknown>) => {
+      ctx.metrics.count(`report-rejected.${reason}`);
+      if (sampler.allow(`heartbeat-${reason}`)) ctx.logger.warn({ ...fields, reason }, 'telemetry report refused');
+    };
+    const heartbeat = (payload: Buffer, from: MeshEndpoint) => {
+      const report = heartbeats.verify(payload);
+      if (!report.ok) return refuseHeartbeat(report.reason, { from, ...(report.field && { field: report.field }) });
+      if (registry.node(report.nodeId)?.address !== from.address) return refuseHeartbeat('wrong-source', { from, nodeId: report.nodeId });
+      try {
+        const freshness = registry.recordReport(report, config.maxClockSkewMs);
+        if (freshness !== 'fresh') return refuseHeartbeat(freshness, { from, nodeId: report.nodeId, seq: report.seq });
+      } catch (err) {
+        const why = isStorageFull(err) ? 'storage-full' : 'storage-error';
+        ctx.metrics.count(`report-unrecorded.${why}`);
+        if (sampler.allow(why)) ctx.logger.error({ err: (err as Error).message, nodeId: report.nodeId }, 'telemetry report not recorded');
+        return;
+      }
+      ctx.metrics.count('reports');
+    };
     const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
       if (payload[0] === KEY_RETIRED_TYPE) return keyRetired(payload, from);
+      if (payload[0] === REPORT_TYPE) return heartbeat(payload, from);
       const result = verifier.verify(payload);
       if (!result.ok) return refuse(result.reason, { from });
       // Not sent from the node it names.

@@ -289,9 +289,9 @@ function refreshTimes() {
     const at = time.getAttribute('datetime');
     if (at) time.textContent = ago(at, now);
   }
-  const thresholds = state.status?.health;
-  if (!thresholds) return;
   for (const badge of ui.fleet.querySelectorAll('.health[data-last-seen]')) {
+    // Each node's own thresholds (its heartbeat interval, or the F8 stage's for a node without reports).
+    const thresholds = { staleAfterMs: Number(badge.getAttribute('data-stale-after')), downAfterMs: Number(badge.getAttribute('data-down-after')) };
     const health = healthOf(badge.getAttribute('data-last-seen') || undefined, now, thresholds);
     badge.className = `health health-${health}`;
     badge.textContent = HEALTH[health];

@@ -169,6 +169,10 @@ export function healthOf(lastSeen, now, { staleAfterMs, downAfterMs }) {
 /** "5 min" @param {number} ms */
 export const duration = (ms) => (ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`);
 
+/** "2 h 5 min" @param {number} s seconds */
+export const uptimeText = (s) =>
+  s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min` : s < 86_400 ? `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min` : `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
+
 /** A join code as both screens show it: ABCD-EFGH. @param {string} code */
 export const formatCode = (code) => `${code.slice(0, 4)}-${code.slice(4)}`;
 
@@ -191,11 +195,77 @@ export function fleetEntry(node, view) {
   return el;
 }
 
-/** The health badge; its `data-last-seen` lets the clock move it without rebuilding the row. @param {any} node @param {FleetView} view */
+/**
+ * The thresholds a node is judged by: its own (the API's `health`, from its heartbeat interval)
+ * or, for a record without them, the F8 stage's.
+ * @param {any} node @param {FleetView} view
+ */
+const thresholdsOf = (node, view) => (node.health ? { staleAfterMs: node.health.staleAfterMs, downAfterMs: node.health.downAfterMs } : view.health);
+
+/**
+ * The health badge; its `data-last-seen` and thresholds let the clock move it without rebuilding the row.
+ * @param {any} node @param {FleetView} view
+ */
 export function healthBadge(node, view) {
-  if (!view.health) return null;
-  const health = healthOf(node.lastSeen, view.now, view.health);
-  return h('span', { class: `health health-${health}`, 'data-last-seen': node.lastSeen ?? '' }, HEALTH[health]);
+  const thresholds = thresholdsOf(node, view);
+  if (!thresholds) return null;
+  const health = healthOf(node.lastSeen, view.now, thresholds);
+  return h(
+    'span',
+    { class: `health health-${health}`, 'data-last-seen': node.lastSeen ?? '', 'data-stale-after': thresholds.staleAfterMs, 'data-down-after': thresholds.downAfterMs },
+    HEALTH[health],
+  );
+}
+
+/** "1.2 GB" @param {number} bytes */
+export const bytes = (bytes) => {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (bytes >= 1000 && i < units.length - 1) (bytes /= 1000), i++;
+  return `${i === 0 ? bytes : bytes.toFixed(1)} ${units[i]}`;
+};
+
+/** "relayed (via the hub), 3.1 ms" @param {{ path?: string, rttMs?: number, state?: string }} p */
+export const pathText = (p) => [p.path ?? p.state ?? 'unknown', p.rttMs !== undefined ? `${p.rttMs} ms` : null].filter(Boolean).join(', ');
+
+/** The authority's path to the node (its mesh's view), when its mesh owns paths. @param {any} node */
+function nodePath(node) {
+  if (!node.path?.path) return null;
+  return h('p', { class: 'node-path' }, 'path ', h('span', { class: `path path-${node.path.path}` }, pathText(node.path)));
+}
+
+/** The node's latest telemetry report, behind a disclosure. @param {any} node @param {number} now */
+function nodeFacts(node, now) {
+  const report = node.report;
+  if (!report) return null;
+  const f = report.facts;
+  const notRunning = Object.entries(f.stages).filter(([, state]) => state !== 'running');
+  const stages = `${Object.keys(f.stages).length} (${notRunning.length ? notRunning.map(([id, state]) => `${id} ${state}`).join(', ') : 'all running'})`;
+  const drops = `${f.drops.total}${Object.keys(f.drops.top).length ? ` (${Object.entries(f.drops.top).map(([reason, n]) => `${reason} ${n}`).join(', ')})` : ''}`;
+  const rows = [
+    ['Reported', h('time', { datetime: report.receivedAt }, ago(report.receivedAt, now)), ` · every ${f.everySeconds} s`],
+    ['Version', f.version],
+    ['Uptime', uptimeText(f.uptimeS)],
+    ['Load', f.load.join(' / ')],
+    ['Memory', bytes(f.rssBytes)],
+    ['Disk free', f.diskFreeBytes === undefined ? 'unknown' : bytes(f.diskFreeBytes)],
+    ['Stages', stages],
+    ['Drops', drops],
+  ];
+  return h(
+    'details',
+    { class: 'node-facts' },
+    h('summary', {}, 'Facts', h('span', { class: 'visually-hidden' }, ` of ${node.name}`)),
+    h('dl', { class: 'facts' }, ...rows.flatMap(([term, ...value]) => [h('dt', {}, term), h('dd', {}, ...value)])),
+    f.peers.length
+      ? h(
+          'ul',
+          { class: 'peers', 'aria-label': `Peers of ${node.name}` },
+          ...f.peers.map((/** @type {any} */ p) => h('li', { 'data-peer': p.name }, h('span', { class: 'name' }, p.name), ' ', h('span', { class: `path path-${p.path ?? 'none'}` }, pathText(p)))),
+        )
+      : null,
+    f.truncated ? h('p', { class: 'hint' }, 'Cut to fit one report.') : null,
+  );
 }
 
 /** @param {any} node @param {FleetView} view */
@@ -242,6 +312,8 @@ export function fillFleetEntry(el, node, view) {
       h('time', { datetime: node.lastSeen ?? '', title: node.lastSeen ?? 'never' }, ago(node.lastSeen, now)),
     ),
     health && h('p', { class: 'node-health' }, 'health ', health),
+    nodePath(node),
+    nodeFacts(node, now),
     // Shown on both screens while the node waits: the operator compares it with the node's.
     node.status === 'pending' && node.code
       ? h('p', { class: 'join-code' }, 'join code ', h('code', {}, formatCode(node.code)))
@@ -253,7 +325,10 @@ export function fillFleetEntry(el, node, view) {
     badge(NODE_STATUS, node.status),
     nodeActions(node, view),
   ];
+  // A report comes every few seconds: an open facts disclosure stays open.
+  const factsOpen = el.querySelector('details.node-facts')?.hasAttribute('open');
   el.replaceChildren(...parts.filter((part) => part !== null));
+  if (factsOpen) el.querySelector('details.node-facts')?.setAttribute('open', '');
 }
 
 /** Keeps `list`'s children in the order of `items`, reusing each item's element by key. */
