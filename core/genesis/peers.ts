@@ -63,7 +63,8 @@ export function membershipFor(node: RegistryNode, nodes: readonly RegistryNode[]
     address: node.address,
     listen: node.endpoint,
     groups: node.groups,
-    epoch: authority.epoch,
+    // Each node is at its own key epoch (rotate-keys, a retired key); none recorded: the authority's.
+    epoch: node.keyEpoch ?? authority.epoch,
     authority: { nodeId: self.id, address: self.address, commandPublicKey: authority.commandPublicKey },
     peers: peersFor(node, nodes),
   };

@@ -24,7 +24,8 @@ import * as sdk from '../sdk/services.js';
 import { CLOCK, GENESIS, MEMBERSHIP_UPDATES, NODE, type Clock, type Genesis, type MembershipUpdates, type NodeIdentity } from '../sdk/services.js';
 import { formatEndpoint, parseEndpoint } from '../underlay/endpoint.js';
 import { ensureInstanceDir, loadSecret, readJson, writeJsonAtomic } from '../membership/instance-files.js';
-import { loadMembership, saveMembership } from '../membership/membership.js';
+import { loadMembership } from '../membership/membership.js';
+import { createMembershipStore } from '../membership/membership-store.js';
 
 export type { NodeIdentity };
 
@@ -57,12 +58,14 @@ export const nodeService = defineService<{ authority: boolean }, NodeIdentity>({
     ensureInstanceDir(ctx.instanceDir);
     const secret = loadSecret(ctx.instanceDir, 'identity.key', true);
     const commandSecret = config.authority ? loadSecret(ctx.instanceDir, 'command.key', true) : undefined;
+    const membershipStore = createMembershipStore(ctx.instanceDir, loadMembership(ctx.instanceDir));
     return {
       instanceDir: ctx.instanceDir,
       secret,
       publicKey: formatKey(publicKeyOf(secret)),
       commandSecret,
-      membership: loadMembership(ctx.instanceDir),
+      membership: membershipStore.current,
+      membershipStore,
       path: (name) => join(ctx.instanceDir, name),
       readJson: (name) => (existsSync(join(ctx.instanceDir, name)) ? readJson(join(ctx.instanceDir, name)) : undefined),
       writeJson: (name, value) => writeJsonAtomic(join(ctx.instanceDir, name), value),
@@ -279,10 +282,9 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
           const next = result.update.membership;
           if (next.authority.commandPublicKey !== pinned.commandPublicKey) return refuse('wrong-command-key', from);
           mesh.setPeers(next.peers);
-          saveMembership(node.instanceDir, next);
+          // Saved, then announced: the verifier and the diode follow it for their next packet.
+          node.membershipStore.apply(next, 'authority');
           saveGenesisState(node.instanceDir, { syncSeq: result.update.seq });
-          // The shared membership object is kept current, so stages rebuilt later see the update.
-          Object.assign(membership, next);
           count('applied');
           logger.info({ seq: result.update.seq, peers: next.peers.map((p) => p.name) }, 'membership updated');
         });

@@ -1,15 +1,18 @@
-// The authority's command counter: one 64-bit counter per key epoch, starting at 1, never
-// reusing a value. Values are handed out from blocks reserved in SQLite: the upper bound of a
+// The authority's command counter. The spec asks for one 64-bit counter per key epoch, starting at
+// 1, never reusing a value; we keep one sequence for every epoch, which is that and more: each
+// epoch's values still only go up, and no value is used in two epochs either. Nodes move between
+// epochs one by one (docs/protocol.md, key lifecycle), and one command for nodes in different
+// epochs must carry one C that is new in each of them, which a shared sequence gives by
+// construction. Values are handed out from blocks reserved in SQLite: the upper bound of a
 // block is committed (fsync'd) before any value in it is used, and a restart resumes above the
 // committed bound, so a crash at any instant skips at most one block and never repeats a value.
 import { MAX_COUNTER } from './counter.js';
 import { openDurable, type Db } from '../storage/durable-db.js';
-import { checkEpoch } from './key-derivation.js';
 
 /** Where the signer takes counters from. */
 export interface CounterSource {
-  /** The next unused counter of `epoch`, durable against reuse when it returns. */
-  next(epoch: number): bigint;
+  /** The next unused counter, durable against reuse when it returns, new in every key epoch. */
+  next(): bigint;
 }
 
 export interface AuthorityCounter extends CounterSource {
@@ -25,37 +28,39 @@ export function openAuthorityCounter(target: string | Db, options: AuthorityCoun
   const blockSize = BigInt(options.blockSize ?? 1024);
   if (blockSize < 1n) throw new RangeError('blockSize must be at least 1');
   const { db, owned } = openDurable(target);
+  // protocol_counter_reservations held one bound per epoch before the sequence was shared; the
+  // shared one starts above all of them, so no value reserved there is ever handed out again.
   db.exec(`CREATE TABLE IF NOT EXISTS protocol_counter_reservations (
     epoch INTEGER PRIMARY KEY CHECK (epoch BETWEEN 0 AND 63),
     reserved_through TEXT NOT NULL
-  )`);
-  const select = db.prepare<[number], { reserved_through: string }>(
-    'SELECT reserved_through FROM protocol_counter_reservations WHERE epoch = ?',
   );
-  const upsert = db.prepare<[number, string]>(
-    'INSERT INTO protocol_counter_reservations (epoch, reserved_through) VALUES (?, ?) ' +
-      'ON CONFLICT (epoch) DO UPDATE SET reserved_through = excluded.reserved_through',
+  CREATE TABLE IF NOT EXISTS protocol_counter (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    reserved_through TEXT NOT NULL
+  )`);
+  const bounds = db.prepare<[], { reserved_through: string }>(
+    'SELECT reserved_through FROM protocol_counter UNION ALL SELECT reserved_through FROM protocol_counter_reservations',
+  );
+  const upsert = db.prepare<[string]>(
+    'INSERT INTO protocol_counter (one, reserved_through) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET reserved_through = excluded.reserved_through',
   );
   // Reading and raising the bound in one IMMEDIATE transaction keeps two processes sharing the
   // database from reserving the same block.
-  const reserve = db.transaction((epoch: number): { first: bigint; last: bigint } => {
-    const row = select.get(epoch);
-    const first = (row ? BigInt(row.reserved_through) : 0n) + 1n;
-    if (first > MAX_COUNTER) throw new RangeError(`the counter space of key epoch ${epoch} is used up`);
+  const reserve = db.transaction((): { first: bigint; last: bigint } => {
+    const highest = bounds.all().reduce((max, row) => (BigInt(row.reserved_through) > max ? BigInt(row.reserved_through) : max), 0n);
+    const first = highest + 1n;
+    if (first > MAX_COUNTER) throw new RangeError('the command counter space is used up');
     const last = first + blockSize - 1n > MAX_COUNTER ? MAX_COUNTER : first + blockSize - 1n;
-    upsert.run(epoch, last.toString());
+    upsert.run(last.toString());
     return { first, last };
   });
-  const blocks = new Map<number, { next: bigint; last: bigint }>();
+  let block = { next: 1n, last: 0n };
 
   return {
-    next(epoch) {
-      checkEpoch(epoch);
-      let block = blocks.get(epoch);
-      if (!block || block.next > block.last) {
-        const { first, last } = reserve.immediate(epoch);
+    next() {
+      if (block.next > block.last) {
+        const { first, last } = reserve.immediate();
         block = { next: first, last };
-        blocks.set(epoch, block);
       }
       return block.next++;
     },

@@ -5,6 +5,7 @@ export { PACKET_LENGTH, COMMAND_VERSION, decodePacket, encodePacket, type Comman
 export { ALL_NODES, targetKind, nodeSelector, groupSelector, type TargetKind } from './target.js';
 export { reconstructCounter, MAX_COUNTER } from './counter.js';
 export { REPLAY_WINDOW } from './replay-window.js';
+export { nextEpoch, ROTATE_KEYS_OPCODE } from './key-epochs.js';
 export { openAuthorityCounter, type AuthorityCounter, type AuthorityCounterOptions, type CounterSource } from './authority-counter.js';
 export { openNodeState, memoryNodeState, type NodeStateStore, type EpochState } from './node-state.js';
 export { openAckCache, DEFAULT_ACK_CACHE_SIZE, type AckCache } from './ack-cache.js';

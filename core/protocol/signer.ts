@@ -1,5 +1,6 @@
 // Authority side: turns one command into one 16-byte packet per target node, all carrying the
-// same counter, each tagged with that node's command key.
+// same counter, each tagged with that node's command key for that node's key epoch (nodes move
+// between epochs one by one; the shared counter sequence makes one C new in all of them).
 import type { KeyObject } from 'node:crypto';
 import type { CounterSource } from './authority-counter.js';
 import { checkEpoch, checkNodeId, deriveHmacKey } from './key-derivation.js';
@@ -22,18 +23,20 @@ export interface SignTarget {
   selector?: number;
   /** The node's X25519 public key, 32 raw bytes. */
   publicKey: Uint8Array;
+  /** The key epoch this node's packet is signed under, when not the signer's default. */
+  epoch?: number;
 }
 
 export interface SignedCommand {
   /** The one counter value this command took, shared by all its packets. */
   counter: bigint;
-  packets: { nodeId: number; bytes: Buffer }[];
+  packets: { nodeId: number; epoch: number; bytes: Buffer }[];
 }
 
 export interface SignerOptions {
   /** The authority's command secret (not its WireGuard key), 32 raw bytes. */
   authoritySecret: Uint8Array;
-  /** The key epoch this signer signs under; a new epoch takes a new signer. */
+  /** The key epoch of targets that name none. */
   epoch: number;
   counters: CounterSource;
 }
@@ -62,6 +65,7 @@ function checkTargets(draftSelector: number, targets: readonly SignTarget[]): vo
     const { nodeId } = target;
     checkNodeId(nodeId);
     if (seen.has(nodeId)) throw new RangeError(`node ${nodeId} is listed twice`);
+    if (target.epoch !== undefined) checkEpoch(target.epoch);
     seen.add(nodeId);
     const selector = target.selector ?? draftSelector;
     if (target.selector !== undefined) checkDraft({ opcode: 1, arg: 0, selector });
@@ -75,15 +79,18 @@ export function createSigner(options: SignerOptions): Signer {
   const { epoch, counters } = options;
   checkEpoch(epoch);
   const secret = secretKeyObject(options.authoritySecret);
-  // One X25519 and one HKDF per node, then reused: keyed by node id, replaced if its key changes.
-  const keys = new Map<number, { publicKey: Buffer; key: KeyObject }>();
+  // One X25519 per node and one HKDF per node and epoch, then reused: keyed by node id, replaced
+  // if its public key changes.
+  const keys = new Map<number, { publicKey: Buffer; ss: Buffer; byEpoch: Map<number, KeyObject> }>();
 
-  function keyFor(target: SignTarget): KeyObject {
-    const cached = keys.get(target.nodeId);
-    if (cached && cached.publicKey.equals(target.publicKey)) return cached.key;
-    const ss = sharedSecret(secret, publicKeyObject(target.publicKey));
-    const key = deriveHmacKey(ss, 'command', epoch, target.nodeId);
-    keys.set(target.nodeId, { publicKey: Buffer.from(target.publicKey), key });
+  function keyFor(target: SignTarget, targetEpoch: number): KeyObject {
+    let node = keys.get(target.nodeId);
+    if (!node || !node.publicKey.equals(target.publicKey)) {
+      const ss = sharedSecret(secret, publicKeyObject(target.publicKey));
+      keys.set(target.nodeId, (node = { publicKey: Buffer.from(target.publicKey), ss, byEpoch: new Map() }));
+    }
+    let key = node.byEpoch.get(targetEpoch);
+    if (!key) node.byEpoch.set(targetEpoch, (key = deriveHmacKey(node.ss, 'command', targetEpoch, target.nodeId)));
     return key;
   }
 
@@ -92,12 +99,16 @@ export function createSigner(options: SignerOptions): Signer {
     sign(draft, targets) {
       checkDraft(draft);
       checkTargets(draft.selector, targets);
-      const nodeKeys = targets.map(keyFor);
-      const counter = counters.next(epoch);
-      const fields = { epoch, opcode: draft.opcode, arg: draft.arg, selector: draft.selector };
+      const epochs = targets.map((t) => t.epoch ?? epoch);
+      const nodeKeys = targets.map((t, i) => keyFor(t, epochs[i]));
+      const counter = counters.next();
       return {
         counter,
-        packets: targets.map((t, i) => ({ nodeId: t.nodeId, bytes: encodePacket({ ...fields, selector: t.selector ?? draft.selector }, counter, nodeKeys[i]) })),
+        packets: targets.map((t, i) => ({
+          nodeId: t.nodeId,
+          epoch: epochs[i],
+          bytes: encodePacket({ epoch: epochs[i], opcode: draft.opcode, arg: draft.arg, selector: t.selector ?? draft.selector }, counter, nodeKeys[i]),
+        })),
       };
     },
   };

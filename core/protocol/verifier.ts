@@ -90,8 +90,18 @@ export interface Verifier {
   isRetired(epoch: number): boolean;
   /** Failed tag checks counted in `epoch` (an upper bound after a restart). */
   failedTags(epoch: number): number;
-  /** Makes `epoch` current; the current one becomes the previous, any older one is dropped. */
+  /**
+   * Makes `epoch` current; the current one becomes the previous, any older one is dropped. The
+   * previous stays accepted until `expirePrevious` says otherwise. An epoch this node has not
+   * used yet starts at the highest counter it accepted so far: the authority's counter is one
+   * sequence for all epochs, so nothing signed later can be below it, and the counter
+   * reconstruction stays within reach however far the sequence went in other epochs.
+   */
   setEpoch(epoch: number): void;
+  /** The previous epoch is refused (`no-key`) from `afterMs` on (0: at once); an earlier deadline stands. */
+  expirePrevious(afterMs: number): void;
+  /** The previous epoch, while it is still accepted. */
+  readonly previousEpoch: number | undefined;
   setGroups(groups: Iterable<number>): void;
   stats(): VerifierStats;
 }
@@ -125,11 +135,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const slots: (EpochSlot | undefined)[] = new Array(64).fill(undefined);
   let current: EpochSlot;
   let previous: EpochSlot | undefined;
+  /** When the previous epoch stops being accepted (in `now` milliseconds); undefined: not yet decided. */
+  let previousUntil: number | undefined;
+  const now = options.now ?? (() => performance.now());
   let accepted = 0;
   const budget = createFailureBudget({
     perSecond: options.failuresPerSecond ?? DEFAULT_FAILURES_PER_SECOND,
     burst: options.failureBurst ?? DEFAULT_FAILURE_BURST,
-    now: options.now,
+    now,
   });
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
 
@@ -150,6 +163,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     slots.fill(undefined);
     current = next;
     previous = prev;
+    previousUntil = undefined;
     slots[next.epoch] = next;
     if (prev) slots[prev.epoch] = prev;
   }
@@ -186,7 +200,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (byte0 >> 6 !== COMMAND_VERSION) return reject('version');
       // 2. a key for this epoch
       const epoch = byte0 & 0x3f;
-      const slot = slots[epoch];
+      let slot = slots[epoch];
+      if (slot !== undefined && slot === previous && previousUntil !== undefined && now() >= previousUntil) {
+        slots[epoch] = slot = previous = previousUntil = undefined;
+      }
       if (slot === undefined) return reject('no-key');
       if (slot.retired) return reject('key-retired');
       // 3. the full counter, relative to H
@@ -216,7 +233,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
     setEpoch(epoch) {
       if (epoch === current.epoch) return;
-      install(previous?.epoch === epoch ? previous : openSlot(epoch), current);
+      let next = previous?.epoch === epoch ? previous : openSlot(epoch);
+      if (next !== previous && next.window.highest < current.window.highest) {
+        state.saveHighest(epoch, current.window.highest);
+        next = { ...next, window: createReplayWindow(current.window.highest) };
+      }
+      install(next, current);
+    },
+    expirePrevious(afterMs) {
+      if (!previous) return;
+      const until = now() + afterMs;
+      if (previousUntil === undefined || until < previousUntil) previousUntil = until;
+    },
+    get previousEpoch() {
+      if (previous && previousUntil !== undefined && now() >= previousUntil) return undefined;
+      return previous?.epoch;
     },
     setGroups(next) {
       groups = new Set(next);

@@ -4,6 +4,7 @@
 import { commandId } from '../contracts/command.js';
 import type { Fleet, FleetGroup, FleetNode } from '../contracts/fleet.js';
 import { openAuthorityCounter, type AuthorityCounter } from '../protocol/authority-counter.js';
+import { nextEpoch, ROTATE_KEYS_OPCODE } from '../protocol/key-epochs.js';
 import { nodeAddress } from '../fleet/addresses.js';
 import { reportFreshness, type ReportFreshness } from '../protocol/report.js';
 import type { ReportFacts } from '../protocol/report-facts.js';
@@ -21,6 +22,8 @@ export interface RegistryNode extends FleetNode {
   lastSeen?: string;
   /** The node's reports that its command key hit the failed-tag cap (someone forged tags at it). */
   keyRetirements?: { count: number; lastAt: string; lastEpoch: number };
+  /** The command-key epoch the node's commands are signed under; absent: the authority's own epoch. */
+  keyEpoch?: number;
   /** The node's latest telemetry report (heartbeat): when it arrived, its sequence, its facts. */
   report?: NodeReport;
 }
@@ -73,7 +76,10 @@ export interface Registry {
   onChange(listener: (event: RegistryEvent) => void): () => void;
   upsertGroup(group: FleetGroup, actor: string): void;
   recordCommand(command: Omit<CommandRecord, 'targets'> & { targets: Omit<CommandRecord['targets'][number], 'status' | 'detail'>[] }): void;
-  /** Sets a target's status; an ack after the deadline still counts (the node did act). */
+  /**
+   * Sets a target's status; an ack after the deadline still counts (the node did act). The first
+   * `executed` of a rotate-keys moves the node's key epoch to the one after `epoch` (audited).
+   */
   markTarget(epoch: number, counter: string, nodeId: number, status: TargetStatus, detail?: string): boolean;
   command(id: string): CommandRecord | undefined;
   commands(limit: number): CommandRecord[];
@@ -82,12 +88,15 @@ export interface Registry {
   /** The id the next command of `epoch` is recorded under: one more than the epoch's last. */
   nextCommandId(epoch: number): string;
   audit(actor: string, action: string, detail: Record<string, unknown>): void;
-  /** The fleet's command-key epoch, once the registry has moved it; before that, the authority's membership says. */
+  /**
+   * The epoch a database written before epochs were per node moved the whole fleet to; nodes
+   * without an epoch of their own are at it. Never moved any more: nodes move one by one.
+   */
   keyEpoch(): number | undefined;
   /**
-   * Takes a node's authenticated key-retired report: when it names `currentEpoch`, records it
-   * (audited, counted on the node) and moves the fleet to the next epoch (mod 64) in the same
-   * transaction; a report for another epoch changes nothing.
+   * Takes a node's authenticated key-retired report: when it names the node's epoch (its own,
+   * else `currentEpoch`), records it (audited, counted on the node) and moves that node to the
+   * next epoch (mod 64) in the same transaction; a report for another epoch changes nothing.
    */
   keyRetired(report: { nodeId: number; epoch: number; failedTags: number }, currentEpoch: number): KeyRetiredOutcome;
   /**
@@ -148,12 +157,20 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       node_id INTEGER PRIMARY KEY CHECK (node_id BETWEEN 1 AND 254),
       seq INTEGER NOT NULL, received_at TEXT NOT NULL, facts TEXT NOT NULL
     );
+    -- Each node's command-key epoch (docs/protocol.md, key lifecycle); none: the authority's.
+    CREATE TABLE IF NOT EXISTS node_key_epochs (
+      node_id INTEGER PRIMARY KEY,
+      epoch INTEGER NOT NULL CHECK (epoch BETWEEN 0 AND 63),
+      updated_at TEXT NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS audit (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL
     );
     -- An ack names its command by epoch and counter.
     CREATE INDEX IF NOT EXISTS commands_by_counter ON commands (epoch, counter);
+    -- One command may reach nodes in different epochs: its ack is found by counter and node.
+    CREATE INDEX IF NOT EXISTS commands_by_counter_alone ON commands (counter);
     -- The number in an id 'c<epoch>-<n>', indexed so the next id is one lookup. Ids recorded
     -- before ids had their own sequence carry the counter there, so the sequence goes on above them.
     CREATE INDEX IF NOT EXISTS commands_by_seq ON commands (epoch, CAST(substr(id, instr(id, '-') + 1) AS INTEGER));
@@ -174,6 +191,13 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
   };
   const reportUpsert = db.prepare(`INSERT INTO node_reports (node_id, seq, received_at, facts) VALUES (?, ?, ?, ?)
     ON CONFLICT (node_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, facts = excluded.facts`);
+  const fleetEpoch = db.prepare<[], { epoch: number }>('SELECT epoch FROM key_epoch WHERE one = 1');
+  const nodeEpoch = db.prepare<[number], { epoch: number }>('SELECT epoch FROM node_key_epochs WHERE node_id = ?');
+  const keyEpochOf = (id: number): number | undefined => nodeEpoch.get(id)?.epoch ?? fleetEpoch.get()?.epoch;
+  const keyEpochField = (id: number): Pick<RegistryNode, 'keyEpoch'> => {
+    const epoch = keyEpochOf(id);
+    return epoch === undefined ? {} : { keyEpoch: epoch };
+  };
   const toNode = (r: NodeRow): RegistryNode => ({
     id: r.id,
     name: r.name,
@@ -187,6 +211,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     status: r.status,
     ...(r.last_seen && { lastSeen: r.last_seen }),
     ...retirements(r.id),
+    ...keyEpochField(r.id),
     ...latestReport(r.id),
   });
   const listeners = new Set<(event: RegistryEvent) => void>();
@@ -216,7 +241,20 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
   const olderThan = db.prepare<[string, number], CommandRow>(
     'SELECT * FROM commands WHERE (at, rowid) < (SELECT at, rowid FROM commands WHERE id = ?) ORDER BY at DESC, rowid DESC LIMIT ?',
   );
-  const commandByCounter = db.prepare<[number, string], { id: string }>('SELECT id FROM commands WHERE epoch = ? AND counter = ?');
+  // The target's packet names its epoch in byte 0 (0x40 | e); commands recorded before epochs
+  // were per node carry it in the command's own epoch.
+  const targetByCounter = db.prepare<[string, number, string, number], { id: string; status: TargetStatus; opcode: number }>(
+    `SELECT c.id, t.status, c.opcode FROM commands c JOIN command_targets t ON t.command_id = c.id
+     WHERE c.counter = ? AND t.node_id = ? AND (t.packet LIKE ? OR c.epoch = ?) ORDER BY c.rowid DESC LIMIT 1`,
+  );
+  const epochUpsert = db.prepare<[number, number, string]>(
+    'INSERT INTO node_key_epochs (node_id, epoch, updated_at) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET epoch = excluded.epoch, updated_at = excluded.updated_at',
+  );
+  /** Moves a node's key epoch, audited as node.key-epoch. Inside the caller's transaction. */
+  const moveKeyEpoch = (nodeId: number, from: number, to: number, actor: string, why: string) => {
+    epochUpsert.run(nodeId, to, now());
+    audit(actor, 'node.key-epoch', { id: nodeId, from, to, why });
+  };
   const lastSeq = db.prepare<[number], { seq: number | null }>(
     "SELECT max(CAST(substr(id, instr(id, '-') + 1) AS INTEGER)) AS seq FROM commands WHERE epoch = ?",
   );
@@ -286,7 +324,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       const nodes = registry.nodes().filter((n) => n.status === 'active');
       const groups = db.prepare<[], { id: number; name: string; aliases: string }>('SELECT * FROM groups ORDER BY id').all();
       return {
-        nodes: nodes.map(({ publicKey: _k, endpoint: _e, status: _s, lastSeen: _l, keyRetirements: _r, report: _p, ...n }) => n),
+        nodes: nodes.map(({ publicKey: _k, endpoint: _e, status: _s, lastSeen: _l, keyRetirements: _r, report: _p, keyEpoch: _epoch, ...n }) => n),
         groups: groups.map((g) => ({ id: g.id, name: g.name, aliases: JSON.parse(g.aliases) })),
       };
     },
@@ -330,14 +368,23 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       changed({ type: 'command', id: command.id });
     },
     markTarget(epoch, counter, nodeId, status, detail) {
-      const id = commandByCounter.get(epoch, counter)?.id;
-      if (id === undefined) return false;
-      const updated = targetUpdate.run(status, detail ?? null, now(), id, nodeId).changes > 0;
-      if (updated) {
-        audit(`node:${nodeId}`, 'command.outcome', { id, nodeId, status, detail: detail ?? null });
-        changed({ type: 'command', id });
-      }
-      return updated;
+      const prefix = `${(0x40 | epoch).toString(16)}%`;
+      const outcome = db.transaction(() => {
+        const target = targetByCounter.get(counter, nodeId, prefix, epoch);
+        if (target === undefined) return undefined;
+        if (targetUpdate.run(status, detail ?? null, now(), target.id, nodeId).changes === 0) return undefined;
+        audit(`node:${nodeId}`, 'command.outcome', { id: target.id, nodeId, status, detail: detail ?? null });
+        // The node moved when it executed rotate-keys signed under `epoch`; its first answer counts.
+        const to = nextEpoch(epoch);
+        const from = keyEpochOf(nodeId) ?? epoch;
+        const rotated = status === 'executed' && target.opcode === ROTATE_KEYS_OPCODE && target.status === 'sent' && from !== to;
+        if (rotated) moveKeyEpoch(nodeId, from, to, `node:${nodeId}`, `rotate-keys ${target.id} executed`);
+        return { id: target.id, rotated };
+      })();
+      if (!outcome) return false;
+      changed({ type: 'command', id: outcome.id });
+      if (outcome.rotated) changed({ type: 'node', nodeId });
+      return true;
     },
     command(id) {
       const row = commandSelect.get(id);
@@ -359,17 +406,18 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
         .all(limit)
         .map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
     },
-    keyEpoch: () => db.prepare<[], { epoch: number }>('SELECT epoch FROM key_epoch WHERE one = 1').get()?.epoch,
+    keyEpoch: () => fleetEpoch.get()?.epoch,
     keyRetired(report, currentEpoch) {
       const outcome = db.transaction((): KeyRetiredOutcome => {
-        // A report for an epoch the fleet has left is the node repeating itself until the update
+        // A report for an epoch the node has left is the node repeating itself until the update
         // reaches it (or a replay): nothing to record, nothing to do.
-        if (report.epoch !== currentEpoch) return { moved: false, reason: 'not-current-epoch' };
+        const at = keyEpochOf(report.nodeId) ?? currentEpoch;
+        if (report.epoch !== at) return { moved: false, reason: 'not-current-epoch' };
         db.prepare('INSERT INTO key_retirements (at, node_id, epoch, failed_tags) VALUES (?, ?, ?, ?)').run(now(), report.nodeId, report.epoch, report.failedTags);
         audit(`node:${report.nodeId}`, 'node.key-retired', { ...report });
-        const epoch = (currentEpoch + 1) % 64;
-        db.prepare('INSERT INTO key_epoch (one, epoch) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET epoch = excluded.epoch').run(epoch);
-        audit('authority', 'fleet.key-epoch', { from: currentEpoch, to: epoch, why: `node ${report.nodeId} retired its key` });
+        // Its key is refused already, so the node moves at once: nothing signed under it could land.
+        const epoch = nextEpoch(at);
+        moveKeyEpoch(report.nodeId, at, epoch, 'authority', `node ${report.nodeId} retired its key`);
         return { moved: true, epoch };
       })();
       if (outcome.moved) changed({ type: 'node', nodeId: report.nodeId });

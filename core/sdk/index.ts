@@ -34,6 +34,7 @@ export { createAckSigner, MAX_ACK_DETAIL } from '../protocol/ack.js';
 export { createAckVerifier, type AckRejectReason, type VerifiedAck } from '../protocol/ack-verifier.js';
 export { DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND } from '../protocol/failure-budget.js';
 export { createKeyRetiredSigner, createKeyRetiredVerifier, KEY_RETIRED_TYPE, type KeyRetiredRejectReason } from '../protocol/key-retired.js';
+export { nextEpoch, ROTATE_KEYS_OPCODE } from '../protocol/key-epochs.js';
 
 export { createReportSigner, createReportVerifier, MAX_REPORT_LENGTH, REPORT_TYPE, type ReportRejectReason, type ReportVerifyResult } from '../protocol/report.js';
 export { FACT_LIMITS, factsSummary, type ReportFacts, type ReportPeer } from '../protocol/report-facts.js';

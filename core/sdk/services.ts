@@ -6,6 +6,7 @@ import type { Fleet, FleetGroup } from '../contracts/fleet.js';
 import type { GenesisEvent } from '../contracts/genesis-event.js';
 import type { MeshPeer } from '../mesh/peer.js';
 import type { Membership } from '../membership/membership.js';
+import type { MembershipChange, MembershipSource, MembershipStore } from '../membership/membership-store.js';
 import type { AuthorityCounter } from '../protocol/authority-counter.js';
 import type { CommandRecord, KeyRetiredOutcome, RegistryEvent, RegistryNode, TargetStatus } from '../registry/registry.js';
 import type { ReportFreshness } from '../protocol/report.js';
@@ -13,7 +14,7 @@ import type { ReportFacts } from '../protocol/report-facts.js';
 import { HOST_SERVICE, serviceToken } from '../runtime/define-stage.js';
 import type { HostStatus, ReloadResult } from '../runtime/host.js';
 
-export type { CommandRecord, KeyRetiredOutcome, Membership, MeshPeer, RegistryEvent, RegistryNode, TargetStatus };
+export type { CommandRecord, KeyRetiredOutcome, Membership, MembershipChange, MembershipSource, MembershipStore, MeshPeer, RegistryEvent, RegistryNode, TargetStatus };
 
 export interface Clock {
   now(): number;
@@ -28,8 +29,10 @@ export interface NodeIdentity {
   readonly publicKey: string;
   /** The authority's command secret; only on the admin. */
   readonly commandSecret?: Buffer;
-  /** Kept current by membership updates: stages built later see the latest. */
+  /** The current membership: `membershipStore.current`, the same object, kept current in place. */
   readonly membership: Membership;
+  /** Membership's one store: change it with `apply`, follow it with `changes$`. */
+  readonly membershipStore: MembershipStore;
   /** A file of the instance directory. */
   path(name: string): string;
   /** A JSON file of the instance directory, or undefined when there is none. */

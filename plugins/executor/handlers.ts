@@ -1,5 +1,5 @@
 // The executor's built-in handlers: what a node can do to itself without any configured command.
-import type { HostControl, NodeIdentity } from '../../core/sdk/index.js';
+import { nextEpoch, type HostControl, type MembershipStore, type NodeIdentity } from '../../core/sdk/index.js';
 import { collectFacts, factsSummary, MAX_ACK_DETAIL } from '../../core/sdk/index.js';
 
 const FLAGS_FILE = 'flags.json';
@@ -25,6 +25,9 @@ export interface HandlerContext {
   /** The node's instance directory: the report's disk fact is its file system's. */
   instanceDir: string;
   startedAt: number;
+  /** The key epoch the command was signed under. */
+  epoch: number;
+  membership: MembershipStore;
 }
 
 export type Handler = (ctx: HandlerContext) => Promise<HandlerResult> | HandlerResult;
@@ -60,6 +63,17 @@ export const builtinHandlers: Record<string, Handler> = {
     return result.ok
       ? { status: 'executed', detail: `restarted ${argName} (stage ${stageId})` }
       : { status: 'failed', detail: `restart of ${argName} failed: ${result.errors.join('; ')}` };
+  },
+  // The node moves to the epoch after the command's own, and only from the epoch it is at: the
+  // verifier switches before the ack leaves, the authority records the move when the ack
+  // arrives and only then signs under the new epoch (docs/protocol.md, "Key lifecycle").
+  'rotate-keys': ({ epoch, membership }) => {
+    const to = nextEpoch(epoch);
+    const at = membership.current.epoch;
+    if (at === to) return { status: 'executed', detail: `key epoch ${to} (already)` };
+    if (at !== epoch) return { status: 'failed', detail: `signed under key epoch ${epoch}, which this node has left (it is at ${at})` };
+    membership.apply({ epoch: to }, 'self');
+    return { status: 'executed', detail: `key epoch ${epoch} → ${to}` };
   },
   'enter-maintenance': (ctx) => setFlag(ctx, 'maintenance', true),
   'exit-maintenance': (ctx) => setFlag(ctx, 'maintenance', false),

@@ -62,6 +62,8 @@ export default defineStage<Config>({
         ownStageId: ctx.stageId,
         instanceDir: node.instanceDir,
         startedAt,
+        epoch: command.epoch,
+        membership: node.membershipStore,
       });
     };
 

@@ -1,5 +1,6 @@
-// Turns an accepted draft into one 16-byte packet per target node, all under one counter, and
-// records the command (and its audit row) before anything is sent. Before anything else, the
+// Turns an accepted draft into one 16-byte packet per target node, all under one counter, each
+// under its node's key epoch as the registry records it (the authority's own epoch for a node
+// with none), and records the command (and its audit row) before anything is sent. Before anything else, the
 // scope guard: a draft that does what its own text refuses, or reaches a node the text leaves
 // out, is refused (counted, audited) whichever router made it; so is one outside the operator's
 // grant (operators.json). Whether the operator must confirm is the catalog's word (the intent's
@@ -39,11 +40,8 @@ export default defineStage<Config>({
     const registry = ctx.services.get(REGISTRY);
     if (!node.commandSecret) throw new Error("the signer needs the authority's command key: set services.node.authority = true");
     const counters = registry.authorityCounter({ blockSize: config.counterBlock });
-    let signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
-    // The key epoch follows the membership live (it moves when a node's key is retired).
-    const followEpoch = () => {
-      if (signer.epoch !== node.membership.epoch) signer = createSigner({ authoritySecret: node.commandSecret!, epoch: node.membership.epoch, counters });
-    };
+    // Every target names its epoch (resolveTargets), read from the registry for each draft.
+    const signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
 
     const catalog = loadCatalog(config.catalog ? resolve(ctx.baseDir, config.catalog) : defaultCatalogPath());
     // Building a guard tokenises the fleet's names: one is kept per distinct fleet.
@@ -91,7 +89,7 @@ export default defineStage<Config>({
         if (sampler.allow('not-permitted')) ctx.logger.warn({ actor, intent: draft.intent, target: draft.target, reason: granted.reason }, 'draft refused: not granted to this operator');
         return drop(env, 'not-permitted', { draft, reason: granted.reason, explanation: granted.explanation });
       }
-      const targets = resolveTargets(draft, fleet.nodes, registry);
+      const targets = resolveTargets(draft, fleet.nodes, registry, node.membership.epoch);
       const targetView = targets.map(({ nodeId, name, address }) => ({ nodeId, name, address }));
       if (!targets.length) return drop(env, 'no-targets', { draft, error: `no active node takes commands as '${draft.target}'` });
       if (dryRun) {
@@ -99,9 +97,10 @@ export default defineStage<Config>({
         return EMPTY;
       }
       if (mustConfirm(draft) && !confirm) return drop(env, 'needs-confirm', { draft: { ...draft, confirm: true }, targets: targetView });
-      followEpoch();
       const signed = signer.sign(draft, targets);
-      const id = registry.nextCommandId(signer.epoch);
+      // Named after the first target's epoch; each target's packet carries its own.
+      const epoch = signed.packets[0].epoch;
+      const id = registry.nextCommandId(epoch);
       const packets = signed.packets.map((p) => {
         const t = targets.find((x) => x.nodeId === p.nodeId)!;
         return { nodeId: p.nodeId, name: t.name, address: t.address, port: COMMAND_PORT, bytes: p.bytes };
@@ -116,13 +115,13 @@ export default defineStage<Config>({
         arg: draft.arg,
         target: draft.target,
         selector: draft.selector,
-        epoch: signer.epoch,
+        epoch,
         counter: signed.counter.toString(),
         deadline: Date.now() + config.ackTimeoutMs,
         targets: packets.map((p) => ({ nodeId: p.nodeId, name: p.name, address: p.address, packet: p.bytes.toString('hex') })),
       });
       ctx.metrics.count('signed');
-      const command: OutboundCommand = { id, epoch: signer.epoch, counter: signed.counter.toString(), text, actor, draft, packets };
+      const command: OutboundCommand = { id, epoch, counter: signed.counter.toString(), text, actor, draft, packets };
       return of(env.with({ kind: 'command', body: command }));
     };
 
@@ -145,19 +144,22 @@ export default defineStage<Config>({
           }),
         ),
       close: async () => counters.close(),
-      status: () => ({ epoch: signer.epoch }),
+      status: () => ({ epoch: node.membership.epoch }),
     };
   },
 });
 
 /**
  * The active nodes that take commands and that one of the draft's targets reaches, each with its
- * public key and the selector of the first target that reaches it (its packet carries that one).
+ * public key, its key epoch (`defaultEpoch` when the registry records none) and the selector of
+ * the first target that reaches it (its packet carries that one).
  */
-function resolveTargets(draft: Draft, nodes: FleetNode[], registry: Registry) {
+function resolveTargets(draft: Draft, nodes: FleetNode[], registry: Registry, defaultEpoch: number) {
   const members = draftTargets(draft);
   return nodes.flatMap((n) => {
     const by = n.takesCommands ? members.find((t) => targetMatches(t.selector, n.id, new Set(n.groups))) : undefined;
-    return by ? [{ nodeId: n.id, name: n.name, address: n.address, selector: by.selector, publicKey: parseKey(registry.node(n.id)!.publicKey) }] : [];
+    if (!by) return [];
+    const record = registry.node(n.id)!;
+    return [{ nodeId: n.id, name: n.name, address: n.address, selector: by.selector, publicKey: parseKey(record.publicKey), epoch: record.keyEpoch ?? defaultEpoch }];
   });
 }

@@ -3,7 +3,9 @@
 // Failed tags are budgeted per source, so forging at line rate cannot retire the key in seconds;
 // a key that is retired all the same is reported to the authority (an authenticated report on
 // the telemetry port, repeated until a membership update brings a new epoch), and the new epoch
-// and groups are taken from the membership as they change, without a rebuild.
+// and groups are taken from the membership store as they change, without a rebuild. The epoch
+// left behind stays accepted for `epochOverlapMs` once the authority names the new one (a move
+// the node made itself, executing rotate-keys, keeps it until the authority has confirmed).
 // A replay of the very 16 bytes of a recent command (the authority re-sends when no ack came) is
 // not executed again: the ack telemetry-egress cached for it is sent once more instead.
 import { filter, map } from 'rxjs';
@@ -24,6 +26,8 @@ interface Config {
   telemetryPort: number;
   /** How many rejections per reason are logged each minute; all are counted. */
   logPerMinute: number;
+  /** How long commands of the previous key epoch are still accepted after the authority names a new one. */
+  epochOverlapMs: number;
 }
 
 export default defineStage<Config>({
@@ -42,6 +46,7 @@ export default defineStage<Config>({
       reportEveryMs: { type: 'integer', minimum: 100, default: 5000 },
       telemetryPort: { type: 'integer', minimum: 1, maximum: 65535, default: TELEMETRY_PORT },
       logPerMinute: { type: 'integer', minimum: 0, default: 20 },
+      epochOverlapMs: { type: 'integer', minimum: 0, default: 60_000, description: 'how long the previous key epoch stays accepted after a move to a new one' },
     },
   },
   async create(ctx, config) {
@@ -93,18 +98,17 @@ export default defineStage<Config>({
       },
     });
 
-    // Membership updates replace `membership.groups` and set `membership.epoch` on the shared
-    // object: comparing them costs nothing per packet, and the next packet sees the change.
-    let groups = membership.groups;
-    const follow = () => {
-      if (membership.groups !== groups) verifier.setGroups((groups = membership.groups));
-      if (membership.epoch !== verifier.epoch) {
-        ctx.logger.info({ from: verifier.epoch, to: membership.epoch }, 'command key epoch changed');
-        verifier.setEpoch(membership.epoch);
+    // Every change of the membership reaches the verifier before the next packet is checked.
+    const following = node.membershipStore.changes$.subscribe(({ current, source }) => {
+      verifier.setGroups(current.groups);
+      if (current.epoch !== verifier.epoch) {
+        ctx.logger.info({ from: verifier.epoch, to: current.epoch, source }, 'command key epoch changed');
+        verifier.setEpoch(current.epoch);
       }
-    };
+      // The authority now signs under the current epoch: what it signed before may still be on its way.
+      if (source === 'authority') verifier.expirePrevious(config.epochOverlapMs);
+    });
     const reportIfRetired = () => {
-      follow();
       if (verifier.isRetired(verifier.epoch)) report(verifier.epoch);
     };
     // Also after a restart: a node that comes up with its current key retired asks at once.
@@ -117,7 +121,6 @@ export default defineStage<Config>({
       connect: (input$) =>
         input$.pipe(
           map((env) => {
-            follow();
             const from = env.meta.from as MeshEndpoint | undefined;
             const packet = env.body as Uint8Array;
             const result = verifier.verify(packet, from?.address);
@@ -138,6 +141,7 @@ export default defineStage<Config>({
           }),
         ),
       close: async () => {
+        following.unsubscribe();
         clearInterval(timer);
         socket.close();
         acks.close();
@@ -147,6 +151,7 @@ export default defineStage<Config>({
         const s = verifier.stats();
         return {
           epoch: verifier.epoch,
+          previousEpoch: verifier.previousEpoch ?? null,
           retired: verifier.isRetired(verifier.epoch),
           accepted: s.accepted,
           rejected: Object.fromEntries(Object.entries(s.rejected).filter(([, n]) => n > 0)),

@@ -9,6 +9,7 @@ import { encodePacket, type CommandFields } from '../../core/protocol/packet.js'
 import { openRegistry, type Registry } from '../../core/registry/registry.js';
 import { readJson, writeJsonAtomic } from '../../core/membership/instance-files.js';
 import type { Membership, NodeIdentity } from '../../core/sdk/index.js';
+import { createMembershipStore } from '../../core/membership/membership-store.js';
 
 export const AUTHORITY_ADDRESS = '10.8.0.10';
 export const NODE_ID = 3;
@@ -30,12 +31,14 @@ export interface World {
 
 function identity(dir: string, secret: Buffer, membership: Membership, commandSecret?: Buffer): NodeIdentity {
   mkdirSync(dir, { mode: 0o700 });
+  const membershipStore = createMembershipStore(dir, membership);
   return {
     instanceDir: dir,
     secret,
     publicKey: formatKey(publicKeyOf(secret)),
     commandSecret,
-    membership,
+    membership: membershipStore.current,
+    membershipStore,
     path: (name) => join(dir, name),
     readJson: (name) => {
       try {
@@ -55,7 +58,7 @@ export function world(base = tmpdir()): World {
   const node = { secret: generateSecret() };
   const commandPublicKey = formatKey(publicKeyOf(authority.commandSecret));
   const membershipOf = (nodeId: number, name: string, address: string, role: string, groups: number[]): Membership => ({
-    nodeId, name, role, address, listen: '127.0.0.1:0', groups, epoch: 0,
+    nodeId, name, role, address, listen: '127.0.0.1:51820', groups, epoch: 0,
     authority: { nodeId: 10, address: AUTHORITY_ADDRESS, commandPublicKey },
     peers: [],
   });

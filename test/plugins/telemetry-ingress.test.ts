@@ -66,19 +66,20 @@ describe('telemetry-ingress', () => {
     expect(kit.logs.filter((l) => l.msg === 'ack refused').length).to.equal(3);
   });
 
-  it("takes a node's key-retired report once: recorded, audited, the fleet's epoch moved; repeats and forgeries change nothing", () => {
+  it("takes a node's key-retired report once: recorded, audited, that node's epoch moved; repeats and forgeries change nothing", () => {
     const reporter = (secret = w.node.secret) => createKeyRetiredSigner({ nodeSecret: secret, authorityPublic: publicKeyOf(w.authority.commandSecret), nodeId: NODE_ID });
     const forged = reporter().encode(0, 1 << 20);
     forged[forged.length - 1] ^= 1;
     mesh.deliver(TELEMETRY_PORT, forged, from);
     mesh.deliver(TELEMETRY_PORT, reporter(generateSecret()).encode(0, 1 << 20), from);
     mesh.deliver(TELEMETRY_PORT, reporter().encode(0, 1 << 20), { address: '10.8.0.2', port: 40001 });
+    expect(w.registry.node(NODE_ID)!.keyEpoch).to.equal(undefined);
+    mesh.deliver(TELEMETRY_PORT, reporter().encode(0, 1 << 20), from);
+    mesh.deliver(TELEMETRY_PORT, reporter().encode(0, 1 << 20), from);
+    expect(w.registry.node(NODE_ID)!.keyEpoch).to.equal(1);
     expect(w.registry.keyEpoch()).to.equal(undefined);
-    mesh.deliver(TELEMETRY_PORT, reporter().encode(0, 1 << 20), from);
-    mesh.deliver(TELEMETRY_PORT, reporter().encode(0, 1 << 20), from);
-    expect(w.registry.keyEpoch()).to.equal(1);
     expect(w.registry.node(NODE_ID)!.keyRetirements).to.deep.include({ count: 1, lastEpoch: 0 });
-    expect(w.registry.auditLog(5).map((a) => a.action)).to.include.members(['node.key-retired', 'fleet.key-epoch']);
+    expect(w.registry.auditLog(5).map((a) => a.action)).to.include.members(['node.key-retired', 'node.key-epoch']);
     expect(kit.counts()).to.deep.equal({ 'key-retired-rejected.tag': 2, 'key-retired-rejected.wrong-source': 1, 'key-retired': 1, 'key-retired-repeated': 1 });
   });
 });

@@ -66,7 +66,7 @@ describe('verifier', () => {
     expect(kit.counts()).to.include({ 'key-retired': 1, 'key-retired-reported': 1 });
 
     // A membership update (as core/node's membership-updates service applies it) moves the epoch.
-    Object.assign(w.nodeIdentity.membership, { epoch: 1, groups: [2] });
+    w.nodeIdentity.membershipStore.apply({ epoch: 1, groups: [2] }, 'authority');
     kit.push('datagram', w.packet(22n, { epoch: 1, selector: 0x0102 }), { from });
     expect(kit.outputs.map((e) => (e.body as VerifiedCommand).epoch)).to.deep.equal([1]);
     expect(kit.stage.status!()).to.deep.include({ epoch: 1, retired: false });

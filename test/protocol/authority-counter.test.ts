@@ -33,28 +33,40 @@ function burstAndKill(file: string, blockSize: number, lines: number): Promise<b
 }
 
 describe('protocol authority counter', () => {
-  it('starts at 1 and counts up, per epoch', () => {
+  it('starts at 1 and counts up', () => {
     const counter = openAuthorityCounter(join(tempDir('counter'), 'a.db'), { blockSize: 3 });
-    expect([counter.next(0), counter.next(0), counter.next(0), counter.next(0)]).to.deep.equal([1n, 2n, 3n, 4n]);
-    expect([counter.next(7), counter.next(0), counter.next(7)]).to.deep.equal([1n, 5n, 2n]);
-    expect(() => counter.next(64)).to.throw(RangeError);
+    expect([counter.next(), counter.next(), counter.next(), counter.next()]).to.deep.equal([1n, 2n, 3n, 4n]);
     counter.close();
+  });
+
+  it('starts above every per-epoch bound a database reserved before the sequence was shared', () => {
+    const file = join(tempDir('counter'), 'a.db');
+    const db = new Database(file);
+    db.exec("CREATE TABLE protocol_counter_reservations (epoch INTEGER PRIMARY KEY CHECK (epoch BETWEEN 0 AND 63), reserved_through TEXT NOT NULL)");
+    db.exec("INSERT INTO protocol_counter_reservations VALUES (0, '2048'), (5, '70000'), (6, '3')");
+    db.close();
+    const counter = openAuthorityCounter(file, { blockSize: 10 });
+    expect([counter.next(), counter.next()]).to.deep.equal([70001n, 70002n]);
+    counter.close();
+    const reopened = openAuthorityCounter(file, { blockSize: 10 });
+    expect(reopened.next()).to.equal(70011n);
+    reopened.close();
   });
 
   it('resumes above the persisted bound after a restart, and uses WAL with synchronous=FULL', () => {
     const file = join(tempDir('counter'), 'a.db');
     let counter = openAuthorityCounter(file, { blockSize: 10 });
-    expect([counter.next(0), counter.next(0), counter.next(0)]).to.deep.equal([1n, 2n, 3n]);
+    expect([counter.next(), counter.next(), counter.next()]).to.deep.equal([1n, 2n, 3n]);
     counter.close();
     counter = openAuthorityCounter(file, { blockSize: 10 });
-    expect(counter.next(0)).to.equal(11n);
+    expect(counter.next()).to.equal(11n);
     counter.close();
 
     const db = new Database(file);
     expect(db.pragma('journal_mode', { simple: true })).to.equal('wal');
     const shared = openAuthorityCounter(db);
     expect(db.pragma('synchronous', { simple: true })).to.equal(2); // FULL
-    expect(shared.next(0)).to.equal(21n);
+    expect(shared.next()).to.equal(21n);
     shared.close();
     db.close();
   });
@@ -65,7 +77,7 @@ describe('protocol authority counter', () => {
     const b = openAuthorityCounter(file, { blockSize: 4 });
     const seen = new Set<bigint>();
     for (let i = 0; i < 200; i++) {
-      for (const c of [a.next(1), b.next(1), b.next(1)]) {
+      for (const c of [a.next(), b.next(), b.next()]) {
         expect(seen.has(c), `counter ${c} twice`).to.equal(false);
         seen.add(c);
       }
