@@ -11,7 +11,7 @@ import { isName } from '../fleet/names.js';
 import { ensureInstanceDir, loadSecret } from '../membership/instance-files.js';
 import { loadMembership, MEMBERSHIP_FILE, saveMembership, type Membership } from '../membership/membership.js';
 import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
-import { logSampler } from '../runtime/log-sampler.js';
+import { logSampler } from '../log-sampler.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from '../underlay/endpoint.js';
 import {
   dropEnrolmentToken, loadEnrolmentToken, loadGenesisState, loadPinnedAuthority, pinAuthority, saveGenesisState, type PinnedAuthority,

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { logSampler } from '../runtime/log-sampler.js';
+import { logSampler } from '../log-sampler.js';
 import { formatCode } from './code.js';
 import { admit, type Admission, type AdmissionPolicy } from './admission.js';
 import { JOIN_PATH, MAC_HEADER, MAX_JOIN_BODY, openRequest, openToken, sealAnswer, type JoinAnswer, type JoinKeys, type JoinRefusal } from './join.js';

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { Mesh, MeshHandler, MeshSocket } from '../mesh/mesh.js';
 import { COMMAND_PORT, PEER_SYNC_PORT } from '../mesh/ports.js';
-import { logSampler } from '../runtime/log-sampler.js';
+import { logSampler } from '../log-sampler.js';
 
 export type RefusedSend = 'command-port-not-authority' | 'authority-command-port' | 'lateral-not-sync-port';
 export type RefusedReceive = 'lateral-not-sync-port' | 'authority-command-port';

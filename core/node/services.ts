@@ -19,7 +19,7 @@ import { guardDirection } from './direction-guard.js';
 import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry, type Registry } from '../registry/registry.js';
 import { defineService, type ServiceDefinition, type ServiceToken } from '../runtime/define-stage.js';
-import { logSampler } from '../runtime/log-sampler.js';
+import { logSampler } from '../log-sampler.js';
 import * as sdk from '../sdk/services.js';
 import { CLOCK, GENESIS, MEMBERSHIP_UPDATES, NODE, type Clock, type Genesis, type MembershipUpdates, type NodeIdentity } from '../sdk/services.js';
 import { formatEndpoint, parseEndpoint } from '../underlay/endpoint.js';

@@ -10,7 +10,7 @@ export type { JsonSchema, ServiceToken, Services, Stage, StageContext, StageDefi
 export type { Envelope, Outcome, SettleListener } from '../runtime/envelope.js';
 export type { StageMetrics } from '../runtime/metrics.js';
 export { createPushSource, type PushSource } from '../runtime/push-source.js';
-export { logSampler } from '../runtime/log-sampler.js';
+export { logSampler } from '../log-sampler.js';
 export { checkSchema, formatProblems, type SchemaProblem } from '../runtime/schema-check.js';
 
 // What stages exchange, and the catalog.
@@ -29,7 +29,7 @@ export { ALL_NODES, groupSelector, nodeSelector, targetMatches } from '../protoc
 export { createSigner } from '../protocol/signer.js';
 export { createVerifier, DEFAULT_FAILED_TAG_CAP, type AcceptedCommand, type RejectReason } from '../protocol/verifier.js';
 export { openNodeState } from '../protocol/node-state.js';
-export { DEFAULT_ACK_CACHE_SIZE, openAckCache } from '../protocol/ack-cache.js';
+export { DEFAULT_ACK_CACHE_SIZE, openAckCache, openRecentCommands } from '../protocol/ack-cache.js';
 export { createAckSigner, MAX_ACK_DETAIL } from '../protocol/ack.js';
 export { createAckVerifier, type AckRejectReason, type VerifiedAck } from '../protocol/ack-verifier.js';
 export { DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND } from '../protocol/failure-budget.js';

@@ -1,7 +1,7 @@
 // Sends each command's packets over the mesh to its targets' command port, from one socket.
 // A datagram can be lost (a NAT that just forgot its mapping, a lossy link), so the exact same
 // packet can be sent again to each target that has not answered, after resendAfterMs and then
-// twice as long each time, until the command's deadline (off unless resendAfterMs is set). The
+// twice as long each time, until the command's deadline (resendAfterMs; 0 turns it off). The
 // node does not run a re-sent packet twice (its replay window refuses it) and answers it with
 // the ack it sent before (docs/protocol.md).
 import { tap } from 'rxjs';
@@ -21,7 +21,7 @@ export default defineStage<Config>({
     type: 'object',
     additionalProperties: false,
     properties: {
-      resendAfterMs: { type: 'integer', minimum: 0, default: 0, description: 'first re-send to a target that has not acked (e.g. 500), doubled each time; 0: never re-send' },
+      resendAfterMs: { type: 'integer', minimum: 0, default: 500, description: 'first re-send to a target that has not acked, doubled each time until the deadline; 0: never re-send' },
     },
   },
   async create(ctx, config) {

@@ -7,11 +7,13 @@
 // left behind stays accepted for `epochOverlapMs` once the authority names the new one (a move
 // the node made itself, executing rotate-keys, keeps it until the authority has confirmed).
 // A replay of the very 16 bytes of a recent command (the authority re-sends when no ack came) is
-// not executed again: the ack telemetry-egress cached for it is sent once more instead.
+// not executed again: the ack telemetry-egress cached for it is sent once more instead. It is
+// still logged 'command rejected' (reason replay) but marked `resend`, on a log budget of its own,
+// so a replay of other bytes (a counter used twice, or a forger's) always stands out.
 import { filter, map } from 'rxjs';
 import {
-  createKeyRetiredSigner, createVerifier, DEFAULT_ACK_CACHE_SIZE, DEFAULT_FAILED_TAG_CAP, DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND, defineStage, logSampler,
-  MESH, NODE, openAckCache, openNodeState, parseKey, TELEMETRY_PORT,
+  createKeyRetiredSigner, createVerifier, DEFAULT_FAILED_TAG_CAP, DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND, defineStage, isStorageFull, logSampler,
+  MESH, NODE, openAckCache, openNodeState, openRecentCommands, parseKey, TELEMETRY_PORT,
   type AcceptedCommand, type Envelope, type MeshEndpoint, type VerifiedCommand, type VerifierDropReason,
 } from '../../core/sdk/index.js';
 
@@ -58,23 +60,35 @@ export default defineStage<Config>({
     const socket = await mesh.bind(0, () => ctx.metrics.count('unexpected-inbound'));
     const state = openNodeState(node.path(config.stateFile));
     const acks = openAckCache(node.path(config.stateFile));
-    // The exact packets of the newest accepted commands (hex → command), oldest first; bounded like the ack cache.
-    const recent = new Map<string, { epoch: number; counter: bigint }>();
-    const accepted = (packet: Uint8Array, epoch: number, counter: bigint) => {
-      recent.set(Buffer.from(packet).toString('hex'), { epoch, counter });
-      if (recent.size > DEFAULT_ACK_CACHE_SIZE) recent.delete(recent.keys().next().value!);
+    const recent = openRecentCommands(node.path(config.stateFile));
+    const sampler = logSampler(config.logPerMinute);
+    /** A store that cannot be used costs only the answer to a re-send: the command itself goes on. */
+    const storage = <T>(what: string, use: () => T): T | undefined => {
+      try {
+        return use();
+      } catch (err) {
+        const why = isStorageFull(err) ? 'storage-full' : 'storage-error';
+        ctx.metrics.count(`${what}.${why}`);
+        if (sampler.allow(what)) ctx.logger.error({ err: (err as Error).message }, `${what}: the node's state cannot be used`);
+        return undefined;
+      }
     };
     /**
-     * A replayed packet: if it is one of the recent commands, its cached ack goes to the authority
-     * again. It is still refused (and logged) as a replay like any other: it does not run.
+     * A replayed packet: if it is one of the recent commands, a re-send, whose cached ack goes to
+     * the authority again ('answered'; 'not-yet-acked' while the command still runs). It is still
+     * refused as a replay like any other: it does not run.
      */
-    const answerReplay = (packet: Uint8Array) => {
-      const command = recent.get(Buffer.from(packet).toString('hex'));
-      if (!command) return;
-      const ack = acks.lookup(command.epoch, command.counter);
-      if (!ack) return ctx.metrics.count('replay-not-yet-acked');
+    const answerReplay = (packet: Uint8Array): 'answered' | 'not-yet-acked' | undefined => {
+      const command = storage('resend-unanswered', () => recent.find(packet));
+      if (!command) return undefined;
+      const ack = storage('resend-unanswered', () => acks.lookup(command.epoch, command.counter));
+      if (!ack) {
+        ctx.metrics.count('replay-not-yet-acked');
+        return 'not-yet-acked';
+      }
       const sent = socket.send(membership.authority.address, config.telemetryPort, ack);
       ctx.metrics.count(sent ? 'acks-resent' : 'acks-resent-unrouted');
+      return 'answered';
     };
 
     const report = (epoch: number) => {
@@ -116,7 +130,6 @@ export default defineStage<Config>({
     const timer = setInterval(reportIfRetired, config.reportEveryMs);
     timer.unref();
 
-    const sampler = logSampler(config.logPerMinute);
     return {
       connect: (input$) =>
         input$.pipe(
@@ -124,15 +137,17 @@ export default defineStage<Config>({
             const from = env.meta.from as MeshEndpoint | undefined;
             const packet = env.body as Uint8Array;
             const result = verifier.verify(packet, from?.address);
-            if (result.ok) accepted(packet, result.epoch, result.counter);
-            else if (result.reason === 'replay') answerReplay(packet);
-            return { env, result };
+            if (result.ok) storage('command-unremembered', () => recent.accepted(packet, result.epoch, result.counter));
+            const resend = !result.ok && result.reason === 'replay' ? answerReplay(packet) : undefined;
+            return { env, result, resend };
           }),
-          filter(({ env, result }) => {
+          filter(({ env, result, resend }) => {
             if (result.ok) return true;
             const reason: VerifierDropReason = `command-${result.reason}`;
             env.settle({ status: 'dropped', reason });
-            if (sampler.allow(result.reason)) ctx.logger.warn({ reason: result.reason, from: env.meta.from }, 'command rejected');
+            if (resend) {
+              if (sampler.allow(`${result.reason}-resend`)) ctx.logger.warn({ reason: result.reason, resend, from: env.meta.from }, 'command rejected');
+            } else if (sampler.allow(result.reason)) ctx.logger.warn({ reason: result.reason, from: env.meta.from }, 'command rejected');
             return false;
           }),
           map(({ env, result }) => {
@@ -144,6 +159,7 @@ export default defineStage<Config>({
         following.unsubscribe();
         clearInterval(timer);
         socket.close();
+        recent.close();
         acks.close();
         state.close();
       },

@@ -8,7 +8,7 @@ import { projectRoot } from '../../core/project-root.js';
 import { importsUnder, type ImportLine } from './imports.js';
 
 /** Leaves everyone may use: they import nothing of the project. */
-const NEUTRAL = ['core/keys', 'core/fleet', 'core/underlay', 'core/storage'];
+const NEUTRAL = ['core/keys', 'core/fleet', 'core/underlay', 'core/storage', 'core/log-sampler'];
 
 /** What each part of core may import, besides its own files. */
 const MAY_IMPORT: Record<string, readonly string[]> = {
@@ -16,6 +16,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   'core/fleet': [],
   'core/underlay': [],
   'core/storage': [],
+  'core/log-sampler': [],
   'core/project-root': [],
   // The WireGuard implementation and the command protocol are leaves with a job.
   'core/wireguard': ['core/keys', 'core/underlay'],

@@ -48,6 +48,10 @@ export interface GenesisFleet {
   f8Get(path: string): Promise<any>;
   /** Sends `ping <host>` and resolves once the node executed it: its counter, when, ms it took. */
   command(host: Host, ms?: number): Promise<{ counter: string; at: number; ms: number }>;
+  /** Sends `ping <host>` and resolves as soon as F8 signed it: its id and counter. */
+  send(host: Host): Promise<{ host: Host; id: string; counter: string }>;
+  /** The admin's record of the command's one target once it is no longer waiting ('sent'): executed, failed, no-answer… */
+  outcome(id: string): Promise<{ status: string; detail: string | null }>;
   /** When each node's first boot (`ppn join`) began, epoch ms. */
   bootedAt: Map<Host, number>;
   stop(): Promise<void>;
@@ -145,6 +149,20 @@ export async function startGenesisFleet(bed: NatTestbed, root: string, hosts: re
         throw new Error(`${err.message}\nthe admin's mesh lately:\n${said.join('\n')}`);
       });
       return { counter, at: Date.now(), ms: Date.now() - at };
+    },
+    async send(h) {
+      const answer = await fleet.f8(`ping ${h}`);
+      if (answer.status !== 200) throw new Error(`F8 answered ${answer.status} to 'ping ${h}': ${JSON.stringify(answer.body)}`);
+      return { host: h, id: String(answer.body.id), counter: String(answer.body.counter) };
+    },
+    async outcome(id) {
+      // The record settles by the command's deadline at the latest (then it reads no-answer):
+      // looked at every 0.5 s until then, as F8's API has no wait.
+      for (;;) {
+        const target = (await fleet.f8Get(`/v1/commands/${id}`)).targets[0];
+        if (target.status !== 'sent') return target;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     },
     async stop() {
       await Promise.all([...nodes.values()].map((n) => n.child && stop(n.child)));

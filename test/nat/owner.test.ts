@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import type { Logger } from '../../core/wireguard/device.js';
 import { DEFAULT_HUB_KEEPALIVE } from '../../core/mesh/mesh.js';
+import { PATHS_PORT } from '../../core/mesh/ports.js';
 import { inbox, roundTrip, startNode, type TestNode } from '../mesh/support.js';
 
 const ECHO = 7;
@@ -85,5 +86,19 @@ describe('paths: the owner in the mesh (loopback)', () => {
     const toHub = (a.mesh.status().paths as { peers: Record<string, unknown>[] }).peers.find((p) => p.name === 'hub')!;
     expect(toHub).to.include({ path: 'direct', endpoint: `127.0.0.1:${hub.port}` });
     expect(toHub).not.to.have.property('whyNotDirect');
+  });
+
+  it('counts every path message that does not decode, and logs them sampled (20 a minute)', async () => {
+    await inbox(a.mesh, ECHO, true);
+    const fromB = await inbox(b.mesh, 0);
+    await roundTrip(fromB, a, ECHO, 'a session first');
+    for (let i = 0; i < 30; i++) fromB.send(a.address, PATHS_PORT, Buffer.from([0xee, i]));
+    // After the garbage on the same session and path: the echo comes back once all of it is in.
+    await roundTrip(fromB, a, ECHO, 'after the garbage');
+    const drops = (a.mesh.status().paths as { drops: Record<string, number> }).drops;
+    expect(drops).to.include({ 'path message: unsupported version': 30 });
+    const logged = logA.lines.filter((l) => l.msg === 'path message rejected');
+    expect(logged).to.have.length(20);
+    expect(logged[0].obj).to.include({ reason: 'path message: unsupported version', from: b.address });
   });
 });

@@ -36,6 +36,7 @@ describe('resending commands over a lossy path', () => {
   let egress: StageKit;
   let ingress: StageKit;
   let adminMesh: FakeMesh;
+  let nodeMesh: FakeMesh;
   /** Which datagrams the wire drops, per destination port: their 1-based numbers. */
   let drop: Record<number, Set<number>>;
   let seen: Record<number, number>;
@@ -59,7 +60,7 @@ describe('resending commands over a lossy path', () => {
       if (port !== COMMAND_PORT || lost(port)) return;
       setImmediate(() => node.verifier.push('datagram', payload, { from: { address: AUTHORITY_ADDRESS, port: 40000 } }));
     });
-    const nodeMesh = tapped(fakeMesh(NODE_ADDRESS), (port, payload) => {
+    nodeMesh = tapped(fakeMesh(NODE_ADDRESS), (port, payload) => {
       if (port !== TELEMETRY_PORT || lost(port)) return;
       setImmediate(() => adminMesh.deliver(TELEMETRY_PORT, payload, { address: NODE_ADDRESS, port: 40001 }));
     });
@@ -178,5 +179,32 @@ describe('resending commands over a lossy path', () => {
     node.verifier.push('datagram', lookAlike);
     expect(node.verifier.drops()).to.deep.include({ 'command-tag': 1 });
     expect(node.verifier.counts()['acks-resent']).to.equal(undefined);
+  });
+
+  it('tells a re-send from a counter used twice: the same bytes are answered and marked resend, other bytes are a bare replay', async () => {
+    egress.push('command', ping(1n));
+    expect(await answered('c0-1')).to.deep.include({ status: 'executed' });
+    node.verifier.push('datagram', w.packet(1n));
+    node.verifier.push('datagram', w.packet(1n, { opcode: 0x02 })); // the authority's counter 1 again, for another command
+    const rejected = node.verifier.logs.filter((l) => l.msg === 'command rejected').map((l) => [l.reason, l.resend]);
+    expect(rejected).to.deep.equal([['replay', 'answered'], ['replay', undefined]]);
+    expect(node.verifier.counts()).to.deep.include({ 'acks-resent': 1 });
+    expect(node.verifier.drops()).to.deep.include({ 'command-replay': 2 });
+    expect(node.executor.counts()).to.deep.include({ 'ack.executed': 1 });
+  });
+
+  it('answers a re-send that reaches the node after a restart with the cached ack, without running it', async () => {
+    egress.push('command', ping(1n));
+    expect(await answered('c0-1')).to.deep.include({ status: 'executed' });
+    await node.verifier.close();
+    kits.splice(kits.indexOf(node.verifier), 1);
+    const restarted = await startStage(verifier, { config: {}, services: { [NODE]: w.nodeIdentity, [MESH]: nodeMesh } });
+    kits.push(restarted);
+    restarted.push('datagram', w.packet(1n));
+    expect(restarted.outputs).to.have.length(0);
+    expect(restarted.counts()).to.deep.include({ 'acks-resent': 1 });
+    expect(restarted.logs.filter((l) => l.msg === 'command rejected').map((l) => l.resend)).to.deep.equal(['answered']);
+    await ingress.counted('ack-rejected.duplicate', 1);
+    expect(ingress.counts()).to.deep.include({ acks: 1 });
   });
 });

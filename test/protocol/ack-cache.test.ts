@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { openAckCache } from '../../core/protocol/ack-cache.js';
+import { openAckCache, openRecentCommands } from '../../core/protocol/ack-cache.js';
 
 describe('ack cache', () => {
   let dir: string;
@@ -31,5 +31,19 @@ describe('ack cache', () => {
     cache.remember(0, 7n, Buffer.from([3]));
     expect([cache.lookup(0, 2n ** 64n - 1n), cache.lookup(0, 7n)].map((b) => b?.toString('hex'))).to.deep.equal(['02', '03']);
     cache.close();
+  });
+
+  it('knows the newest accepted packets by their exact bytes, also after a reopen', () => {
+    const file = join(dir, 'state.db');
+    const recent = openRecentCommands(file, 3);
+    const packet = (c: number) => Buffer.from([0x40, 1, 0, 0, 3, 0, 0, c, 1, 2, 3, 4, 5, 6, 7, 8]);
+    for (let c = 1; c <= 4; c++) recent.accepted(packet(c), 0, BigInt(c));
+    recent.close();
+    const reopened = openRecentCommands(file, 3);
+    expect([1, 2, 4].map((c) => reopened.find(packet(c)))).to.deep.equal([undefined, { epoch: 0, counter: 2n }, { epoch: 0, counter: 4n }]);
+    const other = packet(4);
+    other[1] = 2;
+    expect(reopened.find(other)).to.equal(undefined);
+    reopened.close();
   });
 });

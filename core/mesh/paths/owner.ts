@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Device, Endpoint as DeviceEndpoint, Logger, PathOwner, UdpSource } from '../../wireguard/device.js';
 import { systemClock, type Clock } from '../../wireguard/clock.js';
+import { logSampler } from '../../log-sampler.js';
 import type { Endpoint } from '../../underlay/endpoint.js';
 import { createLighthouse } from './lighthouse.js';
 import { createPeerPaths, isRelay, keyOf, type PathChange, type PathTimings, type PeerPaths, type RelayPath, type WhyNotDirect } from './path.js';
@@ -111,9 +112,16 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
   const counts = { pathChanges: 0, hubSilences: 0 };
   const messages: Record<string, number> = {};
   const drops: Record<string, number> = {};
+  const sampler = logSampler(20, () => clock.now());
+  /** A message the protocol's own races explain (a late pong, an ask too early): counted, debug. */
   const drop = (reason: string, detail: object) => {
     drops[reason] = (drops[reason] ?? 0) + 1;
     log.debug({ reason, ...detail }, 'path message dropped');
+  };
+  /** Bad input (it does not decode, or does not come from a peer's own address): counted, logged sampled. */
+  const reject = (reason: string, detail: object) => {
+    drops[reason] = (drops[reason] ?? 0) + 1;
+    if (sampler.allow(reason)) log.warn({ reason, ...detail }, 'path message rejected');
   };
 
   function send(to: string, m: PathMessage, via?: DeviceEndpoint): boolean {
@@ -211,11 +219,11 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
 
   function onMessage(payload: Uint8Array, from: UdpSource): void {
     const m = decodeMessage(payload);
-    if ('error' in m) return drop(m.error, { from: from.address });
+    if ('error' in m) return reject(m.error, { from: from.address });
     messages[`${m.type} received`] = (messages[`${m.type} received`] ?? 0) + 1;
     const t = peers.get(from.peer);
     // Only from a peer's own mesh address, as relay frames (relay.ts).
-    if (!t || t.peer.address !== from.address) return drop('path message not from a peer\'s own address', { from: from.address });
+    if (!t || t.peer.address !== from.address) return reject('path message not from a peer\'s own address', { from: from.address });
     const now = clock.now();
     switch (m.type) {
       case 'ping':
