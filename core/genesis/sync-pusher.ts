@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { Mesh, MeshSocket } from '../mesh/mesh.js';
 import { SYNC_PORT } from '../mesh/ports.js';
 import { saveMembership, type Membership } from '../membership/membership.js';
-import type { Registry } from '../registry/registry.js';
+import { HUB_ROLE } from '../fleet/roles.js';
+import type { Registry, RegistryNode } from '../registry/registry.js';
 import type { Pairing } from './pairing.js';
 import { membershipFor, type AuthorityView } from './peers.js';
 import type { GenesisKey } from './signing-key.js';
@@ -37,6 +38,9 @@ export interface SyncPusher {
 }
 
 const SEQ_KEY = 'sync_seq';
+/** A round of updates to the nodes waits for the registry to be quiet this long, but never longer than PUSH_MAX_DELAY_MS. */
+export const PUSH_SETTLE_MS = 200;
+export const PUSH_MAX_DELAY_MS = 2_000;
 
 export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher> {
   const socket: MeshSocket = await o.mesh.bind(0, () => o.count('sync-unexpected-inbound'));
@@ -80,16 +84,21 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
       saveMembership(o.instanceDir, o.self);
       o.logger.info({ peers: mine.peers.map((p) => p.name) }, 'authority peers updated');
     }
+    // The hub relays for everyone, so it learns of a change at once; the other nodes in one round
+    // once the registry has been quiet for a moment (a fleet joining at once is one round, not
+    // one per join: at 254 nodes a round is ~11,000 signed parts).
+    push(nodes, (n) => n.role === HUB_ROLE);
+    pushOthersSoon();
+  };
+
+  /** Sends every active node that `which` picks its membership, where it changed since last sent. */
+  const push = (nodes: RegistryNode[], which: (n: RegistryNode) => boolean) => {
     const due: [number, Membership][] = [];
-    const active = new Set<number>();
     for (const node of nodes) {
-      if (node.status !== 'active' || node.id === o.authority.nodeId) continue;
+      if (node.status !== 'active' || node.id === o.authority.nodeId || !which(node)) continue;
       const membership = membershipFor(node, nodes, o.authority);
-      if (!membership) continue;
-      active.add(node.id);
-      if (sent.get(node.id)?.json !== JSON.stringify(membership)) due.push([node.id, membership]);
+      if (membership && sent.get(node.id)?.json !== JSON.stringify(membership)) due.push([node.id, membership]);
     }
-    for (const id of sent.keys()) if (!active.has(id)) sent.delete(id);
     if (!due.length) return;
     seq++;
     o.pairing.setMeta(SEQ_KEY, String(seq));
@@ -98,6 +107,24 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
       sent.set(id, { json: JSON.stringify(membership), seq, address: membership.address, parts });
       send(membership.address, parts);
     }
+  };
+  const pushAll = () => {
+    const nodes = o.registry.nodes();
+    const active = new Set(nodes.filter((n) => n.status === 'active').map((n) => n.id));
+    for (const id of sent.keys()) if (!active.has(id)) sent.delete(id);
+    push(nodes, () => true);
+  };
+  let othersTimer: NodeJS.Timeout | undefined;
+  let othersDueSince: number | undefined;
+  const pushOthersSoon = () => {
+    const now = Date.now();
+    othersDueSince ??= now;
+    clearTimeout(othersTimer);
+    const wait = Math.max(0, Math.min(PUSH_SETTLE_MS, othersDueSince + PUSH_MAX_DELAY_MS - now));
+    othersTimer = setTimeout(() => {
+      othersDueSince = undefined;
+      pushAll();
+    }, wait);
   };
 
   let scheduled = false;
@@ -131,6 +158,7 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
       stopListening();
       clearInterval(poll);
       clearInterval(repeat);
+      clearTimeout(othersTimer);
       socket.close();
     },
   };
