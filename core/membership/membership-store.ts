@@ -22,7 +22,9 @@ export interface MembershipStore {
   /**
    * The one way to change membership: `update`'s fields replace the current ones, the result is
    * validated and saved (membership.json) before anyone hears of it; then `changes$` emits,
-   * synchronously. Invalid input throws and changes nothing. Returns undefined when nothing changed.
+   * synchronously. Invalid input throws and changes nothing. An update of the node's own that
+   * changes nothing is no news (undefined); one of the authority's always is: it confirms what
+   * the node has (the verifier ends the overlap of an epoch move the node made itself).
    */
   apply(update: Partial<Membership>, source: MembershipSource): MembershipChange | undefined;
   readonly changes$: Observable<MembershipChange>;
@@ -35,8 +37,9 @@ export function createMembershipStore(instanceDir: string, initial: Membership):
     current,
     apply(update, source) {
       const next: Membership = { ...current, ...update };
-      if (JSON.stringify(next) === JSON.stringify(current)) return undefined;
-      saveMembership(instanceDir, next);
+      const same = JSON.stringify(next) === JSON.stringify(current);
+      if (same && source === 'self') return undefined;
+      if (!same) saveMembership(instanceDir, next);
       const previous = structuredClone(current);
       Object.assign(current, next);
       const change = { previous, current, source };

@@ -59,6 +59,16 @@ describe('protocol signer', () => {
     expect(counters.taken).to.equal(0);
   });
 
+  it('signs each target under its own epoch, all with the one counter', () => {
+    const signer = createSigner({ authoritySecret: authority.secret, epoch: 4, counters: countingSource() });
+    const signed = signer.sign({ opcode: 0x01, arg: 0, selector: 0x0101 }, [{ ...nodes[0], epoch: 7 }, nodes[1], { ...nodes[2], epoch: 63 }]);
+    expect(signed.packets.map((p) => [p.epoch, p.bytes[0] & 0x3f])).to.deep.equal([[7, 7], [4, 4], [63, 63]]);
+    const verify = (n: (typeof nodes)[number], epoch: number, bytes: Buffer) =>
+      createVerifier({ nodeSecret: n.secret, authorityPublic: authority.publicKey, nodeId: n.nodeId, groups: [1], epoch, state: memoryNodeState() }).verify(bytes);
+    expect(signed.packets.map((p, i) => verify(nodes[i], p.epoch, p.bytes))).to.deep.equal([7, 4, 63].map((epoch) => ({ ok: true, counter: 1n, epoch, opcode: 1, arg: 0, selector: 0x0101 })));
+    expect(() => signer.sign({ opcode: 0x01, arg: 0, selector: 2 }, [{ ...nodes[0], epoch: 64 }])).to.throw(RangeError);
+  });
+
   it("follows a node's new key instead of reusing the cached one", () => {
     const signer = createSigner({ authoritySecret: authority.secret, epoch: 4, counters: countingSource() });
     const node = { nodeId: 9, ...keyPair() };

@@ -73,6 +73,40 @@ describe('protocol verifier', () => {
     expect(verifier.verify(p.packet(2n, { epoch: 9 }))).to.deep.equal({ ok: false, reason: 'replay' });
   });
 
+  it('starts a new epoch at the highest counter accepted so far, persisted, so a shared counter sequence stays within reach', () => {
+    const p = pairing();
+    const state = memoryNodeState();
+    const verifier = p.verifier({ epoch: 0, state });
+    const far = 3n * 2n ** 23n; // further than the 24-bit reconstruction reaches from H = 0
+    expect(verifier.verify(p.packet(far, { epoch: 0 })).ok).to.equal(false);
+    const near = p.verifier({ epoch: 0, state: memoryNodeState({ 0: { highest: far - 10n } }) });
+    expect(near.verify(p.packet(far, { epoch: 0 })).ok).to.equal(true);
+    near.setEpoch(1);
+    expect(near.verify(p.packet(far + 1n, { epoch: 1 })).ok, 'the next counter, in the new epoch').to.equal(true);
+    expect(near.verify(p.packet(far - 1n, { epoch: 1 }))).to.deep.equal({ ok: false, reason: 'replay' });
+    expect(near.verify(p.packet(far + 2n, { epoch: 0 })).ok, 'the previous epoch goes on').to.equal(true);
+  });
+
+  it('refuses the previous epoch from the deadline expirePrevious sets (an earlier one stands), as no-key', () => {
+    const p = pairing();
+    let now = 1000;
+    const verifier = p.verifier({ epoch: 4, now: () => now });
+    verifier.setEpoch(5);
+    expect(verifier.previousEpoch).to.equal(4);
+    verifier.expirePrevious(500);
+    verifier.expirePrevious(10_000);
+    now = 1499;
+    expect(verifier.verify(p.packet(1n, { epoch: 4 })).ok).to.equal(true);
+    now = 1500;
+    expect(verifier.verify(p.packet(2n, { epoch: 4 }))).to.deep.equal({ ok: false, reason: 'no-key' });
+    expect(verifier.previousEpoch).to.equal(undefined);
+    expect(verifier.verify(p.packet(2n, { epoch: 5 })).ok).to.equal(true);
+    // A move without a deadline keeps the previous epoch until one is set.
+    verifier.setEpoch(6);
+    now = 1e9;
+    expect(verifier.verify(p.packet(3n, { epoch: 5 })).ok).to.equal(true);
+  });
+
   it('rejects reserved versions and reserved target selectors', () => {
     const p = pairing();
     const verifier = p.verifier();
