@@ -1,0 +1,61 @@
+// The whole /24 (issue 18): 254 real nodes in one mesh on this machine — the admin and the hub
+// as their own processes, 252 edge nodes spread over four worker processes (test/support/
+// fleet-sim.ts), every edge node joined by the Genesis join. `ping everyone` typed into F8 is
+// signed, sent and executed once by every edge node and acknowledged to the admin; a membership
+// change (one node revoked, one added) reaches every node; after the hub restarts, every node
+// takes a command again. Multi-process: run under the shared lock (docs: test/README or HELPERS).
+import { expect } from 'chai';
+import { startFleetSim, type FleetSim } from '../support/fleet-sim.js';
+
+/** FLEET_EDGES makes it smaller for a quick look; CI runs the whole /24. */
+const EDGES = Number(process.env.FLEET_EDGES ?? 252);
+
+describe(`fleet of ${EDGES + 2} nodes (admin, hub and ${EDGES} edge nodes in 4 worker processes)`, function () {
+  this.timeout(180_000);
+  let fleet: FleetSim;
+  before(async function () {
+    this.timeout(150_000);
+    fleet = await startFleetSim({ edges: EDGES, syncEveryMs: 5_000 });
+  });
+  after(async () => fleet && (await fleet.stop()));
+
+  const pingEveryone = async (takers: number) => {
+    const answer = await fleet.f8('ping everyone');
+    expect(answer.status, JSON.stringify(answer.body).slice(0, 500)).to.equal(200);
+    const counter = String(answer.body.counter);
+    expect(answer.body.targets).to.have.length(takers);
+    const done = await fleet.executed(counter, takers, 60_000);
+    // Once each: a node that ran it twice would show twice.
+    expect(done.length).to.equal(takers);
+    await fleet.admin.waitFor(() => fleet.acks(counter).length >= takers, 30_000, `${takers} acks`).catch(() => {});
+    const acks = fleet.acks(counter);
+    expect(new Set(acks.map((a) => a.nodeId)).size).to.equal(takers);
+    expect(acks.length).to.equal(takers);
+    return { answer, counter };
+  };
+
+  it('every edge node takes `ping everyone` once and acknowledges it; F8 shows every target executed', async () => {
+    const { answer } = await pingEveryone(EDGES);
+    const record = await fleet.f8Get(`/v1/commands/${encodeURIComponent(answer.body.id)}`);
+    expect(record.status).to.equal(200);
+    const statuses = (record.body.targets as { status: string }[]).map((t) => t.status);
+    expect(statuses.filter((s) => s === 'executed')).to.have.length(EDGES);
+  });
+
+  it('a membership change (one node revoked, one added) reaches every node', async () => {
+    const [revokedId, revokedName] = [...fleet.edges].at(-1)!;
+    await fleet.ppn('nodes', 'revoke', String(revokedId), '--instance', `${fleet.root}/admin`);
+    const names = [...fleet.edges.values()].filter((n) => n !== revokedName);
+    await fleet.addEdge('edge-new');
+    // Every edge node that was there applies an update whose peers are the other active nodes:
+    // the other edges but the revoked one, the new one, the hub and the admin. (The new node got
+    // its peers with its grant.)
+    await fleet.membershipApplied(names, (u) => u.peers === names.length + 2, 90_000);
+    await pingEveryone(EDGES);
+  });
+
+  it('after the hub restarts, every node takes a command again', async () => {
+    await fleet.restartHub();
+    await pingEveryone(EDGES);
+  });
+});
