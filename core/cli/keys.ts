@@ -4,6 +4,7 @@
 //   ppn keys gen --out FILE  writes the secret to FILE (mode 0600, never over an existing file)
 //                            and prints only the public key
 //   ppn keys pub [FILE]      reads a secret from FILE or stdin and prints its public key
+//   ppn keys rotate --node N | --all   moves nodes to a new command-key epoch (through F8; keys-rotate.ts)
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidKeyError, formatKey, generateSecret, parseKey, publicKeyOf } from '../keys/index.js';
@@ -50,5 +51,31 @@ export function register(program: Command): void {
     .argument('[file]', 'file holding the secret key (default: stdin)')
     .action((file: string | undefined) => {
       process.stdout.write(`${formatKey(publicKeyOf(readSecret(file)))}\n`);
+    });
+
+  keys
+    .command('rotate')
+    .description("Move nodes to a new command-key epoch: sends rotate-keys through the admin's F8 and follows each node's answer")
+    .option('--node <id>', 'the node to move, by node id (1..254)')
+    .option('--all', 'every node that takes commands')
+    .option('-y, --yes', 'do not ask before sending (needed without a terminal)')
+    .option('--json', 'print one JSON object at the end and nothing else')
+    .option('--instance <dir>', "the admin's instance directory (its f8.token; F8's address from the running node)")
+    .option('--f8-url <url>', 'F8 base URL, e.g. http://127.0.0.1:8085 (default: $PPN_F8_URL, else from --instance)')
+    .option('--f8-token <token>', "F8 bearer token (default: $PPN_F8_TOKEN, else the instance's f8.token)")
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Each node moves to the epoch after its current one when it executes the command; the admin',
+        'records it from the node\'s answer and signs under the new epoch from then on. Commands signed',
+        "under the old epoch are still accepted for the node verifier's epochOverlapMs (default 60 s).",
+        'Exit status as `ppn send`: 0 every node moved, 2 bad usage, 4 some failed, 5 some did not',
+        'answer, 6 F8 refused, 7 not confirmed, 1 anything else.',
+      ].join('\n'),
+    )
+    .action(async (opts) => {
+      const { rotate } = await import('./keys-rotate.js');
+      process.exitCode = await rotate(opts);
     });
 }

@@ -195,7 +195,7 @@ function describeDraft(draft: Record<string, any>, targets: { name: string; addr
   return lines.join('\n');
 }
 
-async function ask(question: string): Promise<boolean> {
+export async function ask(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     return /^y(es)?$/i.test((await rl.question(question)).trim());
@@ -221,7 +221,7 @@ const settled = (c: CommandRecord) => c.targets.every((t) => t.status !== 'sent'
  * by polling /v1/commands/:id when F8 has no stream to spare) until every target is settled.
  * `line` gets one line per target as it answers, and a progress line on a terminal.
  */
-async function sendAndFollow(f8: F8Client, text: string, confirm: boolean, line?: (s: string) => void): Promise<CommandRecord | { status: number; error: string }> {
+export async function sendAndFollow(f8: F8Client, text: string, confirm: boolean, line?: (s: string) => void): Promise<CommandRecord | { status: number; error: string }> {
   const abort = new AbortController();
   try {
     const stream = await f8.events(abort.signal);
