@@ -16,7 +16,7 @@
 // sender stops. Lost messages are simply not counted. Data channels are unordered with no
 // retransmits (as UDP). Every process that loads node-datachannel is a child whose exit is
 // reported: the library has crashed at exit here before.
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -29,6 +29,7 @@ import { startFleet } from '../test/nat/fleet.js';
 import { startGenesisFleet, type GenesisNode } from '../test/nat/genesis-fleet.js';
 import { createNatTestbed, type Host, type NatTestbed } from '../test/nat/testbed.js';
 import { scratchDir } from '../test/support/pipeline.js';
+import { stop as stopChild, watchLines } from '../test/wireguard/netns.js';
 
 const DURATION = 3000;
 const WARMUP = 500;
@@ -446,6 +447,42 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+const BLASTER = fileURLToPath(new URL('./udp-blast.js', import.meta.url));
+
+/**
+ * Plain UDP (udp-blast.ts, no mesh) from `from` to `to` on the testbed, measured as the mesh is:
+ * what the path itself allows — veths, and through NATs their forwarding and conntrack. Behind
+ * two NATs the receiver punches first (both NATs keep ports), so the sender's datagrams get in.
+ */
+async function plainUdpOnTestbed(bed: NatTestbed, from: Host, to: Host, size: number): Promise<number> {
+  const port = 47000;
+  const start = (h: Host) => {
+    const child = spawn('ip', ['netns', 'exec', bed.ns(h), process.execPath, BLASTER, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const lines = watchLines(child);
+    const ask = async (command: object, answer: RegExp) => {
+      const since = lines.all.length;
+      child.stdin!.write(`${JSON.stringify(command)}\n`);
+      return JSON.parse(await lines.waitFor(answer, DURATION + 10_000, `${h}: ${answer}`, since));
+    };
+    return { lines, ask, stop: () => (child.stdin!.end(), stopChild(child)) };
+  };
+  const [tx, rx] = [start(from), start(to)];
+  try {
+    await Promise.all([tx.lines.waitFor(/"ready"/, 10_000, 'blaster ready'), rx.lines.waitFor(/"ready"/, 10_000, 'sink ready')]);
+    const direct = bed.routerOf(from) === bed.routerOf(to);
+    const toAddress = direct ? bed.address(to) : bed.publicAddress(to);
+    if (!direct) await rx.ask({ punch: { host: bed.publicAddress(from), port } }, /"punched"/);
+    const before = (await rx.ask({ count: true }, /"received"/)).received as number;
+    await tx.ask({ blast: { host: toAddress, port, size, ms: DURATION } }, /"blasted"/);
+    // Datagrams in flight arrive within a moment of the sender stopping.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = (await rx.ask({ count: true }, /"received"/)).received as number;
+    return (after - before) / (DURATION / 1000);
+  } finally {
+    await Promise.all([tx.stop(), rx.stop()]);
+  }
+}
+
 /**
  * Throughput between mesh nodes (one process each, nat-node.ts) on the testbed: onprem → leased
  * direct (through NAT A and NAT B), the same pair relayed by the hub (their direct path cut), and
@@ -489,6 +526,13 @@ async function testbedThroughput(bed: NatTestbed): Promise<Record<string, string
           size: `${size} B`, path: name, 'messages/s': r.rate, 'MB/s': (r.rate * size) / 1e6, '/ LAN': (r.rate / lan.rate).toFixed(2),
           'hub CPU µs / message': name.includes('relayed') ? r.hubCpuUs : '',
         });
+      }
+      // The same two paths without the mesh: how much of the direct path's gap to the LAN is the
+      // NATs' own (kernel forwarding and conntrack through two more namespaces, on 2 cores).
+      const udpLan = await plainUdpOnTestbed(bed, 'office1', 'office2', size);
+      const udpNat = await plainUdpOnTestbed(bed, 'onprem', 'leased', size);
+      for (const [name, rate] of [['office1 → office2, plain UDP, no mesh', udpLan], ['onprem → leased, plain UDP through two NATs, no mesh', udpNat]] as const) {
+        rows.push({ size: `${size} B`, path: name, 'messages/s': rate, 'MB/s': (rate * size) / 1e6, '/ LAN': (rate / udpLan).toFixed(2), 'hub CPU µs / message': '' });
       }
     }
   } finally {
