@@ -1,10 +1,12 @@
 // Authority side: checks acks arriving on the telemetry channel. Each (node, epoch) keeps a
 // replay window over the acknowledged counters, so an ack is taken once: a retransmitted or
-// replayed one is reported as a duplicate, one older than the window as too old.
+// replayed one is reported as a duplicate, one older than the window as too old. With `windows`
+// (ack-windows.ts) the windows live in SQLite and a restart forgets none.
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ACK_HEADER_LENGTH, ACK_TAG_LENGTH, ACK_TYPE, MAX_ACK_LENGTH, MIN_ACK_LENGTH, ackStatusOf, ackTag, type AckStatus } from './ack.js';
 import { deriveHmacKey } from './key-derivation.js';
 import { publicKeyObject, secretKeyObject, sharedSecret } from '../keys/index.js';
+import type { AckWindowStore } from './ack-windows.js';
 import { createReplayWindow, type ReplayWindow } from './replay-window.js';
 
 export type AckRejectReason =
@@ -39,11 +41,14 @@ export interface AckVerifierOptions {
   authoritySecret: Uint8Array;
   /** The node's public key from the registry, or undefined for a node it does not know. */
   nodePublicKey(nodeId: number): Uint8Array | undefined;
+  /** Where the replay windows persist; without, they live in memory and a restart forgets them. */
+  windows?: AckWindowStore;
 }
 
 export interface AckVerifier {
   verify(datagram: Uint8Array): AckVerifyResult;
-  stats(): { accepted: number; rejected: Record<AckRejectReason, number> };
+  /** `unsaved`: acks taken whose window could not be persisted. */
+  stats(): { accepted: number; unsaved: number; rejected: Record<AckRejectReason, number> };
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -54,6 +59,7 @@ export function createAckVerifier(options: AckVerifierOptions): AckVerifier {
   // and per epoch the telemetry key and replay window.
   const nodes = new Map<number, { publicKey: Buffer; ss: Buffer; epochs: Map<number, { key: KeyObject; window: ReplayWindow }> }>();
   let accepted = 0;
+  let unsaved = 0;
   const rejected = Object.fromEntries(ACK_REJECT_REASONS.map((r) => [r, 0])) as Record<AckRejectReason, number>;
 
   function epochState(nodeId: number, publicKey: Uint8Array, epoch: number) {
@@ -64,7 +70,7 @@ export function createAckVerifier(options: AckVerifierOptions): AckVerifier {
     }
     let state = node.epochs.get(epoch);
     if (!state) {
-      state = { key: deriveHmacKey(node.ss, 'telemetry', epoch, nodeId), window: createReplayWindow() };
+      state = { key: deriveHmacKey(node.ss, 'telemetry', epoch, nodeId), window: options.windows?.load(nodeId, epoch) ?? createReplayWindow() };
       node.epochs.set(epoch, state);
     }
     return state;
@@ -106,9 +112,16 @@ export function createAckVerifier(options: AckVerifierOptions): AckVerifier {
       if (seen === 'too-old') return reject('too-old');
       if (seen === 'seen') return reject('duplicate');
       state.window.accept(counter);
+      // Durable before the caller acts on it. A store that cannot write (a full disk) must not
+      // stop acks: this one is taken all the same, counted, and only a restart could take it again.
+      try {
+        options.windows?.save(nodeId, epoch, state.window);
+      } catch {
+        unsaved++;
+      }
       accepted++;
       return { ok: true, nodeId, epoch, counter, status, detail };
     },
-    stats: () => ({ accepted, rejected: { ...rejected } }),
+    stats: () => ({ accepted, unsaved, rejected: { ...rejected } }),
   };
 }

@@ -20,6 +20,7 @@ export {
   createKeyRetiredSigner, createKeyRetiredVerifier, encodeKeyRetired, KEY_RETIRED_LENGTH, KEY_RETIRED_TYPE,
   type KeyRetiredReport, type KeyRetiredRejectReason, type KeyRetiredVerifyResult,
 } from './key-retired.js';
+export { openAckWindows, type AckWindowStore } from './ack-windows.js';
 export {
   createAckVerifier, ACK_REJECT_REASONS,
   type AckVerifier, type AckVerifierOptions, type AckVerifyResult, type VerifiedAck, type AckRejectReason,

@@ -18,17 +18,24 @@ export interface ReplayWindow {
   check(counter: bigint): WindowCheck;
   /** Records a counter that check() found fresh. */
   accept(counter: bigint): void;
+  /** The window's bitmap (512 bytes), to persist it and restore it exactly with `createReplayWindow`. */
+  bitmap(): Buffer;
 }
 
+export const BITMAP_BYTES = RING_BLOCKS * 8;
+
 /**
- * A window whose highest accepted counter is `highest`, with every counter below it counted as
- * seen: after a restart nothing in the window can be replayed, at the price of refusing
- * delayed packets that were never received.
+ * A window whose highest accepted counter is `highest`. With `bitmap` (from `bitmap()`), exactly
+ * the window that was saved; without, every counter below `highest` counts as seen: after a
+ * restart nothing in the window can be replayed, at the price of refusing delayed packets that
+ * were never received.
  */
-export function createReplayWindow(highest = 0n): ReplayWindow {
+export function createReplayWindow(highest = 0n, bitmap?: Uint8Array): ReplayWindow {
+  if (bitmap !== undefined && bitmap.length !== BITMAP_BYTES) throw new RangeError(`a replay window bitmap is ${BITMAP_BYTES} bytes, got ${bitmap.length}`);
   const words = new Uint32Array(RING_BLOCKS * 2).fill(0xffffffff);
   let last = highest;
-  clearAbove(last);
+  if (bitmap) words.set(new Uint32Array(Uint8Array.from(bitmap).buffer));
+  else clearAbove(last);
 
   function clearAbove(counter: bigint): void {
     const bit = Number(counter & 63n);
@@ -70,5 +77,6 @@ export function createReplayWindow(highest = 0n): ReplayWindow {
       }
       words[wordOf(counter)] |= maskOf(counter);
     },
+    bitmap: () => Buffer.from(words.buffer.slice(0)),
   };
 }

@@ -4,6 +4,7 @@
 import { commandId } from '../contracts/command.js';
 import type { Fleet, FleetGroup, FleetNode } from '../contracts/fleet.js';
 import { openAuthorityCounter, type AuthorityCounter } from '../protocol/authority-counter.js';
+import { openAckWindows, type AckWindowStore } from '../protocol/ack-windows.js';
 import { nextEpoch, ROTATE_KEYS_OPCODE } from '../protocol/key-epochs.js';
 import { nodeAddress } from '../fleet/addresses.js';
 import { reportFreshness, type ReportFreshness } from '../protocol/report.js';
@@ -107,6 +108,8 @@ export interface Registry {
   auditLog(limit: number): { at: string; actor: string; action: string; detail: Record<string, unknown> }[];
   /** The authority's command counter, reserved in blocks in this database. */
   authorityCounter(options: { blockSize: number }): AuthorityCounter;
+  /** The authority's ack replay windows, in this database: a restart forgets no ack taken. */
+  ackWindows(): AckWindowStore;
   close(): void;
 }
 
@@ -437,6 +440,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       return freshness;
     },
     authorityCounter: (options) => openAuthorityCounter(db, options),
+    ackWindows: () => openAckWindows(db),
     close: () => db.close(),
   };
   return registry;

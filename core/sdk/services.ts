@@ -7,6 +7,7 @@ import type { GenesisEvent } from '../contracts/genesis-event.js';
 import type { MeshPeer } from '../mesh/peer.js';
 import type { Membership } from '../membership/membership.js';
 import type { MembershipChange, MembershipSource, MembershipStore } from '../membership/membership-store.js';
+import type { AckWindowStore } from '../protocol/ack-windows.js';
 import type { AuthorityCounter } from '../protocol/authority-counter.js';
 import type { CommandRecord, KeyRetiredOutcome, RegistryEvent, RegistryNode, TargetStatus } from '../registry/registry.js';
 import type { ReportFreshness } from '../protocol/report.js';
@@ -90,6 +91,8 @@ export interface Registry {
   audit(actor: string, action: string, detail: Record<string, unknown>): void;
   /** The authority's command counter, reserved in blocks in the registry's database. */
   authorityCounter(options: { blockSize: number }): AuthorityCounter;
+  /** The authority's ack replay windows, in the registry's database (createAckVerifier's `windows`). */
+  ackWindows(): AckWindowStore;
   /** The fleet's command-key epoch once moved; before that the authority's membership says. */
   keyEpoch(): number | undefined;
   /** A node's verified key-retired report: recorded and the fleet moved on when it names `currentEpoch`. */
