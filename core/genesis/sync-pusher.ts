@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { Mesh, MeshSocket } from '../mesh/mesh.js';
 import { SYNC_PORT } from '../mesh/ports.js';
-import { saveMembership, type Membership } from '../membership/membership.js';
+import type { Membership } from '../membership/membership.js';
+import type { MembershipStore } from '../membership/membership-store.js';
 import { HUB_ROLE } from '../fleet/roles.js';
 import type { Registry, RegistryNode } from '../registry/registry.js';
 import type { Pairing } from './pairing.js';
@@ -20,9 +21,8 @@ export interface SyncPusherOptions {
   mesh: Mesh;
   key: GenesisKey;
   authority: AuthorityView;
-  /** The authority's own membership (its peers are kept current here) and where to save it. */
-  self: Membership;
-  instanceDir: string;
+  /** The authority's own membership store (its peers are kept current through it). */
+  self: MembershipStore;
   everyMs: number;
   pollMs: number;
   count(what: string): void;
@@ -47,7 +47,7 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
   let seq = Number(o.pairing.getMeta(SEQ_KEY) ?? 0);
   /** What each node was last sent (membership JSON), under which seq, and its signed parts (re-sent as they are). */
   const sent = new Map<number, { json: string; seq: number; address: string; parts: Buffer[] }>();
-  let ownPeers = JSON.stringify(o.self.peers);
+  let ownPeers = JSON.stringify(o.self.current.peers);
 
   const send = (address: string, parts: readonly Buffer[]) => {
     for (const part of parts) o.count(socket.send(address, SYNC_PORT, part) ? 'sync-sent' : 'sync-unrouted');
@@ -70,8 +70,7 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
     if (epoch !== undefined && epoch !== o.authority.epoch) {
       o.logger.warn({ from: o.authority.epoch, to: epoch }, 'command key epoch moved');
       o.authority.epoch = epoch;
-      o.self.epoch = epoch;
-      saveMembership(o.instanceDir, o.self);
+      o.self.apply({ epoch }, 'authority');
     }
     const nodes = o.registry.nodes();
     const self = nodes.find((n) => n.id === o.authority.nodeId);
@@ -80,8 +79,7 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
       o.mesh.setPeers(mine.peers);
       ownPeers = JSON.stringify(mine.peers);
       // Kept current in memory too: a mesh rebuilt later (reload) starts from these peers.
-      o.self.peers = mine.peers;
-      saveMembership(o.instanceDir, o.self);
+      o.self.apply({ peers: mine.peers }, 'authority');
       o.logger.info({ peers: mine.peers.map((p) => p.name) }, 'authority peers updated');
     }
     // The hub relays for everyone, so it learns of a change at once; the other nodes in one round

@@ -193,7 +193,7 @@ export const genesisService = defineService<Record<string, never>, Genesis>({
         const host = config.host ?? listen.host;
 
         const sync = await startSyncPusher({
-          registry, pairing, mesh, key, authority, self: membership, instanceDir: node.instanceDir,
+          registry, pairing, mesh, key, authority, self: node.membershipStore,
           everyMs: config.sync.everyMs, pollMs: config.sync.pollMs, count, logger,
         });
         const closers: (() => Promise<void>)[] = [sync.close];

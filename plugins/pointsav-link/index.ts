@@ -33,7 +33,13 @@ export default defineStage<Config>({
   },
   create(ctx, config) {
     const node = ctx.services.get(NODE);
-    const authority = node.membership.authority.address;
+    // The authority's address follows the membership store: a change applies to the next packet.
+    let authority = node.membership.authority.address;
+    const following = node.membershipStore.changes$.subscribe(({ current }) => {
+      if (current.authority.address === authority) return;
+      ctx.logger.warn({ from: authority, to: current.authority.address }, 'diode: the authority moved');
+      authority = current.authority.address;
+    });
     const permitted = new Set(config.permittedOpcodes);
     const sampler = logSampler(config.logPerMinute);
 
@@ -72,7 +78,7 @@ export default defineStage<Config>({
     );
     return {
       connect: (input$) => input$.pipe(filter(passes)),
-      close: async () => {},
+      close: async () => following.unsubscribe(),
       status: () => ({ side: config.side, authority, permittedOpcodes: config.permittedOpcodes }),
     };
   },

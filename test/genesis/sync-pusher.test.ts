@@ -9,6 +9,7 @@ import { startSyncPusher, PUSH_SETTLE_MS } from '../../core/genesis/sync-pusher.
 import { parsePart } from '../../core/genesis/sync.js';
 import type { Mesh, MeshHandler } from '../../core/mesh/mesh.js';
 import type { Membership } from '../../core/membership/membership.js';
+import { createMembershipStore } from '../../core/membership/membership-store.js';
 import { adminRegistry, randomPublicKey } from './support.js';
 
 /** The sending side of a mesh, recorded: which address got which part. */
@@ -49,7 +50,7 @@ describe('membership update sender', () => {
     add(1, 'cloud-relay');
     const pusher = await startSyncPusher({
       registry, pairing, mesh, key: genesisKeyFromSeed(randomBytes(32)), authority: { nodeId: 10, commandPublicKey: self.authority.commandPublicKey, epoch: 0 },
-      self, instanceDir: dir, everyMs: 600_000, pollMs: 600_000, count: () => {}, logger: pino({ level: 'silent' }),
+      self: createMembershipStore(dir, self), everyMs: 600_000, pollMs: 600_000, count: () => {}, logger: pino({ level: 'silent' }),
     });
     try {
       // 100 nodes join one after another, each grant refreshing first (as the join server does).
