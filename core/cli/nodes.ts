@@ -68,14 +68,12 @@ const gigabytes = (b: number) => `${Math.round(b / 1e8) / 10}G`;
 function factColumns(n: RegistryNode): string[] {
   const f = n.report?.facts;
   if (!f) return ['-', '-', '-', '-', '-'];
-  const paths = new Map<string, number>();
-  for (const p of f.peers) paths.set(p.path ?? p.state ?? '?', (paths.get(p.path ?? p.state ?? '?') ?? 0) + 1);
   return [
     `${f.uptimeS}s`,
     String(f.load[0]),
     megabytes(f.rssBytes),
     f.diskFreeBytes === undefined ? '-' : gigabytes(f.diskFreeBytes),
-    [...paths].map(([path, count]) => `${count} ${path}`).join(',') || '-',
+    Object.entries(f.peerPaths).map(([path, count]) => `${count} ${path}`).join(',') || '-',
   ];
 }
 

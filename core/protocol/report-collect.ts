@@ -84,6 +84,9 @@ export function collectFacts(sources: FactSources): ReportFacts {
   const drops = Object.entries(sources.host.drops).sort((a, b) => b[1] - a[1]);
   const [l1, l5, l15] = loadavg();
   const disk = diskFree(sources.instanceDir);
+  const peers = peersOf(sources.mesh, now);
+  const peerPaths: Record<string, number> = {};
+  for (const p of peers) peerPaths[p.path ?? p.state ?? 'unknown'] = (peerPaths[p.path ?? p.state ?? 'unknown'] ?? 0) + 1;
   return {
     everySeconds: sources.everySeconds,
     uptimeS: Math.round(process.uptime()),
@@ -93,6 +96,7 @@ export function collectFacts(sources: FactSources): ReportFacts {
     ...(disk !== undefined && { diskFreeBytes: disk }),
     stages: Object.fromEntries(Object.entries(sources.host.stages).map(([id, s]) => [id, s.state])),
     drops: { total: drops.reduce((a, [, n]) => a + n, 0), top: Object.fromEntries(drops) },
-    peers: peersOf(sources.mesh, now),
+    peers,
+    peerPaths,
   };
 }

@@ -30,11 +30,13 @@ export interface ReportFacts {
   /** Envelopes dropped since start: the total and the largest reasons. */
   drops: { total: number; top: Record<string, number> };
   peers: ReportPeer[];
+  /** Every peer counted by its path (or session state without paths), also when `peers` was cut. */
+  peerPaths: Record<string, number>;
   /** Set when lists were cut to fit one datagram. */
   truncated?: true;
 }
 
-export const FACT_LIMITS = { stages: 32, dropReasons: 8, peers: 32, name: 64, state: 24, version: 40, address: 48 } as const;
+export const FACT_LIMITS = { stages: 32, dropReasons: 8, peers: 32, peerPaths: 8, name: 64, state: 24, version: 40, address: 48 } as const;
 
 const PRINTABLE = /^[\x20-\x7e]*$/;
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
@@ -84,6 +86,7 @@ export function readFacts(value: unknown): { ok: true; facts: ReportFacts } | { 
       stages: readMap(value.stages, FACT_LIMITS.stages, (x) => text(x, FACT_LIMITS.state) !== undefined, 'stages'),
       drops: { total: value.drops.total, top: readMap(value.drops.top, FACT_LIMITS.dropReasons, isCount, 'drops.top') },
       peers: value.peers.map(readPeer),
+      peerPaths: readMap(value.peerPaths, FACT_LIMITS.peerPaths, isCount, 'peerPaths'),
     };
     if (diskFreeBytes !== undefined) facts.diskFreeBytes = need(isCount(diskFreeBytes) ? diskFreeBytes : undefined, 'diskFreeBytes');
     if (value.truncated === true) facts.truncated = true;
@@ -122,6 +125,7 @@ export function fitFacts(facts: ReportFacts, maxBytes: number): { facts: ReportF
       stages: Object.fromEntries(stages.slice(0, limits.stages)),
       drops: { total: facts.drops.total, top: Object.fromEntries(drops.slice(0, limits.drops)) },
       peers: peers.slice(0, limits.peers),
+      peerPaths: Object.fromEntries(Object.entries(facts.peerPaths).slice(0, FACT_LIMITS.peerPaths).map(([k, n]) => [clip(k, FACT_LIMITS.state), n])),
       ...((cut || facts.truncated) && { truncated: true as const }),
     };
     const json = Buffer.from(JSON.stringify(fitted));
@@ -139,8 +143,6 @@ export function fitFacts(facts: ReportFacts, maxBytes: number): { facts: ReportF
  */
 export function factsSummary(facts: ReportFacts, maxBytes: number): string {
   const notRunning = Object.entries(facts.stages).filter(([, s]) => s !== 'running').map(([id]) => id);
-  const paths: Record<string, number> = {};
-  for (const p of facts.peers) paths[p.path ?? p.state ?? 'unknown'] = (paths[p.path ?? p.state ?? 'unknown'] ?? 0) + 1;
   const summary = {
     v: facts.version,
     up: facts.uptimeS,
@@ -150,7 +152,7 @@ export function factsSummary(facts: ReportFacts, maxBytes: number): string {
     stages: Object.keys(facts.stages).length,
     down: notRunning,
     drops: facts.drops.total,
-    peers: paths,
+    peers: facts.peerPaths,
   };
   let json = JSON.stringify(summary);
   while (Buffer.byteLength(json) > maxBytes && summary.down.length) {

@@ -25,6 +25,7 @@ export const FACTS: ReportFacts = {
     { name: 'cloud-relay', address: '10.8.0.1', state: 'up', path: 'direct', rttMs: 0.4, handshakeAgeS: 10 },
     { name: 'leased', address: '10.8.0.3', state: 'up', path: 'relayed' },
   ],
+  peerPaths: { direct: 1, relayed: 1 },
 };
 
 const setup = (clock = () => 1_000_000) => {
@@ -120,13 +121,14 @@ describe('telemetry report: encode and verify', () => {
   });
 
   it('cuts lists (peers first) to fit one datagram and says so', () => {
-    const many: ReportFacts = { ...FACTS, peers: Array.from({ length: 200 }, (_, i) => ({ name: `peer-with-a-long-name-${i}`, address: `10.8.0.${i % 250}`, state: 'up', path: 'relayed', rttMs: 12.5 })) };
+    const many: ReportFacts = { ...FACTS, peers: Array.from({ length: 200 }, (_, i) => ({ name: `peer-with-a-long-name-${i}`, address: `10.8.0.${i % 250}`, state: 'up', path: 'relayed', rttMs: 12.5 })), peerPaths: { relayed: 200 } };
     const { signer, verifier } = setup();
     const { datagram, facts } = signer.encode(0, many);
     expect(datagram.length).to.be.at.most(MAX_REPORT_LENGTH);
     expect(facts.truncated).to.equal(true);
     expect(facts.peers.length).to.be.within(1, 31);
     expect(facts.stages).to.deep.equal(FACTS.stages);
+    expect(facts.peerPaths, 'every peer is still counted').to.deep.equal({ relayed: 200 });
     const r = verifier.verify(datagram);
     expect(r.ok && r.facts.peers.length).to.equal(facts.peers.length);
     expect(fitFacts(FACTS, MAX_REPORT_BODY).facts).to.not.have.property('truncated');
@@ -183,6 +185,7 @@ describe('telemetry report: facts', () => {
     });
     expect(facts).to.deep.include({ everySeconds: 15, stages: { a: 'running', b: 'failed' }, drops: { total: 5, top: { y: 4, x: 1 } } });
     expect(facts.peers).to.deep.equal([{ name: 'cloud-relay', address: '10.8.0.1', state: 'up', path: 'direct', rttMs: 0.3, handshakeAgeS: 10 }]);
+    expect(facts.peerPaths).to.deep.equal({ direct: 1 });
     expect(facts.version).to.match(/^\d+\.\d+\.\d+/);
     expect(facts.rssBytes).to.be.above(0);
     expect(facts.diskFreeBytes).to.be.a('number');

@@ -251,6 +251,7 @@ function nodeFacts(node, now) {
     ['Disk free', f.diskFreeBytes === undefined ? 'unknown' : bytes(f.diskFreeBytes)],
     ['Stages', stages],
     ['Drops', drops],
+    ['Peers', Object.entries(f.peerPaths ?? {}).map(([path, n]) => `${n} ${path}`).join(', ') || 'none'],
   ];
   return h(
     'details',
