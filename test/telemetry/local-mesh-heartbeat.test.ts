@@ -83,6 +83,12 @@ describe('telemetry: heartbeats over the local mesh (4 processes)', function () 
     for (const p of facts.peers) expect(p.path, p.name).to.be.oneOf(['direct', 'relayed', 'none']);
     // Reports keep coming: the sequence moves on.
     await until(leasedApi, (n) => n.report.seq > first.report.seq, 'a later report');
+    // Every node's reports were taken; none was refused in normal operation.
+    const control = JSON.parse(readFileSync(join(admin().instanceDir, 'control.json'), 'utf8'));
+    const status = (await (await fetch(`${control.url}/status`, { headers: { authorization: `Bearer ${control.token}` } })).json()) as any;
+    const counters = status.stages.telemetry.counters as Record<string, number>;
+    expect(counters.reports).to.be.above(0);
+    expect(Object.keys(counters).filter((k) => k.startsWith('report-'))).to.deep.equal([]);
     const cli = await until(leasedCli, (c) => c.health === 'up', 'ppn nodes list: leased up');
     expect(cli.at(-1)!.head).to.match(/health +uptime +load +mem +disk +peers$/);
     expect(cli.at(-1)!.row).to.match(/ up +\d+s +[\d.]+ +\d+M +[\d.]+G +.*(direct|relayed)/);
