@@ -7,7 +7,7 @@ export { reconstructCounter, MAX_COUNTER } from './counter.js';
 export { REPLAY_WINDOW } from './replay-window.js';
 export { nextEpoch, ROTATE_KEYS_OPCODE } from './key-epochs.js';
 export { openAuthorityCounter, type AuthorityCounter, type AuthorityCounterOptions, type CounterSource } from './authority-counter.js';
-export { openNodeState, memoryNodeState, type NodeStateStore, type EpochState } from './node-state.js';
+export { openNodeState, memoryNodeState, type NodeStateStore, type EpochState, type PreviousEpoch } from './node-state.js';
 export { openAckCache, openRecentCommands, DEFAULT_ACK_CACHE_SIZE, type AckCache, type RecentCommands } from './ack-cache.js';
 export { createSigner, type Signer, type SignerOptions, type CommandDraft, type SignTarget, type SignedCommand } from './signer.js';
 export {

@@ -13,12 +13,23 @@ export interface EpochState {
   retired: boolean;
 }
 
+/**
+ * The epoch before the current one while it is still accepted, and until when (epoch
+ * milliseconds; null: until the authority confirms the current one), so a restart keeps it.
+ */
+export interface PreviousEpoch {
+  epoch: number;
+  until: number | null;
+}
+
 /** Every write is durable when the call returns. */
 export interface NodeStateStore {
   load(epoch: number): EpochState;
   saveHighest(epoch: number, highest: bigint): void;
   saveFailedTags(epoch: number, failedTags: number): void;
   retire(epoch: number): void;
+  loadPrevious(): PreviousEpoch | undefined;
+  savePrevious(previous: PreviousEpoch | undefined): void;
   close(): void;
 }
 
@@ -27,6 +38,7 @@ const FRESH: EpochState = { highest: 0n, failedTags: 0, retired: false };
 /** State kept in memory only: for one-shot tools (`ppn packet verify`) and benchmarks. */
 export function memoryNodeState(initial: Record<number, Partial<EpochState>> = {}): NodeStateStore {
   const epochs = new Map<number, EpochState>();
+  let previous: PreviousEpoch | undefined;
   for (const [epoch, state] of Object.entries(initial)) epochs.set(Number(epoch), { ...FRESH, ...state });
   const get = (epoch: number) => {
     let state = epochs.get(epoch);
@@ -38,6 +50,8 @@ export function memoryNodeState(initial: Record<number, Partial<EpochState>> = {
     saveHighest: (epoch, highest) => void (get(epoch).highest = highest),
     saveFailedTags: (epoch, failedTags) => void (get(epoch).failedTags = failedTags),
     retire: (epoch) => void (get(epoch).retired = true),
+    loadPrevious: () => previous && { ...previous },
+    savePrevious: (next) => void (previous = next && { ...next }),
     close: () => {},
   };
 }
@@ -53,7 +67,17 @@ export function openNodeState(target: string | Db): NodeStateStore {
     highest TEXT NOT NULL DEFAULT '0',
     failed_tags INTEGER NOT NULL DEFAULT 0,
     retired INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE IF NOT EXISTS protocol_node_previous_epoch (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    epoch INTEGER NOT NULL CHECK (epoch BETWEEN 0 AND 63),
+    until INTEGER
   )`);
+  const selectPrevious = db.prepare<[], { epoch: number; until: number | null }>('SELECT epoch, until FROM protocol_node_previous_epoch WHERE one = 1');
+  const upsertPrevious = db.prepare<[number, number | null]>(
+    'INSERT INTO protocol_node_previous_epoch (one, epoch, until) VALUES (1, ?, ?) ON CONFLICT (one) DO UPDATE SET epoch = excluded.epoch, until = excluded.until',
+  );
+  const deletePrevious = db.prepare('DELETE FROM protocol_node_previous_epoch');
   const select = db.prepare<[number], { highest: string; failed_tags: number; retired: number }>(
     'SELECT highest, failed_tags, retired FROM protocol_node_epochs WHERE epoch = ?',
   );
@@ -75,6 +99,8 @@ export function openNodeState(target: string | Db): NodeStateStore {
     saveHighest: (epoch, highest) => void upsertHighest.run(epoch, highest.toString()),
     saveFailedTags: (epoch, failedTags) => void upsertFailed.run(epoch, failedTags),
     retire: (epoch) => void upsertRetired.run(epoch),
+    loadPrevious: () => selectPrevious.get(),
+    savePrevious: (previous) => void (previous ? upsertPrevious.run(previous.epoch, previous.until) : deletePrevious.run()),
     close: () => {
       if (owned) db.close();
     },

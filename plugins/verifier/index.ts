@@ -95,6 +95,9 @@ export default defineStage<Config>({
       const sent = socket.send(membership.authority.address, config.telemetryPort, reports.encode(epoch, verifier.failedTags(epoch)));
       ctx.metrics.count(sent ? 'key-retired-reported' : 'key-retired-unrouted');
     };
+    // The previous epoch and its deadline (wall-clock ms) survive a restart in the node's state.
+    const saved = state.loadPrevious();
+    const resumed = saved && saved.epoch !== membership.epoch && (saved.until === null || saved.until > Date.now()) ? saved : undefined;
     const verifier = createVerifier({
       nodeSecret: node.secret,
       authorityPublic,
@@ -102,6 +105,7 @@ export default defineStage<Config>({
       groups: membership.groups,
       state,
       epoch: membership.epoch,
+      previousEpoch: resumed?.epoch,
       failedTagCap: config.failedTagCap,
       failuresPerSecond: config.failuresPerSecond,
       failureBurst: config.failureBurst,
@@ -113,14 +117,35 @@ export default defineStage<Config>({
     });
 
     // Every change of the membership reaches the verifier before the next packet is checked.
+    let previousUntil = resumed?.until ?? null;
+    if (previousUntil !== null) verifier.expirePrevious(previousUntil - Date.now());
+    let savedPrevious = JSON.stringify(resumed ?? null);
+    const savePrevious = () => {
+      const previous = verifier.previousEpoch === undefined ? undefined : { epoch: verifier.previousEpoch, until: previousUntil };
+      if (JSON.stringify(previous ?? null) === savedPrevious) return;
+      try {
+        state.savePrevious(previous);
+        savedPrevious = JSON.stringify(previous ?? null);
+      } catch (err) {
+        // Only a restart within the overlap would forget the previous epoch early.
+        ctx.metrics.count('previous-epoch-unsaved');
+        if (sampler.allow('previous-epoch-unsaved')) ctx.logger.error({ err: (err as Error).message }, "the previous key epoch cannot be saved in the node's state");
+      }
+    };
     const following = node.membershipStore.changes$.subscribe(({ current, source }) => {
       verifier.setGroups(current.groups);
       if (current.epoch !== verifier.epoch) {
         ctx.logger.info({ from: verifier.epoch, to: current.epoch, source }, 'command key epoch changed');
         verifier.setEpoch(current.epoch);
+        previousUntil = null;
       }
       // The authority now signs under the current epoch: what it signed before may still be on its way.
-      if (source === 'authority') verifier.expirePrevious(config.epochOverlapMs);
+      if (source === 'authority' && verifier.previousEpoch !== undefined) {
+        const until = Date.now() + config.epochOverlapMs;
+        if (previousUntil === null || until < previousUntil) previousUntil = until;
+        verifier.expirePrevious(previousUntil - Date.now());
+      }
+      savePrevious();
     });
     const reportIfRetired = () => {
       if (verifier.isRetired(verifier.epoch)) report(verifier.epoch);
