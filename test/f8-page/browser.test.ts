@@ -88,7 +88,7 @@ describe('F8 Terminal page in chromium (local mesh)', function () {
     expect(await text('#fleet [data-key="20"] .join-code')).to.equal(code(20));
     expect(await text('#fleet [data-key="21"] .join-code')).to.equal(code(21));
     expect(await page.locator('#fleet .join-code').count()).to.equal(2);
-    expect(await text('#health-legend')).to.equal('Health by last heard (an authenticated ack): up within 5 min, stale within 15 min, down after that.');
+    expect(await text('#health-legend')).to.equal('Without heartbeats, health by last heard (an authenticated ack): up within 5 min, stale within 15 min, down after that.');
     // Nothing acked yet: the nodes are not heard yet; the authority has no health of its own, nor a Revoke.
     expect(await text('#fleet [data-key="3"] .node-health')).to.equal('health not heard yet');
     const admin = mesh!.fleet.find((n) => n.role === 'os-network-admin')!;

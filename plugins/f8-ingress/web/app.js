@@ -113,7 +113,6 @@ async function signIn(token, remembered) {
   ui.token.value = '';
   renderFleet();
   followEvents(api);
-  state.clock = window.setInterval(refreshTimes, 10_000);
   ui.command.focus();
 }
 
@@ -133,7 +132,7 @@ function showSignIn(message) {
 function signOut(message = '') {
   state.stream?.abort();
   state.previewing?.abort();
-  window.clearInterval(state.clock);
+  window.clearTimeout(state.clock);
   storedToken.clear();
   Object.assign(state, { api: null, nodes: new Map(), commands: new Map(), preview: null, previewing: null, liveId: null, stream: null, status: null, confirmingRevoke: null, older: null, pagedBack: false });
   clearPreview();
@@ -271,6 +270,8 @@ function renderFleet() {
     (n) => fleetEntry(n, view),
     (el, n) => fillFleetEntry(el, n, view),
   );
+  // A node heard just now changes when the next badge moves.
+  tick();
 }
 
 /** The router's backend and what the health labels mean, from GET /v1/status. */
@@ -279,7 +280,27 @@ function renderStatus() {
   if (!status) return;
   ui.router.textContent = status.router ? `Router backend: ${status.router.backend ?? 'unknown'}` : 'Router backend: none (this node runs no router stage)';
   const { staleAfterMs, downAfterMs } = status.health;
-  ui.healthLegend.textContent = `Health by last heard (an authenticated ack): ${HEALTH.up} within ${duration(staleAfterMs)}, ${HEALTH.stale} within ${duration(downAfterMs)}, ${HEALTH.down} after that.`;
+  ui.healthLegend.textContent = `Without heartbeats, health by last heard (an authenticated ack): ${HEALTH.up} within ${duration(staleAfterMs)}, ${HEALTH.stale} within ${duration(downAfterMs)}, ${HEALTH.down} after that.`;
+}
+
+/**
+ * Moves the times and badges every 10 s, and at the moment any node's health changes (a node
+ * that reports every second goes stale 3 s after its last report: the page says so then).
+ */
+function tick() {
+  window.clearTimeout(state.clock);
+  refreshTimes();
+  const now = Date.now();
+  let next = now + 10_000;
+  for (const badge of ui.fleet.querySelectorAll('.health[data-last-seen]')) {
+    const seen = Date.parse(badge.getAttribute('data-last-seen') ?? '');
+    if (Number.isNaN(seen)) continue;
+    for (const after of [badge.getAttribute('data-stale-after'), badge.getAttribute('data-down-after')]) {
+      const at = seen + Number(after);
+      if (at > now) next = Math.min(next, at + 1);
+    }
+  }
+  state.clock = window.setTimeout(tick, next - now);
 }
 
 /** Only the "last heard" texts and health badges move with the clock; rebuilding rows would take focus away. */
