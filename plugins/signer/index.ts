@@ -1,10 +1,11 @@
 // Turns an accepted draft into one 16-byte packet per target node, all under one counter, each
 // under its node's key epoch as the registry records it (the authority's own epoch for a node
-// with none), and records the command (and its audit row) before anything is sent. Before anything else, the
-// scope guard: a draft that does what its own text refuses, or reaches a node the text leaves
-// out, is refused (counted, audited) whichever router made it; so is one outside the operator's
-// grant (operators.json). Whether the operator must confirm is the catalog's word (the intent's
-// `confirm`), never the router's alone: a router that leaves the flag out changes nothing.
+// with none), and records the command (and its audit row) before anything is sent. Before
+// anything else, the scope guard: a draft that does what its own text refuses, or reaches a node
+// the text leaves out, is refused (counted, audited) whichever router made it; so is one outside
+// the operator's grant (operators.json). Whether the operator must confirm is the catalog's word
+// (the intent's `confirm`), never the router's alone: a router that leaves the flag out changes
+// nothing.
 import { resolve } from 'node:path';
 import { concatMap, EMPTY, of } from 'rxjs';
 import {
