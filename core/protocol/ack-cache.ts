@@ -48,8 +48,13 @@ export interface RecentCommands {
   accepted(packet: Uint8Array, epoch: number, counter: bigint): void;
   /** The accepted command that is byte for byte `packet`, if it is still among the newest. */
   find(packet: Uint8Array): { epoch: number; counter: bigint } | undefined;
+  /** Whether one of the newest accepted packets has the epoch and counter `packet` carries (whatever its other bytes). */
+  knowsCounterOf(packet: Uint8Array): boolean;
   close(): void;
 }
+
+/** The key epoch and the low 24 bits of C, as the packet carries them (spec: bytes 0 and 5..7). */
+const counterOf = (packet: Uint8Array) => ({ epoch: packet[0] & 0x3f, low24: (packet[5] << 16) | (packet[6] << 8) | packet[7] });
 
 /**
  * The verifier's record of accepted packets, in the node's state file, on a connection of its own.
@@ -60,15 +65,22 @@ export interface RecentCommands {
 export function openRecentCommands(path: string, size = DEFAULT_ACK_CACHE_SIZE): RecentCommands {
   const { db } = openDurable(path);
   db.pragma('synchronous = NORMAL');
+  // low24 and the packet's epoch bits: among 1,024 newest counters the low 24 bits are unique.
   db.exec(`CREATE TABLE IF NOT EXISTS protocol_node_recent_commands (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    packet BLOB NOT NULL UNIQUE, epoch INTEGER NOT NULL, counter TEXT NOT NULL
-  )`);
-  const insert = db.prepare<[Buffer, number, string]>('INSERT OR REPLACE INTO protocol_node_recent_commands (packet, epoch, counter) VALUES (?, ?, ?)');
+    packet BLOB NOT NULL UNIQUE, epoch INTEGER NOT NULL, counter TEXT NOT NULL,
+    packet_epoch INTEGER NOT NULL, low24 INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS protocol_node_recent_counters ON protocol_node_recent_commands (packet_epoch, low24)`);
+  const insert = db.prepare<[Buffer, number, string, number, number]>(
+    'INSERT OR REPLACE INTO protocol_node_recent_commands (packet, epoch, counter, packet_epoch, low24) VALUES (?, ?, ?, ?, ?)',
+  );
   const trim = db.prepare<[number]>('DELETE FROM protocol_node_recent_commands WHERE seq <= ?');
   const select = db.prepare<[Buffer], { epoch: number; counter: string }>('SELECT epoch, counter FROM protocol_node_recent_commands WHERE packet = ?');
+  const sameCounter = db.prepare<[number, number], { one: number }>('SELECT 1 AS one FROM protocol_node_recent_commands WHERE packet_epoch = ? AND low24 = ? LIMIT 1');
   const accepted = db.transaction((packet: Uint8Array, epoch: number, counter: bigint) => {
-    const { lastInsertRowid } = insert.run(Buffer.from(packet), epoch, counter.toString());
+    const carried = counterOf(packet);
+    const { lastInsertRowid } = insert.run(Buffer.from(packet), epoch, counter.toString(), carried.epoch, carried.low24);
     trim.run(Number(lastInsertRowid) - size);
   });
   return {
@@ -76,6 +88,10 @@ export function openRecentCommands(path: string, size = DEFAULT_ACK_CACHE_SIZE):
     find: (packet) => {
       const row = select.get(Buffer.from(packet));
       return row && { epoch: row.epoch, counter: BigInt(row.counter) };
+    },
+    knowsCounterOf: (packet) => {
+      const carried = counterOf(packet);
+      return sameCounter.get(carried.epoch, carried.low24) !== undefined;
     },
     close: () => db.close(),
   };

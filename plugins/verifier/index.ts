@@ -7,9 +7,10 @@
 // left behind stays accepted for `epochOverlapMs` once the authority names the new one (a move
 // the node made itself, executing rotate-keys, keeps it until the authority has confirmed).
 // A replay of the very 16 bytes of a recent command (the authority re-sends when no ack came) is
-// not executed again: the ack telemetry-egress cached for it is sent once more instead. It is
-// still logged 'command rejected' (reason replay) but marked `resend`, on a log budget of its own,
-// so a replay of other bytes (a counter used twice, or a forger's) always stands out.
+// not executed again: the ack telemetry-egress cached for it is sent once more instead. Every
+// replay is logged 'command rejected' (reason replay) with what the node knows of it (`replayOf`:
+// the same packet, another packet with this counter, or unknown), each on a log budget of its
+// own, so a counter the authority used twice always stands out.
 import { filter, map } from 'rxjs';
 import {
   createKeyRetiredSigner, createVerifier, DEFAULT_FAILED_TAG_CAP, DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND, defineStage, isStorageFull, logSampler,
@@ -74,21 +75,27 @@ export default defineStage<Config>({
       }
     };
     /**
-     * A replayed packet: if it is one of the recent commands, a re-send, whose cached ack goes to
-     * the authority again ('answered'; 'not-yet-acked' while the command still runs). It is still
-     * refused as a replay like any other: it does not run.
+     * What a replayed packet is, from the node's record of its newest accepted packets:
+     * - 'same packet': a re-send (the authority saw no ack): its cached ack goes to the authority
+     *   again ('answered'; not while the command still runs, or when the cache lost it);
+     * - 'other packet': this counter was taken here for other bytes: the authority used it twice;
+     * - 'unknown': no packet with this counter was taken here lately — refused because a restart
+     *   counts every counter below the highest taken before it as seen (a re-send of a command
+     *   that never arrived before the restart is one).
+     * Whatever it is, it is refused as a replay and does not run.
      */
-    const answerReplay = (packet: Uint8Array): 'answered' | 'not-yet-acked' | undefined => {
+    type ReplayOf = { replayOf: 'same packet'; answered: boolean } | { replayOf: 'other packet' | 'unknown' };
+    const classifyReplay = (packet: Uint8Array): ReplayOf => {
       const command = storage('resend-unanswered', () => recent.find(packet));
-      if (!command) return undefined;
+      if (!command) return { replayOf: storage('resend-unanswered', () => recent.knowsCounterOf(packet)) ? 'other packet' : 'unknown' };
       const ack = storage('resend-unanswered', () => acks.lookup(command.epoch, command.counter));
       if (!ack) {
         ctx.metrics.count('replay-not-yet-acked');
-        return 'not-yet-acked';
+        return { replayOf: 'same packet', answered: false };
       }
       const sent = socket.send(membership.authority.address, config.telemetryPort, ack);
       ctx.metrics.count(sent ? 'acks-resent' : 'acks-resent-unrouted');
-      return 'answered';
+      return { replayOf: 'same packet', answered: true };
     };
 
     const report = (epoch: number) => {
@@ -163,16 +170,16 @@ export default defineStage<Config>({
             const packet = env.body as Uint8Array;
             const result = verifier.verify(packet, from?.address);
             if (result.ok) storage('command-unremembered', () => recent.accepted(packet, result.epoch, result.counter));
-            const resend = !result.ok && result.reason === 'replay' ? answerReplay(packet) : undefined;
-            return { env, result, resend };
+            const replay = !result.ok && result.reason === 'replay' ? classifyReplay(packet) : undefined;
+            return { env, result, replay };
           }),
-          filter(({ env, result, resend }) => {
+          filter(({ env, result, replay }) => {
             if (result.ok) return true;
             const reason: VerifierDropReason = `command-${result.reason}`;
             env.settle({ status: 'dropped', reason });
-            if (resend) {
-              if (sampler.allow(`${result.reason}-resend`)) ctx.logger.warn({ reason: result.reason, resend, from: env.meta.from }, 'command rejected');
-            } else if (sampler.allow(result.reason)) ctx.logger.warn({ reason: result.reason, from: env.meta.from }, 'command rejected');
+            // Each kind of replay on a budget of its own: a counter used twice is always logged.
+            const key = replay ? `${result.reason}: ${replay.replayOf}` : result.reason;
+            if (sampler.allow(key)) ctx.logger.warn({ reason: result.reason, ...replay, from: env.meta.from }, 'command rejected');
             return false;
           }),
           map(({ env, result }) => {

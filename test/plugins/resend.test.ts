@@ -181,13 +181,13 @@ describe('resending commands over a lossy path', () => {
     expect(node.verifier.counts()['acks-resent']).to.equal(undefined);
   });
 
-  it('tells a re-send from a counter used twice: the same bytes are answered and marked resend, other bytes are a bare replay', async () => {
+  it('tells a re-send from a counter used twice: the same bytes are answered, other bytes with a used counter are said so', async () => {
     egress.push('command', ping(1n));
     expect(await answered('c0-1')).to.deep.include({ status: 'executed' });
     node.verifier.push('datagram', w.packet(1n));
     node.verifier.push('datagram', w.packet(1n, { opcode: 0x02 })); // the authority's counter 1 again, for another command
-    const rejected = node.verifier.logs.filter((l) => l.msg === 'command rejected').map((l) => [l.reason, l.resend]);
-    expect(rejected).to.deep.equal([['replay', 'answered'], ['replay', undefined]]);
+    const rejected = node.verifier.logs.filter((l) => l.msg === 'command rejected').map((l) => [l.reason, l.replayOf, l.answered]);
+    expect(rejected).to.deep.equal([['replay', 'same packet', true], ['replay', 'other packet', undefined]]);
     expect(node.verifier.counts()).to.deep.include({ 'acks-resent': 1 });
     expect(node.verifier.drops()).to.deep.include({ 'command-replay': 2 });
     expect(node.executor.counts()).to.deep.include({ 'ack.executed': 1 });
@@ -203,8 +203,21 @@ describe('resending commands over a lossy path', () => {
     restarted.push('datagram', w.packet(1n));
     expect(restarted.outputs).to.have.length(0);
     expect(restarted.counts()).to.deep.include({ 'acks-resent': 1 });
-    expect(restarted.logs.filter((l) => l.msg === 'command rejected').map((l) => l.resend)).to.deep.equal(['answered']);
+    expect(restarted.logs.filter((l) => l.msg === 'command rejected').map((l) => l.replayOf)).to.deep.equal(['same packet']);
     await ingress.counted('ack-rejected.duplicate', 1);
     expect(ingress.counts()).to.deep.include({ acks: 1 });
+  });
+
+  it("says of a replay it took nothing like lately that it is unknown: below the highest counter before a restart", async () => {
+    egress.push('command', ping(2n));
+    expect(await answered('c0-2')).to.deep.include({ status: 'executed' });
+    await node.verifier.close();
+    kits.splice(kits.indexOf(node.verifier), 1);
+    const restarted = await startStage(verifier, { config: {}, services: { [NODE]: w.nodeIdentity, [MESH]: nodeMesh } });
+    kits.push(restarted);
+    // Counter 1 never arrived before the restart; it is below the highest taken (2), so it counts as seen.
+    restarted.push('datagram', w.packet(1n));
+    expect(restarted.drops()).to.deep.equal({ 'command-replay': 1 });
+    expect(restarted.logs.filter((l) => l.msg === 'command rejected').map((l) => l.replayOf)).to.deep.equal(['unknown']);
   });
 });

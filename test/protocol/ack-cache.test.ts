@@ -44,6 +44,10 @@ describe('ack cache', () => {
     const other = packet(4);
     other[1] = 2;
     expect(reopened.find(other)).to.equal(undefined);
+    // Other bytes, the same epoch and counter: known; a forgotten or another epoch's counter: not.
+    const otherEpoch = packet(4);
+    otherEpoch[0] = 0x41;
+    expect([other, packet(1), otherEpoch].map((p) => reopened.knowsCounterOf(p))).to.deep.equal([true, false, false]);
     reopened.close();
   });
 });
