@@ -41,6 +41,13 @@ const SEQ_KEY = 'sync_seq';
 /** A round of updates to the nodes waits for the registry to be quiet this long, but never longer than PUSH_MAX_DELAY_MS. */
 export const PUSH_SETTLE_MS = 200;
 export const PUSH_MAX_DELAY_MS = 2_000;
+/**
+ * The authority's budget for rounds of updates: after a round of n parts the next waits n/2,000 s
+ * (a 254-node round, 10,332 parts, then holds the next for 5 s), so a fleet joining for minutes
+ * gets a round every few seconds rather than a round's worth of signing and sending every 2 s.
+ */
+export const PUSH_PARTS_PER_SECOND = 2_000;
+const REPUSH_NODES_PER_TURN = 8;
 
 export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher> {
   const socket: MeshSocket = await o.mesh.bind(0, () => o.count('sync-unexpected-inbound'));
@@ -90,35 +97,41 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
   };
 
   /** Sends every active node that `which` picks its membership, where it changed since last sent. */
-  const push = (nodes: RegistryNode[], which: (n: RegistryNode) => boolean) => {
+  const push = (nodes: RegistryNode[], which: (n: RegistryNode) => boolean): number => {
+    let partsSent = 0;
     const due: [number, Membership][] = [];
     for (const node of nodes) {
       if (node.status !== 'active' || node.id === o.authority.nodeId || !which(node)) continue;
       const membership = membershipFor(node, nodes, o.authority);
       if (membership && sent.get(node.id)?.json !== JSON.stringify(membership)) due.push([node.id, membership]);
     }
-    if (!due.length) return;
+    if (!due.length) return 0;
     seq++;
     o.pairing.setMeta(SEQ_KEY, String(seq));
     for (const [id, membership] of due) {
       const parts = encode(id, membership, seq) ?? [];
       sent.set(id, { json: JSON.stringify(membership), seq, address: membership.address, parts });
       send(membership.address, parts);
+      partsSent += parts.length;
     }
+    return partsSent;
   };
   const pushAll = () => {
     const nodes = o.registry.nodes();
     const active = new Set(nodes.filter((n) => n.status === 'active').map((n) => n.id));
     for (const id of sent.keys()) if (!active.has(id)) sent.delete(id);
-    push(nodes, () => true);
+    const parts = push(nodes, () => true);
+    nextRoundAt = Date.now() + (parts * 1000) / PUSH_PARTS_PER_SECOND;
   };
   let othersTimer: NodeJS.Timeout | undefined;
   let othersDueSince: number | undefined;
+  let nextRoundAt = 0;
+  let closed = false;
   const pushOthersSoon = () => {
     const now = Date.now();
     othersDueSince ??= now;
     clearTimeout(othersTimer);
-    const wait = Math.max(0, Math.min(PUSH_SETTLE_MS, othersDueSince + PUSH_MAX_DELAY_MS - now));
+    const wait = Math.max(0, Math.min(PUSH_SETTLE_MS, othersDueSince + PUSH_MAX_DELAY_MS - now), nextRoundAt - now);
     othersTimer = setTimeout(() => {
       othersDueSince = undefined;
       pushAll();
@@ -143,8 +156,19 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
       refresh();
     }
   }, o.pollMs);
+  // The re-push goes out a few nodes at a time, so a full fleet's 10,000 parts never hold the
+  // event loop (commands and acks go through it) or flood the sockets in one burst.
   const repeat = setInterval(() => {
-    for (const s of sent.values()) send(s.address, s.parts);
+    const queue = [...sent.keys()];
+    const next = () => {
+      if (closed) return;
+      for (const id of queue.splice(0, REPUSH_NODES_PER_TURN)) {
+        const s = sent.get(id);
+        if (s) send(s.address, s.parts);
+      }
+      if (queue.length) setImmediate(next);
+    };
+    next();
   }, o.everyMs);
   refresh();
 
@@ -153,6 +177,7 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
     seq: () => seq,
     status: () => ({ seq, nodes: sent.size, peers: (JSON.parse(ownPeers) as { name: string }[]).map((p) => p.name) }),
     close: async () => {
+      closed = true;
       stopListening();
       clearInterval(poll);
       clearInterval(repeat);

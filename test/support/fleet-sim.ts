@@ -7,7 +7,8 @@
 // no enrolment tokens), every node sits on 127.0.0.1 (one network: endpoints are advertised to
 // each other, as on one LAN), and edge nodes of one worker share an event loop.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { F8_TOKEN_FILE } from '../../core/contracts/index.js';
@@ -25,7 +26,6 @@ import { scratchDir } from './pipeline.js';
 const cli = join(projectRoot(), 'dist/core/cli/main.js');
 const workerScript = join(projectRoot(), 'dist/test/support/fleet-sim-worker.js');
 export const ADMIN_ID = 10;
-export const HUB_ID = 1;
 
 export type LogRecord = Record<string, unknown> & { msg?: string; time?: number };
 
@@ -76,12 +76,16 @@ export interface FleetSim {
   stop(): Promise<void>;
 }
 
-function followLog(child: ChildProcess, name: string): NodeProcess {
+function followLog(child: ChildProcess, name: string, file: string): NodeProcess {
+  // Every line also to <root>/<name>.log, to read after a failed run.
+  const out = createWriteStream(file, { flags: 'a' });
+  child.once('exit', () => out.end());
   const logs: LogRecord[] = [];
   const waiters = new Set<{ match: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }>();
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   createInterface({ input: child.stdout! }).on('line', (line) => {
+    out.write(line + '\n');
     let r: LogRecord;
     try {
       r = JSON.parse(line);
@@ -117,6 +121,15 @@ function runPpn(args: string[]): Promise<string> {
   });
 }
 
+/** A UDP port free on loopback at this moment. */
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
 const stopChild = (child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') =>
   new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -128,10 +141,16 @@ const stopChild = (child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') =>
 export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim> {
   const root = scratchDir('fleet');
   const dir = (name: string) => join(root, name);
-  // Loopback ports: a random block, so parallel runs on this machine do not collide.
-  const base = 20_000 + Math.floor(Math.random() * 40) * 1_000;
-  const listenOf = (slot: number) => `127.0.0.1:${base + slot}`;
-  const joinEndpoint = listenOf(ADMIN_ID);
+  // Loopback ports the system says are free now (another run on this machine may hold others).
+  // The system may offer a port again once it is closed: each is handed out once.
+  const handedOut = new Set<number>();
+  const listen = async (): Promise<string> => {
+    const port = await freeUdpPort();
+    if (handedOut.has(port)) return listen();
+    handedOut.add(port);
+    return `127.0.0.1:${port}`;
+  };
+  const joinEndpoint = await listen();
   const children: ChildProcess[] = [];
 
   await runPpn(['authority', 'init', '--instance', dir('admin'), '--listen', joinEndpoint]);
@@ -145,7 +164,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
     const env = nodeOptions ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env;
     const child = spawn(process.execPath, [cli, 'run', ...args, '--instance', dir(name), '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
     children.push(child);
-    return followLog(child, name);
+    return followLog(child, name, join(root, `${name}.log`));
   };
   const admin = startProcess('admin', [adminPipeline]);
   const f8Url = String((await admin.waitFor((r) => r.msg === 'F8 terminal listening', 30_000, 'F8')).url).replace(/\/$/, '');
@@ -167,7 +186,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
     });
   };
   // The hub joins first (it gets id 1), then runs as its own process.
-  await joinHere('hub', 'cloud-relay', listenOf(HUB_ID));
+  await joinHere('hub', 'cloud-relay', await listen());
   const startHub = () => startProcess('hub', ['--role', 'cloud-relay']);
   const sim = { hub: startHub() };
   await sim.hub.waitFor((r) => r.msg === 'pipeline running', 30_000, 'the hub running');
@@ -182,7 +201,8 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
   const pending = new Map<string, { resolve: (id: number) => void; reject: (e: Error) => void }>();
   const memoryAnswers: ((m: { rss: number; heapUsed: number }) => void)[][] = [];
   for (let w = 0; w < workerCount; w++) {
-    const child = fork(workerScript, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // FLEET_WORKER_ARGS: node flags for the workers (e.g. --cpu-prof to see where a fleet's time goes).
+    const child = fork(workerScript, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: (process.env.FLEET_WORKER_ARGS ?? '').split(' ').filter(Boolean) });
     children.push(child);
     workers.push(child);
     memoryAnswers.push([]);
@@ -223,15 +243,9 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
       check();
     });
 
-  let slot = 1;
-  const nextSlot = () => {
-    do slot++;
-    while (slot === ADMIN_ID);
-    return slot;
-  };
-  const edgeNode = (name: string): WorkerNode => ({ name, instanceDir: dir(name), listen: listenOf(100 + nextSlot()) });
+  const edgeNode = async (name: string): Promise<WorkerNode> => ({ name, instanceDir: dir(name), listen: await listen() });
   const planned: WorkerNode[][] = workers.map(() => []);
-  for (let i = 0; i < options.edges; i++) planned[i % workerCount].push(edgeNode(`edge-${i + 1}`));
+  for (let i = 0; i < options.edges; i++) planned[i % workerCount].push(await edgeNode(`edge-${i + 1}`));
   planned.forEach((nodes, w) => workers[w].send({ type: 'start', nodes, pinned, joinEndpoint } satisfies ToWorker));
 
   const fleet: FleetSim = {
@@ -252,7 +266,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
       until(() => {
         const list = executions.get(counter) ?? [];
         return new Set(list.map((e) => e.name)).size >= count ? list : undefined;
-      }, ms, `${count} executions of ${counter} (${new Set((executions.get(counter) ?? []).map((e) => e.name)).size} so far)`),
+      }, ms, `${count} executions of ${counter}`),
     acks: (counter) => admin.logs.filter((r) => r.msg === 'ack' && (r.body as { counter?: string })?.counter === counter)
       .map((r) => ({ nodeId: (r.body as { nodeId: number }).nodeId, at: r.time! })),
     membershipApplied: (names, match, ms = 60_000) =>
@@ -266,8 +280,8 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
         return last;
       }, ms, `membership updates at ${names.length} nodes (${names.filter((n) => { const m = membership.get(n); return m && match(m); }).length} so far)`),
     ppn: (...args) => runPpn(args),
-    addEdge(name) {
-      const node = edgeNode(name);
+    async addEdge(name) {
+      const node = await edgeNode(name);
       const started = new Promise<number>((resolve, reject) => pending.set(name, { resolve, reject }));
       workers[0].send({ type: 'add', node } satisfies ToWorker);
       return started;
@@ -278,7 +292,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
       await sim.hub.waitFor((r) => r.msg === 'pipeline running', 30_000, 'the hub running again');
     },
     async edgeProcess(name, nodeOptions) {
-      await joinHere(name, 'os-infrastructure', edgeNode(name).listen);
+      await joinHere(name, 'os-infrastructure', await listen());
       const edge = startProcess(name, ['--role', 'os-infrastructure'], nodeOptions);
       await edge.waitFor((r) => r.msg === 'pipeline running', 30_000, `${name} running`);
       return edge;
@@ -302,7 +316,9 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
     },
   };
   try {
-    await until(() => (edges.size >= options.edges ? true : undefined), 60_000 + options.edges * 1_000, `${options.edges} edge nodes joined and running (${edges.size} so far)`);
+    await until(() => (edges.size >= options.edges ? true : undefined), 60_000 + options.edges * 500, `${options.edges} edge nodes joined and running`).catch((err: Error) => {
+      throw new Error(`${err.message}: ${edges.size} were`);
+    });
   } catch (err) {
     await fleet.stop();
     throw err;
