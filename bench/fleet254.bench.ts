@@ -81,10 +81,11 @@ async function measure(edges: number): Promise<Figures> {
 }
 
 export default async function run(): Promise<void> {
+  // FLEET_BENCH_EDGES=252 for the whole /24 (it does not settle on 2 cores today: docs/fleet-limits.md).
   const small = await measure(14);
-  const full = await measure(252);
+  const full = await measure(Number(process.env.FLEET_BENCH_EDGES ?? 62));
   const ratio = (f: (x: Figures) => number) => f(full) / Math.max(f(small), 1e-9);
-  const row = (what: string, f: (x: Figures) => number, unit: string) => ({ figure: what, unit, '16 nodes': f(small), '254 nodes': f(full), ratio: ratio(f) });
+  const row = (what: string, f: (x: Figures) => number, unit: string) => ({ figure: what, unit, [`${small.nodes} nodes`]: f(small), [`${full.nodes} nodes`]: f(full), ratio: ratio(f) });
   printTable([
     row('ping everyone: first ack', (x) => x.firstAckMs, 'ms'),
     row('ping everyone: last ack', (x) => x.lastAckMs, 'ms'),
@@ -94,7 +95,7 @@ export default async function run(): Promise<void> {
     row('membership change to every node', (x) => x.membershipMs, 'ms'),
     row('idle RSS: admin', (x) => x.idle.admin / MiB, 'MiB'),
     row('idle RSS: hub', (x) => x.idle.hub / MiB, 'MiB'),
-    row('idle RSS: worker (63 or 4 edges)', (x) => x.idle.worker / MiB, 'MiB'),
+    row('idle RSS: worker (a quarter of the edges)', (x) => x.idle.worker / MiB, 'MiB'),
     row('idle RSS: one edge process', (x) => x.idle.edge / MiB, 'MiB'),
     row('idle RSS: edge, --max-semi-space-size=1', (x) => x.idle.edgeSmallYoung / MiB, 'MiB'),
   ]);

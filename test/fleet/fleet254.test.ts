@@ -1,9 +1,9 @@
-// The whole /24 (issue 18): 254 real nodes in one mesh on this machine — the admin and the hub
-// as their own processes, 252 edge nodes spread over four worker processes (test/support/
-// fleet-sim.ts), every edge node joined by the Genesis join. `ping everyone` typed into F8 is
+// A fleet in one mesh (issue 18): real nodes on this machine — the admin and the hub as their own
+// processes, the edge nodes spread over four worker processes (test/support/fleet-sim.ts), every
+// edge node joined by the Genesis join. `ping everyone` typed into F8 is
 // signed, sent and executed once by every edge node and acknowledged to the admin; a membership
 // change (one node revoked, one added) reaches every node; after the hub restarts, every node
-// takes a command again. Multi-process: run under the shared lock (docs: test/README or HELPERS).
+// takes a command again. Multi-process: run it under the shared lock (flock /tmp/ppn-root-tests.lock).
 import { expect } from 'chai';
 import { startFleetSim, type FleetSim } from '../support/fleet-sim.js';
 
