@@ -39,7 +39,8 @@ export default defineStage<Config>({
       const n = registry.node(id);
       return n && n.status === 'active' ? parseKey(n.publicKey) : undefined;
     };
-    const verifier = createAckVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
+    // The replay windows live in the registry: an ack taken before an admin restart stays taken.
+    const verifier = createAckVerifier({ authoritySecret: node.commandSecret, nodePublicKey, windows: registry.ackWindows() });
     const reports = createKeyRetiredVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
     const heartbeats = createReportVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
     const source = createPushSource();
@@ -62,7 +63,7 @@ export default defineStage<Config>({
         const outcome = registry.keyRetired(report, registry.keyEpoch() ?? node.membership.epoch);
         if (!outcome.moved) return ctx.metrics.count('key-retired-repeated');
         ctx.metrics.count('key-retired');
-        ctx.logger.error({ nodeId: report.nodeId, epoch: report.epoch, failedTags: report.failedTags, newEpoch: outcome.epoch }, 'a node retired its command key (forged tags); moving the fleet to a new key epoch');
+        ctx.logger.error({ nodeId: report.nodeId, epoch: report.epoch, failedTags: report.failedTags, newEpoch: outcome.epoch }, 'a node retired its command key (forged tags); moving that node to a new key epoch');
       } catch (err) {
         const why = isStorageFull(err) ? 'storage-full' : 'storage-error';
         ctx.metrics.count(`key-retired-unrecorded.${why}`);

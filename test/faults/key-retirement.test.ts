@@ -115,7 +115,7 @@ describe('faults: forged tags cannot retire a node out of the fleet (issue 12.7)
     const limited = (await status('leased')).stages.verifier.counters;
     expect(limited['dropped.command-tag'], 'failures counted up to the cap').to.equal(CAP);
     expect(limited['dropped.command-rate-limited'], 'the rest dropped before checking').to.be.greaterThan(0);
-    const moved = await log('admin', (r) => r.msg === 'a node retired its command key (forged tags); moving the fleet to a new key epoch');
+    const moved = await log('admin', (r) => r.msg === 'a node retired its command key (forged tags); moving that node to a new key epoch');
     expect(moved).to.include({ nodeId: 3, epoch: 0, newEpoch: 1 });
     expect(moved.failedTags).to.be.at.least(CAP);
     await log('leased', (r) => r.msg === 'command key epoch changed' && r.to === 1);

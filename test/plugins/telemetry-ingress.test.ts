@@ -5,6 +5,8 @@ import telemetryIngress from '../../plugins/telemetry-ingress/index.js';
 import { createAckSigner, createKeyRetiredSigner, MESH, NODE, publicKeyOf, REGISTRY, TELEMETRY_PORT, type AckReport } from '../../core/sdk/index.js';
 import { fakeMesh, startStage, type FakeMesh, type StageKit } from '../../core/sdk/testing.js';
 import { generateSecret } from '../../core/keys/index.js';
+import { openRegistry } from '../../core/registry/registry.js';
+import { join } from 'node:path';
 import { NODE_ADDRESS, NODE_ID, world, type World } from './support.js';
 
 describe('telemetry-ingress', () => {
@@ -58,6 +60,18 @@ describe('telemetry-ingress', () => {
       'acks-for-unknown-commands': 1,
     });
     expect(w.registry.command('c0-5')?.targets.map((t) => t.status)).to.deep.equal(['sent']);
+  });
+
+  it('refuses an ack that arrives again after the admin restarted (its replay windows are in the registry)', async () => {
+    mesh.deliver(TELEMETRY_PORT, ack(5n), from);
+    expect(kit.counts()).to.deep.equal({ acks: 1 });
+    // The admin restarts: the stage and the registry are closed and opened again on the same file.
+    await kit.close();
+    w.registry.close();
+    w.registry = openRegistry(join(w.dir, 'admin.db'));
+    kit = await startStage(telemetryIngress, { config: { logPerMinute: 3 }, services: { [MESH]: mesh, [NODE]: w.adminIdentity, [REGISTRY]: w.registry } });
+    mesh.deliver(TELEMETRY_PORT, ack(5n), from);
+    expect(kit.counts()).to.deep.equal({ 'ack-rejected.duplicate': 1 });
   });
 
   it('logs refused acks at a sampled rate, however many arrive', () => {
