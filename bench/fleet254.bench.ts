@@ -5,7 +5,13 @@
 // CPU per command; a membership change (one node revoked) until every edge node applied it; the
 // idle RSS of the admin, the hub, a worker, and one edge node as its own process (as shipped, and
 // with NODE_OPTIONS=--max-semi-space-size=1).
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { membershipFor } from '../core/genesis/peers.js';
+import { genesisKeyFromSeed } from '../core/genesis/signing-key.js';
+import { createUpdateAssembler, encodeUpdate } from '../core/genesis/sync.js';
+import type { RegistryNode } from '../core/registry/registry.js';
 import { startFleetSim, type FleetSim } from '../test/support/fleet-sim.js';
 import { printTable } from './table.js';
 
@@ -27,6 +33,8 @@ interface Figures {
   adminRssKiB: number;
   hubCpuMs: number;
   membershipMs: number;
+  /** F8's command view of the last `ping everyone` (all its targets). */
+  f8CommandMs: number;
   idle: { admin: number; hub: number; worker: number; edge: number; edgeSmallYoung: number };
 }
 
@@ -41,7 +49,7 @@ async function ping(fleet: FleetSim, takers: number) {
   await fleet.executed(counter, takers, 60_000);
   await fleet.admin.waitFor(() => fleet.acks(counter).length >= takers, 60_000, `${takers} acks`);
   const acks = fleet.acks(counter).map((a) => a.at - at).sort((a, b) => a - b);
-  return { first: acks[0], last: acks.at(-1)!, cpu: cpuMs(adminPid) - cpu0, rss: rss(adminPid) - rss0, hub: cpuMs(hubPid) - hub0 };
+  return { id: String(answer.body.id), first: acks[0], last: acks.at(-1)!, cpu: cpuMs(adminPid) - cpu0, rss: rss(adminPid) - rss0, hub: cpuMs(hubPid) - hub0 };
 }
 
 async function measure(edges: number): Promise<Figures> {
@@ -52,6 +60,10 @@ async function measure(edges: number): Promise<Figures> {
     await ping(fleet, edges);
     const runs: Awaited<ReturnType<typeof ping>>[] = [];
     for (let i = 0; i < ROUNDS; i++) runs.push(await ping(fleet, edges));
+    const viewAt = performance.now();
+    const view = await fleet.f8Get(`/v1/commands/${encodeURIComponent(runs.at(-1)!.id)}`);
+    const f8CommandMs = performance.now() - viewAt;
+    if (view.body.targets?.length !== edges) throw new Error(`F8's command view lists ${view.body.targets?.length} targets`);
     const median = (f: (r: (typeof runs)[number]) => number) => runs.map(f).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
 
     const [revokedId, revokedName] = [...fleet.edges].at(-1)!;
@@ -73,6 +85,7 @@ async function measure(edges: number): Promise<Figures> {
       adminRssKiB: median((r) => r.rss) / 1024,
       hubCpuMs: median((r) => r.hub),
       membershipMs: applied - at,
+      f8CommandMs,
       idle: { admin: memory.admin, hub: memory.hub, worker: memory.workers[0].rss, edge: rss(edge.child.pid!), edgeSmallYoung: rss(small.child.pid!) },
     };
   } finally {
@@ -80,7 +93,35 @@ async function measure(edges: number): Promise<Figures> {
   }
 }
 
+/** A whole round of membership updates for a fleet of `nodes`, as the authority signs it and as every node checks it. */
+function membershipRound(nodes: number): { signMs: number; checkMs: number; parts: number; bytes: number } {
+  const key = genesisKeyFromSeed(randomBytes(32));
+  const fleet: RegistryNode[] = Array.from({ length: nodes }, (_, i) => ({
+    id: i + 1, name: i === 0 ? 'hub' : i === 9 ? 'admin' : `edge-${i + 1}`, aliases: [], address: `10.8.0.${i + 1}`,
+    role: i === 0 ? 'cloud-relay' : i === 9 ? 'os-network-admin' : 'os-infrastructure', groups: [1], takesCommands: i !== 0 && i !== 9,
+    publicKey: randomBytes(32).toString('base64'), endpoint: `203.0.113.${i + 1}:51820`, status: 'active',
+  }));
+  const authority = { nodeId: 10, commandPublicKey: randomBytes(32).toString('base64'), epoch: 0 };
+  const members = fleet.filter((n) => n.id !== 10).map((n) => membershipFor(n, fleet, authority)!);
+  let t = performance.now();
+  const signed = members.map((m) => encodeUpdate(key, { seq: 1, nodeId: m.nodeId, membership: m }));
+  const signMs = performance.now() - t;
+  t = performance.now();
+  for (const [i, parts] of signed.entries()) {
+    const assembler = createUpdateAssembler({ genesisKey: key.publicKey, nodeId: members[i].nodeId, lastSeq: 0 });
+    if (!parts.map((p) => assembler.take(p)).at(-1)!.ok) throw new Error('a round did not apply');
+  }
+  const flat = signed.flat();
+  return { signMs, checkMs: performance.now() - t, parts: flat.length, bytes: flat.reduce((a, p) => a + p.length, 0) };
+}
+
 export default async function run(): Promise<void> {
+  const rounds = [16, 64, 254].map((n) => ({ nodes: n, ...membershipRound(n) }));
+  printTable(rounds.map((r) => ({
+    'membership round': `${r.nodes} nodes`, parts: r.parts, 'KB on the wire': r.bytes / 1000, 'authority signs (ms)': r.signMs,
+    'all nodes check (ms, one core)': r.checkMs, 'ratio to 16 (signing)': r.signMs / rounds[0].signMs,
+  })));
+  console.log('');
   // FLEET_BENCH_EDGES=252 for the whole /24 (it does not settle on 2 cores today: docs/fleet-limits.md).
   const small = await measure(14);
   const full = await measure(Number(process.env.FLEET_BENCH_EDGES ?? 62));
@@ -93,6 +134,7 @@ export default async function run(): Promise<void> {
     row('admin RSS growth per command', (x) => x.adminRssKiB, 'KiB'),
     row('hub CPU per command', (x) => x.hubCpuMs, 'ms'),
     row('membership change to every node', (x) => x.membershipMs, 'ms'),
+    row("F8's command view (GET, every target)", (x) => x.f8CommandMs, 'ms'),
     row('idle RSS: admin', (x) => x.idle.admin / MiB, 'MiB'),
     row('idle RSS: hub', (x) => x.idle.hub / MiB, 'MiB'),
     row('idle RSS: worker (a quarter of the edges)', (x) => x.idle.worker / MiB, 'MiB'),
