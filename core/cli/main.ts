@@ -44,6 +44,14 @@ const program = new Command('ppn')
   .exitOverride();
 
 const asked = process.argv[2] ?? '';
+// A reader that went away (`ppn nodes list | head -1`) ends a command quietly, as SIGPIPE ends a
+// C tool. Not `ppn run`: a node outlives its log reader (core/runtime/log-stream.ts counts it).
+if (!['run'].includes(asked)) {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(0);
+  });
+}
 const loaders = Object.hasOwn(moduleOf, asked) ? [moduleOf[asked]] : [...new Set(Object.values(moduleOf))];
 for (const m of await Promise.all(loaders.map((load) => load()))) m.register(program);
 
