@@ -36,6 +36,8 @@ export interface FleetSimOptions {
   workers?: number;
   /** The admin's membership re-push interval. */
   syncEveryMs?: number;
+  /** How long every edge node may take to join and run; by default 60 s + 0.5 s a node. */
+  joinTimeoutMs?: number;
 }
 
 export interface NodeProcess {
@@ -316,7 +318,7 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
     },
   };
   try {
-    await until(() => (edges.size >= options.edges ? true : undefined), 60_000 + options.edges * 500, `${options.edges} edge nodes joined and running`).catch((err: Error) => {
+    await until(() => (edges.size >= options.edges ? true : undefined), options.joinTimeoutMs ?? 60_000 + options.edges * 500, `${options.edges} edge nodes joined and running`).catch((err: Error) => {
       throw new Error(`${err.message}: ${edges.size} were`);
     });
   } catch (err) {
