@@ -29,6 +29,7 @@ describe('wireguard allowed-ips: cryptokey routing', () => {
     t.insert(parsePrefix('10.8.0.5/32'), 'b');
     expect(t.lookup(v4('10.8.0.5'))).to.equal('b');
     expect(t.prefixesOf('a')).to.deep.equal([]);
+    expect(t.prefixesOf('b').map(formatPrefix)).to.deep.equal(['10.8.0.5/32']);
   });
 
   it('removes every prefix of one owner and leaves the others', () => {
@@ -36,6 +37,7 @@ describe('wireguard allowed-ips: cryptokey routing', () => {
     t.insert(parsePrefix('10.8.0.0/24'), 'hub');
     t.insert(parsePrefix('10.8.0.3/32'), 'leased');
     t.insert(parsePrefix('192.168.7.0/24'), 'leased');
+    expect(t.prefixesOf('leased').map(formatPrefix).sort()).to.deep.equal(['10.8.0.3/32', '192.168.7.0/24']);
     t.removeValue('leased');
     expect(t.lookup(v4('10.8.0.3'))).to.equal('hub');
     expect(t.lookup(v4('192.168.7.1'))).to.equal(undefined);
