@@ -5,19 +5,15 @@
 // must execute on the node again — live, without restarting anything. Forging past the
 // per-source budget is dropped unchecked ('rate-limited') and never counted as a failure.
 import { expect } from 'chai';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { pinAuthority } from '../../core/genesis/authority-pin.js';
-import { loadGenesisKey } from '../../core/genesis/signing-key.js';
-import { formatKey, publicKeyOf } from '../../core/keys/index.js';
 import { loadSecret } from '../../core/membership/instance-files.js';
 import { loadMembership } from '../../core/membership/membership.js';
-import { projectRoot } from '../../core/project-root.js';
 import { createDevice, type Device } from '../../core/wireguard/device.js';
-import { localFleet, prepareLocalMesh, type LocalNode } from '../../examples/local-mesh/fleet.js';
-import { launchLocalMesh, type RunningMesh } from '../../examples/local-mesh/launch.js';
-import { scratchDir } from '../support/pipeline.js';
+import type { LocalNode } from '../../examples/local-mesh/fleet.js';
+import type { RunningMesh } from '../../examples/local-mesh/launch.js';
+import { startPinnedLocalMesh } from '../support/pinned-local-mesh.js';
 
 const CAP = 16;
 
@@ -29,30 +25,9 @@ describe('faults: forged tags cannot retire a node out of the fleet (issue 12.7)
   let rogue: Device | undefined;
 
   before(async () => {
-    root = scratchDir('faults-key-retirement');
-    nodes = localFleet(root, 40000 + Math.floor(Math.random() * 20000));
-    prepareLocalMesh(nodes);
-    const admin = nodes.find((n) => n.role === 'os-network-admin')!;
-    const leased = nodes.find((n) => n.name === 'leased')!;
-    // leased takes membership updates as a node that joined by Genesis would: the authority pinned.
-    pinAuthority(leased.instanceDir, {
-      genesisKey: loadGenesisKey(admin.instanceDir, true).publicText,
-      commandPublicKey: formatKey(publicKeyOf(loadSecret(admin.instanceDir, 'command.key', false))),
-      nodeId: admin.id,
-      address: `10.8.0.${admin.id}`,
-    });
-    const copy = (n: LocalNode) => join(root, `${n.name}.pipeline.json`);
-    for (const n of nodes) {
-      const pipeline = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', `${n.role}.json`), 'utf8'));
-      delete pipeline.$schema;
-      if (n.role === 'os-network-admin') {
-        pipeline.stages.f8.config.port = 0;
-        pipeline.stages.genesis.config = { ...pipeline.stages.genesis.config, sync: { pollMs: 100, everyMs: 1000 } };
-      }
+    ({ mesh, nodes, root } = await startPinnedLocalMesh('faults-key-retirement', (n, pipeline) => {
       if (n.name === 'leased') pipeline.stages.verifier.config = { failedTagCap: CAP, failureBurst: 4, failuresPerSecond: 4, reportEveryMs: 500 };
-      writeFileSync(copy(n), JSON.stringify(pipeline, null, 2));
-    }
-    mesh = await launchLocalMesh(nodes, { pipelineFor: copy });
+    }));
   });
   after(async () => {
     await rogue?.close();

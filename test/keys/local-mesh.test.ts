@@ -5,49 +5,19 @@
 // Multi-process: run under the shared lock (flock /tmp/ppn-root-tests.lock).
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pinAuthority } from '../../core/genesis/authority-pin.js';
-import { loadGenesisKey } from '../../core/genesis/signing-key.js';
-import { formatKey, publicKeyOf } from '../../core/keys/index.js';
-import { loadSecret } from '../../core/membership/instance-files.js';
 import { projectRoot } from '../../core/project-root.js';
-import { localFleet, prepareLocalMesh, type LocalNode } from '../../examples/local-mesh/fleet.js';
-import { launchLocalMesh, type RunningMesh } from '../../examples/local-mesh/launch.js';
-import { scratchDir } from '../support/pipeline.js';
+import type { RunningMesh } from '../../examples/local-mesh/launch.js';
+import { startPinnedLocalMesh } from '../support/pinned-local-mesh.js';
 
 const CLI = join(projectRoot(), 'dist', 'core', 'cli', 'main.js');
 
 describe('key lifecycle over the local mesh (multi-process)', function () {
   this.timeout(120_000);
   let mesh: RunningMesh;
-  let nodes: LocalNode[];
-  let root: string;
 
   before(async () => {
-    root = scratchDir('keys-local-mesh');
-    nodes = localFleet(root, 40000 + Math.floor(Math.random() * 20000));
-    prepareLocalMesh(nodes);
-    const admin = nodes.find((n) => n.role === 'os-network-admin')!;
-    const leased = nodes.find((n) => n.name === 'leased')!;
-    // leased takes membership updates as a node that joined by Genesis does: the authority pinned.
-    pinAuthority(leased.instanceDir, {
-      genesisKey: loadGenesisKey(admin.instanceDir, true).publicText,
-      commandPublicKey: formatKey(publicKeyOf(loadSecret(admin.instanceDir, 'command.key', false))),
-      nodeId: admin.id,
-      address: `10.8.0.${admin.id}`,
-    });
-    const copy = (n: LocalNode) => join(root, `${n.name}.pipeline.json`);
-    for (const n of nodes) {
-      const pipeline = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', `${n.role}.json`), 'utf8'));
-      delete pipeline.$schema;
-      if (n.role === 'os-network-admin') {
-        pipeline.stages.f8.config.port = 0;
-        pipeline.stages.genesis.config = { ...pipeline.stages.genesis.config, sync: { pollMs: 100, everyMs: 1000 } };
-      }
-      writeFileSync(copy(n), JSON.stringify(pipeline, null, 2));
-    }
-    mesh = await launchLocalMesh(nodes, { pipelineFor: copy });
+    ({ mesh } = await startPinnedLocalMesh('keys-local-mesh'));
   });
   after(async () => mesh?.stop());
 

@@ -11,26 +11,9 @@ import telemetryEgress from '../../plugins/telemetry-egress/index.js';
 import telemetryIngress from '../../plugins/telemetry-ingress/index.js';
 import udpEgress from '../../plugins/udp-egress/index.js';
 import verifier from '../../plugins/verifier/index.js';
-import { COMMAND_PORT, HOST, MESH, NODE, REGISTRY, TELEMETRY_PORT, type Draft, type HostControl, type MeshSocket, type OutboundCommand, type RoutedIntent } from '../../core/sdk/index.js';
-import { fakeMesh, startStage, type FakeMesh, type StageKit } from '../../core/sdk/testing.js';
-import { AUTHORITY_ADDRESS, NODE_ADDRESS, NODE_ID, world, type World } from '../plugins/support.js';
-
-/** The mesh, with every datagram a socket of it sends also handed to `onSend`. */
-function tapped(mesh: FakeMesh, onSend: (port: number, payload: Buffer) => void): FakeMesh {
-  const bind = mesh.bind.bind(mesh);
-  mesh.bind = async (port, onMessage): Promise<MeshSocket> => {
-    const socket = await bind(port, onMessage);
-    return {
-      ...socket,
-      send(to, toPort, payload) {
-        const routed = socket.send(to, toPort, payload);
-        if (routed) onSend(toPort, Buffer.from(payload));
-        return routed;
-      },
-    };
-  };
-  return mesh;
-}
+import { COMMAND_PORT, HOST, MESH, NODE, REGISTRY, TELEMETRY_PORT, type Draft, type HostControl, type OutboundCommand, type RoutedIntent } from '../../core/sdk/index.js';
+import { fakeMesh, startStage, type StageKit } from '../../core/sdk/testing.js';
+import { AUTHORITY_ADDRESS, NODE_ADDRESS, NODE_ID, tapped, world, type World } from '../plugins/support.js';
 
 const host: HostControl = {
   reload: async () => ({ ok: true }) as never,

@@ -8,26 +8,9 @@ import telemetryEgress from '../../plugins/telemetry-egress/index.js';
 import telemetryIngress from '../../plugins/telemetry-ingress/index.js';
 import udpEgress from '../../plugins/udp-egress/index.js';
 import verifier from '../../plugins/verifier/index.js';
-import { COMMAND_PORT, HOST, MESH, NODE, REGISTRY, TELEMETRY_PORT, type HostControl, type MeshSocket, type OutboundCommand } from '../../core/sdk/index.js';
+import { COMMAND_PORT, HOST, MESH, NODE, REGISTRY, TELEMETRY_PORT, type HostControl, type OutboundCommand } from '../../core/sdk/index.js';
 import { fakeMesh, startStage, type FakeMesh, type StageKit } from '../../core/sdk/testing.js';
-import { AUTHORITY_ADDRESS, NODE_ADDRESS, world, type World } from './support.js';
-
-/** The mesh, with every datagram a socket of it sends also handed to `onSend`. */
-function tapped(mesh: FakeMesh, onSend: (port: number, payload: Buffer) => void): FakeMesh {
-  const bind = mesh.bind.bind(mesh);
-  mesh.bind = async (port, onMessage): Promise<MeshSocket> => {
-    const socket = await bind(port, onMessage);
-    return {
-      ...socket,
-      send(to, toPort, payload) {
-        const routed = socket.send(to, toPort, payload);
-        if (routed) onSend(toPort, Buffer.from(payload));
-        return routed;
-      },
-    };
-  };
-  return mesh;
-}
+import { AUTHORITY_ADDRESS, NODE_ADDRESS, tapped, world, type World } from './support.js';
 
 describe('resending commands over a lossy path', () => {
   let w: World;

@@ -8,7 +8,8 @@ import { deriveHmacKey, pairSecret } from '../../core/protocol/key-derivation.js
 import { encodePacket, type CommandFields } from '../../core/protocol/packet.js';
 import { openRegistry, type Registry } from '../../core/registry/registry.js';
 import { readJson, writeJsonAtomic } from '../../core/membership/instance-files.js';
-import type { Membership, NodeIdentity } from '../../core/sdk/index.js';
+import type { Membership, MeshSocket, NodeIdentity } from '../../core/sdk/index.js';
+import type { FakeMesh } from '../../core/sdk/testing.js';
 import { createMembershipStore } from '../../core/membership/membership-store.js';
 
 export const AUTHORITY_ADDRESS = '10.8.0.10';
@@ -85,4 +86,21 @@ export function world(base = tmpdir()): World {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The mesh, with every datagram a socket of it sends also handed to `onSend`. */
+export function tapped(mesh: FakeMesh, onSend: (port: number, payload: Buffer) => void): FakeMesh {
+  const bind = mesh.bind.bind(mesh);
+  mesh.bind = async (port, onMessage): Promise<MeshSocket> => {
+    const socket = await bind(port, onMessage);
+    return {
+      ...socket,
+      send(to, toPort, payload) {
+        const routed = socket.send(to, toPort, payload);
+        if (routed) onSend(toPort, Buffer.from(payload));
+        return routed;
+      },
+    };
+  };
+  return mesh;
 }
