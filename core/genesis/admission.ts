@@ -13,6 +13,7 @@ import { uniqueName } from '../fleet/names.js';
 import { HUB_ROLE, takesCommands } from '../fleet/roles.js';
 import type { RegistryNode } from '../registry/registry.js';
 import type { Pairing } from './pairing.js';
+import { writeTransaction } from '../storage/durable-db.js';
 
 export interface AdmissionPolicy {
   /** Admit every authenticated request at once (labs, benchmarks). */
@@ -58,7 +59,7 @@ export function allocateId(usedIds: Iterable<number>, role: string): number | un
 export function admit(pairing: Pairing, request: AdmissionRequest, policy: AdmissionPolicy): Admission {
   const { registry } = pairing;
   const maxPerSource = policy.maxPendingPerSource ?? PENDING_DEFAULTS.maxPendingPerSource;
-  const decide = registry.db.transaction((): Admission => {
+  const decide = writeTransaction(registry.db, (): Admission => {
     pairing.expirePending(policy.pendingTtlMs ?? PENDING_DEFAULTS.pendingTtlMs);
     if (pairing.isRejected(request.publicKey)) return { status: 'refused', refusal: 'revoked', reason: "this key's join request was rejected by an operator" };
     const known = pairing.byPublicKey(request.publicKey);
@@ -116,5 +117,5 @@ export function admit(pairing: Pairing, request: AdmissionRequest, policy: Admis
     const saved = registry.node(id)!;
     return via ? { status: 'granted', node: saved, via } : { status: 'pending', node: saved, code, created: true };
   });
-  return decide.immediate();
+  return decide();
 }

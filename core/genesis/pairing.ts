@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { NodeStatus, Registry, RegistryNode } from '../registry/registry.js';
 import { nameProblem } from '../fleet/names.js';
 import { newCode } from './code.js';
+import { writeTransaction } from '../storage/durable-db.js';
 
 /** Facts the running admin records for the CLI. */
 export const JOIN_ENDPOINT_META = 'join_endpoint';
@@ -141,7 +142,7 @@ export function openPairing(registry: Registry, clock: () => number = Date.now):
       if (self !== undefined && Number(self) === id) throw new PairingError(`node ${id} is the authority itself; it cannot be revoked`);
       const node = must(id);
       if (node.status !== 'pending') return setStatus(id, ['pending', 'active'], 'revoked', actor);
-      return db.transaction(() => {
+      return writeTransaction(db, () => {
         db.prepare('INSERT OR REPLACE INTO genesis_rejected (public_key, rejected_at, rejected_by) VALUES (?, ?, ?)').run(node.publicKey, now(), actor);
         forget(id, actor);
         return { ...node, status: 'revoked' as const };

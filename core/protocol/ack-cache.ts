@@ -4,7 +4,7 @@
 // Beside it, the exact bytes of the newest accepted commands: a replay that is one of them is the
 // authority's re-send (a counter the authority used twice would carry other bytes), known as such
 // also after the node restarted.
-import { openDurable, type Db } from '../storage/durable-db.js';
+import { openDurable, writeTransaction, type Db } from '../storage/durable-db.js';
 
 export const DEFAULT_ACK_CACHE_SIZE = 1024;
 
@@ -30,7 +30,7 @@ export function openAckCache(target: string | Db, size = DEFAULT_ACK_CACHE_SIZE)
   const insert = db.prepare<[number, string, Buffer]>('INSERT OR REPLACE INTO protocol_node_acks (epoch, counter, ack) VALUES (?, ?, ?)');
   const trim = db.prepare<[number]>('DELETE FROM protocol_node_acks WHERE seq <= ?');
   const select = db.prepare<[number, string], { ack: Buffer }>('SELECT ack FROM protocol_node_acks WHERE epoch = ? AND counter = ?');
-  const remember = db.transaction((epoch: number, counter: bigint, ack: Uint8Array) => {
+  const remember = writeTransaction(db, (epoch: number, counter: bigint, ack: Uint8Array) => {
     const { lastInsertRowid } = insert.run(epoch, counter.toString(), Buffer.from(ack));
     trim.run(Number(lastInsertRowid) - size);
   });
@@ -78,7 +78,7 @@ export function openRecentCommands(path: string, size = DEFAULT_ACK_CACHE_SIZE):
   const trim = db.prepare<[number]>('DELETE FROM protocol_node_recent_commands WHERE seq <= ?');
   const select = db.prepare<[Buffer], { epoch: number; counter: string }>('SELECT epoch, counter FROM protocol_node_recent_commands WHERE packet = ?');
   const sameCounter = db.prepare<[number, number], { one: number }>('SELECT 1 AS one FROM protocol_node_recent_commands WHERE packet_epoch = ? AND low24 = ? LIMIT 1');
-  const accepted = db.transaction((packet: Uint8Array, epoch: number, counter: bigint) => {
+  const accepted = writeTransaction(db, (packet: Uint8Array, epoch: number, counter: bigint) => {
     const carried = counterOf(packet);
     const { lastInsertRowid } = insert.run(Buffer.from(packet), epoch, counter.toString(), carried.epoch, carried.low24);
     trim.run(Number(lastInsertRowid) - size);

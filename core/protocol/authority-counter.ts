@@ -7,7 +7,7 @@
 // block is committed (fsync'd) before any value in it is used, and a restart resumes above the
 // committed bound, so a crash at any instant skips at most one block and never repeats a value.
 import { MAX_COUNTER } from './counter.js';
-import { openDurable, type Db } from '../storage/durable-db.js';
+import { openDurable, writeTransaction, type Db } from '../storage/durable-db.js';
 
 /** Where the signer takes counters from. */
 export interface CounterSource {
@@ -46,7 +46,7 @@ export function openAuthorityCounter(target: string | Db, options: AuthorityCoun
   );
   // Reading and raising the bound in one IMMEDIATE transaction keeps two processes sharing the
   // database from reserving the same block.
-  const reserve = db.transaction((): { first: bigint; last: bigint } => {
+  const reserve = writeTransaction(db, (): { first: bigint; last: bigint } => {
     const highest = bounds.all().reduce((max, row) => (BigInt(row.reserved_through) > max ? BigInt(row.reserved_through) : max), 0n);
     const first = highest + 1n;
     if (first > MAX_COUNTER) throw new RangeError('the command counter space is used up');
@@ -59,7 +59,7 @@ export function openAuthorityCounter(target: string | Db, options: AuthorityCoun
   return {
     next() {
       if (block.next > block.last) {
-        const { first, last } = reserve.immediate();
+        const { first, last } = reserve();
         block = { next: first, last };
       }
       return block.next++;

@@ -9,7 +9,7 @@ import { nextEpoch, ROTATE_KEYS_OPCODE } from '../protocol/key-epochs.js';
 import { nodeAddress } from '../fleet/addresses.js';
 import { reportFreshness, type ReportFreshness } from '../protocol/report.js';
 import type { ReportFacts } from '../protocol/report-facts.js';
-import { openDurable, type Db } from '../storage/durable-db.js';
+import { openDurable, writeTransaction, type Db } from '../storage/durable-db.js';
 
 export type NodeStatus = 'pending' | 'active' | 'revoked';
 
@@ -277,7 +277,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     };
   };
 
-  const upsert = db.transaction((node: RegistryNode, actor: string) => {
+  const upsert = writeTransaction(db, (node: RegistryNode, actor: string) => {
     nodeUpsert.run({
       id: node.id,
       name: node.name,
@@ -293,7 +293,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     audit(actor, 'node.upsert', { id: node.id, name: node.name, role: node.role, status: node.status, publicKey: node.publicKey });
   });
 
-  const insertCommand = db.transaction((command: Parameters<Registry['recordCommand']>[0]) => {
+  const insertCommand = writeTransaction(db, (command: Parameters<Registry['recordCommand']>[0]) => {
     const { targets, ...row } = command;
     commandInsert.run(row);
     for (const t of targets) targetInsert.run(row.id, t.nodeId, t.name, t.address, t.packet, row.at);
@@ -310,7 +310,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
 
   /** Sets one column of a node, audited as node.<column> with the old and new value. */
   const updateNode = (id: number, column: 'status' | 'name', value: string, actor: string): boolean => {
-    const done = db.transaction(() => {
+    const done = writeTransaction(db, () => {
       const row = db.prepare<[number], Record<string, string>>(`SELECT ${column} FROM nodes WHERE id = ?`).get(id);
       if (!row) return false;
       db.prepare(`UPDATE nodes SET ${column} = ?, updated_at = ? WHERE id = ?`).run(value, now(), id);
@@ -345,7 +345,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     setStatus: (id, status, actor) => updateNode(id, 'status', status, actor),
     rename: (id, name, actor) => updateNode(id, 'name', name, actor),
     removeNode(id, actor) {
-      const done = db.transaction(() => {
+      const done = writeTransaction(db, () => {
         const row = db.prepare<[number], { name: string; status: string }>('SELECT name, status FROM nodes WHERE id = ?').get(id);
         if (!row) return false;
         db.prepare('DELETE FROM nodes WHERE id = ?').run(id);
@@ -362,7 +362,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    upsertGroup: db.transaction((group: FleetGroup, actor: string) => {
+    upsertGroup: writeTransaction(db, (group: FleetGroup, actor: string) => {
       groupUpsert.run(group.id, group.name, JSON.stringify(group.aliases));
       audit(actor, 'group.upsert', { ...group });
     }),
@@ -372,7 +372,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     },
     markTarget(epoch, counter, nodeId, status, detail) {
       const prefix = `${(0x40 | epoch).toString(16)}%`;
-      const outcome = db.transaction(() => {
+      const outcome = writeTransaction(db, () => {
         const target = targetByCounter.get(counter, nodeId, prefix, epoch);
         if (target === undefined) return undefined;
         if (targetUpdate.run(status, detail ?? null, now(), target.id, nodeId).changes === 0) return undefined;
@@ -411,7 +411,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     },
     keyEpoch: () => fleetEpoch.get()?.epoch,
     keyRetired(report, currentEpoch) {
-      const outcome = db.transaction((): KeyRetiredOutcome => {
+      const outcome = writeTransaction(db, (): KeyRetiredOutcome => {
         // A report for an epoch the node has left is the node repeating itself until the update
         // reaches it (or a replay): nothing to record, nothing to do.
         const at = keyEpochOf(report.nodeId) ?? currentEpoch;
@@ -427,7 +427,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       return outcome;
     },
     recordReport(report, maxSkewMs) {
-      const freshness = db.transaction((): ReportFreshness => {
+      const freshness = writeTransaction(db, (): ReportFreshness => {
         const fresh = reportFreshness(report.seq, reportOf.get(report.nodeId)?.seq, clock(), maxSkewMs);
         if (fresh !== 'fresh') return fresh;
         const at = now();

@@ -39,3 +39,15 @@ export function openDurable(target: string | Db): { db: Db; owned: boolean } {
   db.pragma('synchronous = FULL');
   return { db, owned };
 }
+
+/**
+ * `fn` as one write transaction that takes the database's write lock when it begins (BEGIN
+ * IMMEDIATE). A deferred transaction (better-sqlite3's default) that reads first and then writes
+ * fails at once with "database is locked" when another process wrote in between — the CLI beside
+ * a running admin, both on admin.db — since SQLite cannot wait there without losing what was
+ * read. Taken up front, the lock is simply waited for (the busy timeout, 5 s).
+ */
+export function writeTransaction<A extends unknown[], R>(db: Db, fn: (...args: A) => R): (...args: A) => R {
+  const transaction = db.transaction(fn);
+  return (...args) => transaction.immediate(...args);
+}

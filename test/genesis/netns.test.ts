@@ -154,7 +154,7 @@ describe('genesis on a LAN of network namespaces (processes, real broadcast)', f
     expect(list.stdout).to.match(new RegExp(`^${id} +10\\.8\\.0\\.${id} +n1 +os-infrastructure +pending +${code}`, 'm'));
 
     const approved = await ppn(null, 'nodes', 'approve', code.toLowerCase(), '--instance', dir('admin'));
-    expect(approved.stdout).to.equal(`node ${id} n1 (10.8.0.${id}, os-infrastructure) is active\n`);
+    expect(approved.stdout, approved.stderr).to.equal(`node ${id} n1 (10.8.0.${id}, os-infrastructure) is active\n`);
     expect(await exited(joining)).to.equal(0);
     const membership = loadMembership(dir('n1'));
     expect(membership).to.include({ nodeId: Number(id), address: `10.8.0.${id}`, listen: '192.0.2.3:51820' });
