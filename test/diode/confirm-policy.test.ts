@@ -4,46 +4,22 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { Subject } from 'rxjs';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
-import { NODE, OPERATORS_FILE, REGISTRY, type Envelope } from '../../core/sdk/index.js';
-import { startStage, type StageKit } from '../../core/sdk/testing.js';
-import signer from '../../plugins/signer/index.js';
-import { startF8, type F8 } from '../plugins/f8-support.js';
+import { OPERATORS_FILE } from '../../core/sdk/index.js';
+import type { StageKit } from '../../core/sdk/testing.js';
+import { startSigningBehindF8, type F8, type SigningBehindF8 } from '../plugins/f8-support.js';
 import confirmLessRouter from './confirm-less-router.js';
 
 describe('diode: the signer decides, behind F8, with a router that never flags confirm', () => {
   let f8: F8;
-  let router: StageKit;
   let signing: StageKit;
-  let intents$: Subject<Envelope>;
+  let harness: SigningBehindF8;
   beforeEach(async () => {
-    intents$ = new Subject<Envelope>();
-    f8 = await startF8();
-    f8.w.registry.upsertNode(
-      { id: 2, name: 'onprem', aliases: [], address: '10.8.0.2', role: 'os-infrastructure', groups: [1], takesCommands: true, publicKey: formatKey(publicKeyOf(generateSecret())), status: 'active' },
-      'test',
-    );
-    router = await startStage(confirmLessRouter, { connect: false });
-    signing = await startStage(signer, { connect: false, services: { [NODE]: f8.w.adminIdentity, [REGISTRY]: f8.w.registry } });
-    // F8 → the router → the signer; a signed command counts as delivered, as udp-egress would say.
-    signing.stage.connect(router.stage.connect(intents$)).subscribe((env) => env.settle({ status: 'delivered', detail: { id: (env.body as { id: string }).id } }));
+    harness = await startSigningBehindF8(confirmLessRouter);
+    ({ f8, signing } = harness);
   });
-  afterEach(async () => {
-    intents$.complete();
-    await router.close();
-    await signing.close();
-    await f8.stop();
-  });
+  afterEach(async () => harness.close());
+  const post = (text: string, confirm: boolean, authorization?: string) => harness.post({ text, confirm }, authorization);
 
-  const post = async (text: string, confirm: boolean, authorization = f8.auth.authorization): Promise<[number, any]> => {
-    const before = f8.kit.outputs.length;
-    const res = fetch(`${f8.url}/v1/intents`, { method: 'POST', headers: { authorization }, body: JSON.stringify({ text, confirm }) });
-    const [env] = (await f8.kit.emitted(before + 1)).slice(-1);
-    intents$.next(env);
-    const answer = await res;
-    return [answer.status, await answer.json()];
-  };
   const signed = () => f8.w.registry.commands(10);
 
   it('a reboot drafted without confirm is not signed until the operator confirms it', async () => {
@@ -58,10 +34,7 @@ describe('diode: the signer decides, behind F8, with a router that never flags c
 
   it('a ping (not confirm in the catalog) is signed at once; a dry run says a reboot needs confirming', async () => {
     expect((await post('ping leased', false))[0]).to.equal(200);
-    const before = f8.kit.outputs.length;
-    const res = fetch(`${f8.url}/v1/intents`, { method: 'POST', headers: f8.auth, body: JSON.stringify({ text: 'reboot leased', dryRun: true }) });
-    intents$.next((await f8.kit.emitted(before + 1)).slice(-1)[0]);
-    const dry = (await (await res).json()) as { dryRun: boolean; draft: { confirm: boolean } };
+    const [, dry] = (await harness.post({ text: 'reboot leased', dryRun: true })) as [number, { dryRun: boolean; draft: { confirm: boolean } }];
     expect([dry.dryRun, dry.draft.confirm]).to.deep.equal([true, true]);
   });
 

@@ -3,14 +3,11 @@
 // signer behind F8 with a router plugin that ignores negation (answer 422, an audit row, nothing
 // signed or recorded).
 import { expect } from 'chai';
-import { Subject } from 'rxjs';
-import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { loadCatalog } from '../../core/catalog/index.js';
-import { createDraftGuard, demoFleet, NODE, REGISTRY, type Abstention, type Draft, type Envelope, type Fleet } from '../../core/sdk/index.js';
-import { startStage, type StageKit } from '../../core/sdk/testing.js';
-import signer from '../../plugins/signer/index.js';
+import { createDraftGuard, demoFleet, type Abstention, type Draft, type Fleet } from '../../core/sdk/index.js';
+import type { StageKit } from '../../core/sdk/testing.js';
 import { createRouter } from '../../plugins/slm-router/router.js';
-import { startF8, type F8 } from '../plugins/f8-support.js';
+import { startSigningBehindF8, type F8, type SigningBehindF8 } from '../plugins/f8-support.js';
 import negationBlindRouter from './negation-blind-router.js';
 import { startStandIn, type StandIn } from './ollama-stand-in.js';
 
@@ -105,36 +102,14 @@ describe('scope guard', () => {
 
   describe('in the signer, behind F8, with a router plugin that ignores negation', () => {
     let f8: F8;
-    let blind: StageKit;
     let signing: StageKit;
-    let intents$: Subject<Envelope>;
+    let harness: SigningBehindF8;
     beforeEach(async () => {
-      intents$ = new Subject<Envelope>();
-      f8 = await startF8();
-      f8.w.registry.upsertNode(
-        { id: 2, name: 'onprem', aliases: [], address: '10.8.0.2', role: 'os-infrastructure', groups: [1], takesCommands: true, publicKey: formatKey(publicKeyOf(generateSecret())), status: 'active' },
-        'test',
-      );
-      blind = await startStage(negationBlindRouter, { connect: false });
-      signing = await startStage(signer, { connect: false, services: { [NODE]: f8.w.adminIdentity, [REGISTRY]: f8.w.registry } });
-      // F8 → the blind router → the signer; a signed command counts as delivered, as udp-egress would say.
-      signing.stage.connect(blind.stage.connect(intents$)).subscribe((env) => env.settle({ status: 'delivered', detail: { id: (env.body as { id: string }).id } }));
+      harness = await startSigningBehindF8(negationBlindRouter);
+      ({ f8, signing } = harness);
     });
-    afterEach(async () => {
-      intents$.complete();
-      await blind.close();
-      await signing.close();
-      await f8.stop();
-    });
-
-    const post = async (text: string): Promise<[number, any]> => {
-      const before = f8.kit.outputs.length;
-      const res = fetch(`${f8.url}/v1/intents`, { method: 'POST', headers: f8.auth, body: JSON.stringify({ text, confirm: true }) });
-      const [env] = (await f8.kit.emitted(before + 1)).slice(-1);
-      intents$.next(env);
-      const answer = await res;
-      return [answer.status, await answer.json()];
-    };
+    afterEach(async () => harness.close());
+    const post = (text: string) => harness.post({ text, confirm: true });
 
     it('answers 422 with the reason for a negated intent and an excluded target, audits each, signs nothing', async () => {
       const [status, body] = await post("do not reboot leased");
