@@ -9,7 +9,7 @@ import { parseEndpoint } from '../underlay/endpoint.js';
 import { createDevice, type Device, type Endpoint, type Logger } from '../wireguard/device.js';
 import type { MeshPeer } from './peer.js';
 import { createRelay } from './relay.js';
-import { createPathOwner } from './paths/owner.js';
+import { createPathOwner, type PathOwnerOptions } from './paths/owner.js';
 import type { PathTimings } from './paths/path.js';
 
 export type MeshMode = 'userspace' | 'os';
@@ -64,7 +64,7 @@ export interface MeshOptions {
    * direct once proven, fall back to the hub's relay; a hub (`relay`) also serves the lighthouse.
    * The hub named by peers' `via` gets a persistent keepalive (`keepalive` s, 25 by default).
    */
-  paths?: { keepalive?: number; timings?: Partial<PathTimings> };
+  paths?: { keepalive?: number; timings?: Partial<PathTimings> } & Pick<PathOwnerOptions, 'activeFor' | 'eagerPeers'>;
 }
 
 /** Seconds between keepalives to the hub, which keep a NAT's mapping for it open. */
@@ -102,6 +102,7 @@ async function userspaceMesh(options: MeshOptions): Promise<Mesh> {
   const paths = options.paths && createPathOwner(device, {
     logger: log, lighthouse: options.relay, hub: () => hubAddress,
     localEndpoints: () => localEndpoints(options.bindAddress, device.port), timings: options.paths.timings,
+    activeFor: options.paths.activeFor, eagerPeers: options.paths.eagerPeers,
     onHubSilent: freshSession,
   });
   /** Forgets the peer's session (a restarted hub lost its end): the next datagram starts a new one. */

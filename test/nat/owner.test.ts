@@ -102,3 +102,53 @@ describe('paths: the owner in the mesh (loopback)', () => {
     expect(logged[0].obj).to.include({ reason: 'path message: unsupported version', from: b.address });
   });
 });
+
+// Paths on demand (owner.ts): in a mesh larger than `eagerPeers`, a pair that carries no traffic
+// is left on the relay and costs nothing; data wakes it, it goes direct, and once idle again
+// (`activeFor` without data) it goes back to the relay quietly.
+describe('paths: owned on demand in a larger mesh (loopback)', () => {
+  let hub: TestNode, a: TestNode, b: TestNode;
+  let logA: ReturnType<typeof recorder>;
+  const lazy = { eagerPeers: 0, activeFor: 1500 };
+
+  beforeEach(async () => {
+    logA = recorder();
+    hub = await startNode('hub', '10.8.0.1', { relay: true, paths: lazy });
+    a = await startNode('a', '10.8.0.2', { paths: lazy, logger: logA.logger });
+    b = await startNode('b', '10.8.0.3', { paths: lazy });
+    hub.mesh.setPeers([a.asPeer(), b.asPeer()]);
+    a.mesh.setPeers([hub.asPeer(), b.asPeer({ via: 'hub' })]);
+    b.mesh.setPeers([hub.asPeer(), a.asPeer({ via: 'hub' })]);
+  });
+  afterEach(async () => {
+    await Promise.all([hub, a, b].map((n) => n.mesh.close()));
+  });
+
+  const pathTo = (n: TestNode, name: string) => (n.mesh.status().paths as { peers: Record<string, unknown>[] }).peers.find((p) => p.name === name)!;
+  const changed = (reason: string) => (l: { msg: string; obj: Record<string, unknown> }) =>
+    l.msg === 'peer path changed' && l.obj.peer === 'b' && l.obj.reason === reason;
+
+  it('an idle pair is not probed; traffic takes it direct; idle again, it returns to the relay', async () => {
+    // The hub is pinged (the spoke's watch on it) and answers: ticks have run, yet nothing went to b.
+    // (No event says a pong arrived: the counter is polled.)
+    const messages = () => (a.mesh.status().paths as { messages: Record<string, number> }).messages;
+    for (const until = Date.now() + 10_000; !(messages()['pong received'] > 0); ) {
+      expect(Date.now(), 'a pong from the hub within 10 s').to.be.below(until);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(pathTo(a, 'b')).to.include({ path: 'relayed', whyNotDirect: 'idle' });
+    expect(messages()['ask sent'] ?? 0).to.equal(0);
+    expect(a.mesh.device!.peerStats(b.publicKey)!.handshakes).to.equal(0);
+
+    await inbox(b.mesh, ECHO, true);
+    const fromA = await inbox(a.mesh, 0);
+    await roundTrip(fromA, b, ECHO, 'wakes the pair');
+    await logA.waitFor(changed('upgrade'), 10_000, 'A to go direct to B');
+    expect(pathTo(a, 'b')).to.include({ path: 'direct', endpoint: `127.0.0.1:${b.port}` });
+
+    await logA.waitFor(changed('idle'), 10_000, 'A to let the idle pair go');
+    expect(pathTo(a, 'b')).to.include({ path: 'relayed', whyNotDirect: 'idle' });
+    await roundTrip(fromA, b, ECHO, 'through the relay while it wakes');
+    await logA.waitFor(() => logA.lines.filter(changed('upgrade')).length === 2, 10_000, 'A to go direct again');
+  });
+});

@@ -9,6 +9,14 @@
 // sessions are gone; or a NAT that forgot the mapping) is said once, counted, and handed to
 // `onHubSilent` (the mesh starts a fresh session); the pings themselves re-open a NAT's mapping.
 // Path changes are logged once each and counted.
+//
+// Paths are owned on demand (as Tailscale's disco and Nebula's connection manager do): in a mesh
+// of more than `eagerPeers` peers, a peer with a relay is probed, asked about and pinged only
+// while it carries traffic (a data datagram sent to it within `activeFor`, or the hub's meet
+// naming it, which says the far end wants a path now). An idle peer costs nothing and its
+// datagrams take the relay; the first data sent to it wakes it, and a direct path is usually up
+// a second later. Owning every pair of a full /24 instead is 32,000 sessions and probes, which
+// 254 nodes cannot afford (docs/fleet-limits.md); a small mesh owns every path at all times.
 import { randomBytes } from 'node:crypto';
 import type { Device, Endpoint as DeviceEndpoint, Logger, PathOwner, UdpSource } from '../../wireguard/device.js';
 import { systemClock, type Clock } from '../../wireguard/clock.js';
@@ -52,6 +60,10 @@ export interface PathOwnerOptions {
   /** Ms between asks for one peer while it is not direct; once blocked by NAT, askBlockedEvery. */
   askEvery?: number;
   askBlockedEvery?: number;
+  /** A peer with a relay and no data sent to it for this long is idle (default 45 s). */
+  activeFor?: number;
+  /** A mesh of at most this many peers owns every path, traffic or not (default 16). */
+  eagerPeers?: number;
   /** Called after each path change (already logged and counted). */
   onChange?: (publicKey: string, change: PathChange) => void;
   /** Ms between a spoke's pings to the hub; after hubSilentAfter without a pong the hub is silent. */
@@ -75,8 +87,12 @@ interface Tracked {
   peer: PathPeer;
   paths: PeerPaths;
   lastAsk?: number;
-  /** When the peer was first set. */
+  /** When the peer was set, or last woke. */
   since: number;
+  /** Last data datagram sent to it (or the hub's meet naming it). */
+  lastActive?: number;
+  /** Probed, asked about and pinged (see owned()). */
+  awake: boolean;
   lastKick?: number;
   /** When a probe first found no session with the peer (cleared once there is one). */
   firstNoSession?: number;
@@ -96,6 +112,9 @@ const KICK_EVERY = 5000;
 /** Asks for a peer without any meet yet go every FRESH_ASK_EVERY for its first FRESH_FOR ms. */
 const FRESH_ASK_EVERY = 1000;
 const FRESH_FOR = 30_000;
+/** A transport datagram with nothing inside (16-byte header, 16-byte tag) is a keepalive, not traffic. */
+const KEEPALIVE_BYTES = 32;
+const TRANSPORT_TYPE = 4;
 const describe = (p: DeviceEndpoint | undefined) => (!p ? undefined : 'relay' in p ? `relay ${p.relay}` : keyOf(p));
 
 export function createPathOwner(device: Device, options: PathOwnerOptions): Paths {
@@ -106,6 +125,10 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
   const askBlockedEvery = options.askBlockedEvery ?? 30_000;
   const hubPingEvery = options.hubPingEvery ?? 2000;
   const hubSilentAfter = options.hubSilentAfter ?? 6000;
+  const activeFor = options.activeFor ?? 45_000;
+  const eagerPeers = options.eagerPeers ?? 16;
+  /** Set while the owner sends for itself (the kick that starts a session): that is not traffic. */
+  let ownSend = false;
   const peers = new Map<string, Tracked>();
   const byAddress = new Map<string, string>();
   const lighthouse = options.lighthouse ? createLighthouse() : undefined;
@@ -129,8 +152,7 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
     return device.sendUdp(PATHS_PORT, to, PATHS_PORT, encodeMessage(m), via ? { via } : undefined);
   }
 
-  function apply(key: string, t: Tracked, now: number): void {
-    const change = t.paths.evaluate(now);
+  function apply(key: string, t: Tracked, now: number, change = t.paths.evaluate(now)): void {
     if (!change) return;
     counts.pathChanges++;
     log.info({ peer: t.peer.name, from: describe(change.from), to: describe(change.to), reason: change.reason, rttMs: t.paths.rtt() }, 'peer path changed');
@@ -188,7 +210,12 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
       const mayStart = device.address < t.peer.address || now - t.firstNoSession >= KICK_EVERY;
       if (mayStart && (t.lastKick === undefined || now - t.lastKick >= KICK_EVERY)) {
         t.lastKick = now;
-        device.sendUdp(9, t.peer.address, 9, new Uint8Array(0));
+        ownSend = true;
+        try {
+          device.sendUdp(9, t.peer.address, 9, new Uint8Array(0));
+        } finally {
+          ownSend = false;
+        }
       }
     }
     if (pings.length && device.peerStats(key)?.lastHandshake) t.firstNoSession = undefined;
@@ -205,10 +232,31 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
     }
   }
 
+  /** Whether the owner works on this peer's path now: the hub, a peer without relay (nothing to choose), a small mesh, or traffic. */
+  function owned(t: Tracked, now: number): boolean {
+    if (!t.peer.relay || peers.size <= eagerPeers || t.peer.address === options.hub?.()) return true;
+    return t.lastActive !== undefined && now - t.lastActive < activeFor;
+  }
+
+  function wake(t: Tracked, now: number): void {
+    t.awake = true;
+    t.since = now;
+    t.lastAsk = undefined;
+    t.paths.wake(now);
+  }
+
   let timer: unknown;
   const tick = () => {
     const now = clock.now();
-    for (const [key, t] of peers) tickPeer(key, t, now);
+    for (const [key, t] of peers) {
+      const own = owned(t, now);
+      if (own && !t.awake) wake(t, now);
+      else if (!own && t.awake) {
+        t.awake = false;
+        apply(key, t, now, t.paths.sleep(now));
+      }
+      if (own) tickPeer(key, t, now);
+    }
   };
   const schedule = () => {
     timer = clock.setTimer(() => {
@@ -248,8 +296,10 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
         const key = byAddress.get(m.peer);
         const target = key && peers.get(key);
         if (!target) return drop('meet: not a peer', { peer: m.peer });
+        // The far end asked for a path to us: punch now, as it is told at the same moment.
+        target.lastActive = now;
+        if (!target.awake) wake(target, now);
         m.endpoints.forEach((e, i) => target.paths.addCandidate(e, i === 0 ? 'lighthouse' : 'local', now));
-        // Punch now: the far end is told at the same moment.
         tickPeer(key, target, now);
         return;
       }
@@ -272,6 +322,8 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
     send(key, datagram) {
       const t = peers.get(key);
       if (!t) return false;
+      // Data wakes an idle peer at the next tick; its first datagrams take the relay meanwhile.
+      if (!ownSend && datagram[0] === TRANSPORT_TYPE && datagram.length > KEEPALIVE_BYTES) t.lastActive = clock.now();
       if (!t.paths.current) apply(key, t, clock.now());
       const path = t.paths.current;
       return path ? device.sendDatagram(path, datagram) : false;
@@ -284,7 +336,7 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
     setPeer(key, peer) {
       const now = clock.now();
       const known = peers.get(key);
-      const t = known ?? { peer, paths: createPeerPaths({ timings: options.timings }), since: now };
+      const t: Tracked = known ?? { peer, paths: createPeerPaths({ timings: options.timings }), since: now, awake: false };
       if (known && known.peer.address !== peer.address) byAddress.delete(known.peer.address);
       t.peer = peer;
       t.paths.setRelay(peer.relay);
@@ -309,7 +361,7 @@ export function createPathOwner(device: Device, options: PathOwnerOptions): Path
         path: !current ? 'none' : isRelay(current) ? 'relayed' : 'direct',
         endpoint: describe(current),
         ...(t.paths.rtt() !== undefined && { rttMs: Math.round(t.paths.rtt()! * 10) / 10 }),
-        ...(t.peer.relay && { whyNotDirect: t.paths.why(now) }),
+        ...(t.peer.relay && { whyNotDirect: owned(t, now) || !isRelay(current) ? t.paths.why(now) : 'idle' }),
         candidates: [...t.paths.candidates.keys()],
       };
     },

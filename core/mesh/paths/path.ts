@@ -17,6 +17,8 @@
 //     hold-down must pass. The hold-down starts at holdDown and doubles (to holdDownMax) each time
 //     a path falls back within stableAfter of being chosen, so a path that keeps dying is tried
 //     at most once a minute; it resets once a direct path stays up for stableAfter.
+//   - A peer the owner lets go idle (no traffic lately) goes back to the relay quietly and stops
+//     being pinged; woken, every candidate starts a fresh round of probing at once.
 //   - Without a relay (the hub itself, or a peer only ever seen directly) the path is where the
 //     peer's authenticated datagrams last came from, else the configured one: classic WireGuard
 //     roaming, at once (the owner re-decides on the arrival that moved it).
@@ -27,7 +29,7 @@ export type RelayPath = { relay: string };
 export type Path = Endpoint | RelayPath;
 export type CandidateSource = 'configured' | 'observed' | 'lighthouse' | 'local';
 /** Why a peer's datagrams do not go direct (absent while they do). */
-export type WhyNotDirect = 'never tried' | 'probing' | 'blocked by NAT';
+export type WhyNotDirect = 'never tried' | 'probing' | 'blocked by NAT' | 'idle';
 
 export interface PathTimings {
   probeInterval: number;
@@ -78,7 +80,7 @@ export interface Candidate {
 export interface PathChange {
   from: Path | undefined;
   to: Path;
-  reason: 'upgrade' | 'better direct path' | 'direct path died' | 'peer moved' | 'relay set' | 'first path';
+  reason: 'upgrade' | 'better direct path' | 'direct path died' | 'peer moved' | 'relay set' | 'first path' | 'idle';
 }
 
 export interface Ping {
@@ -105,6 +107,14 @@ export interface PeerPaths {
   arrived(from: Endpoint, now: number): void;
   /** Re-decides the path; the change, if any (the caller logs and counts it). */
   evaluate(now: number): PathChange | undefined;
+  /**
+   * No traffic lately: a direct path in use goes back to the relay (no hold-down: it did not
+   * fail) and pings in flight are forgotten; the change, if any. A path not pinged is not proven,
+   * and the NAT mappings behind it close within minutes anyway.
+   */
+  sleep(now: number): PathChange | undefined;
+  /** Traffic again: every candidate starts a fresh round of probing now. */
+  wake(now: number): void;
   why(now: number): WhyNotDirect | undefined;
   /** RTT of the path in use, when direct and measured. */
   rtt(): number | undefined;
@@ -270,6 +280,17 @@ export function createPeerPaths(options: { timings?: Partial<PathTimings>; txid?
         return choose(base, !current ? 'first path' : isRelay(base) ? 'relay set' : 'peer moved', now);
       }
       return undefined;
+    },
+    sleep(now) {
+      pending.clear();
+      for (const c of candidates.values()) c.streak = 0;
+      return relay && currentCandidate() ? choose(relay, 'idle', now) : undefined;
+    },
+    wake(now) {
+      for (const c of candidates.values()) {
+        c.probingSince = now;
+        c.failed = false;
+      }
     },
     why(now) {
       if (current && !isRelay(current)) return undefined;
