@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { membershipFor } from '../core/genesis/peers.js';
-import { genesisKeyFromSeed } from '../core/genesis/signing-key.js';
+import { genesisCheck, genesisKeyFromSeed } from '../core/genesis/signing-key.js';
 import { createUpdateAssembler, encodeUpdate } from '../core/genesis/sync.js';
 import type { RegistryNode } from '../core/registry/registry.js';
 import { startFleetSim, type FleetSim } from '../test/support/fleet-sim.js';
@@ -108,7 +108,7 @@ function membershipRound(nodes: number): { signMs: number; checkMs: number; part
   const signMs = performance.now() - t;
   t = performance.now();
   for (const [i, parts] of signed.entries()) {
-    const assembler = createUpdateAssembler({ genesisKey: key.publicKey, nodeId: members[i].nodeId, lastSeq: 0 });
+    const assembler = createUpdateAssembler({ check: genesisCheck(key.publicKey), nodeId: members[i].nodeId, lastSeq: 0 });
     if (!parts.map((p) => assembler.take(p)).at(-1)!.ok) throw new Error('a round did not apply');
   }
   const flat = signed.flat();

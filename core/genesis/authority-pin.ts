@@ -3,14 +3,18 @@
 // and membership updates; its command key is the other half of every derived key), and
 // genesis-state.json, the newest beacon and membership update accepted, so that neither can be
 // replayed after a restart. The one-time enrolment token, if the bundle had one, waits in
-// enrolment.token (0600) and is deleted once the node is in.
+// enrolment.token (0600) and is deleted once the node is in. An authority key hand-over
+// (handover.ts) moves the pin to the new key(s) and keeps the replaced ones, with the wall-clock
+// time their overlap ends, in authority.json, so a restart within the overlap keeps both.
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_ADDRESS_PATTERN, NODE_ID_SCHEMA } from '../fleet/addresses.js';
-import { KEY_PATTERN } from '../keys/index.js';
+import { formatKey, KEY_PATTERN, parseKey } from '../keys/index.js';
 import { ensureInstanceDir, readJson, writeJsonAtomic } from '../membership/instance-files.js';
 import { ENDPOINT_PATTERN } from '../underlay/endpoint.js';
 import { checkSchema, formatProblems } from '../runtime/schema-check.js';
+import type { Handover } from './handover.js';
+import { signatureVerifier, type GenesisSignatureCheck } from './signing-key.js';
 
 export const AUTHORITY_FILE = 'authority.json';
 export const GENESIS_STATE_FILE = 'genesis-state.json';
@@ -23,9 +27,24 @@ export interface PinnedAuthority {
   commandPublicKey: string;
   nodeId: number;
   address: string;
+  /** The number of the last authority key hand-over taken (absent: none). */
+  handover?: number;
+  /** The keys the hand-overs replaced, still accepted until `until` (wall-clock ms). */
+  previous?: { genesis?: PreviousKey; command?: PreviousKey };
+}
+
+export interface PreviousKey {
+  key: string;
+  until: number;
 }
 
 const KEY = { type: 'string', pattern: KEY_PATTERN };
+const PREVIOUS_KEY = {
+  type: 'object',
+  required: ['key', 'until'],
+  additionalProperties: false,
+  properties: { key: KEY, until: { type: 'number', minimum: 0 } },
+};
 export const pinnedAuthoritySchema = {
   type: 'object',
   required: ['genesisKey', 'commandPublicKey', 'nodeId', 'address'],
@@ -35,6 +54,8 @@ export const pinnedAuthoritySchema = {
     commandPublicKey: KEY,
     nodeId: NODE_ID_SCHEMA,
     address: { type: 'string', pattern: NODE_ADDRESS_PATTERN },
+    handover: { type: 'integer', minimum: 1 },
+    previous: { type: 'object', additionalProperties: false, properties: { genesis: PREVIOUS_KEY, command: PREVIOUS_KEY } },
   },
 };
 
@@ -59,6 +80,48 @@ export function pinAuthority(instanceDir: string, authority: PinnedAuthority): v
     throw new Error(`${join(instanceDir, AUTHORITY_FILE)} already pins another authority (genesis key ${current.genesisKey}); use a fresh instance directory to change authority`);
   }
   if (!current) writeJsonAtomic(join(instanceDir, AUTHORITY_FILE), authority, 0o644);
+}
+
+/** Replaces the pin with `authority` (a hand-over taken): written whole, then renamed. */
+export function savePinnedAuthority(instanceDir: string, authority: PinnedAuthority): void {
+  writeJsonAtomic(join(instanceDir, AUTHORITY_FILE), authority, 0o644);
+}
+
+/** The pin after taking `handover` at `now`: the new key(s) current, the replaced ones kept for its overlap. */
+export function pinAfterHandover(pin: PinnedAuthority, handover: Handover, now: number): PinnedAuthority {
+  const until = now + handover.overlapSeconds * 1000;
+  const previous = { ...pin.previous };
+  if (handover.newGenesisKey) previous.genesis = { key: pin.genesisKey, until };
+  if (handover.newCommandKey) previous.command = { key: pin.commandPublicKey, until };
+  return {
+    ...pin,
+    genesisKey: handover.newGenesisKey ? formatKey(handover.newGenesisKey) : pin.genesisKey,
+    commandPublicKey: handover.newCommandKey ? formatKey(handover.newCommandKey) : pin.commandPublicKey,
+    handover: handover.number,
+    previous,
+  };
+}
+
+/**
+ * Checks a signature against the pin as it is at each call: the current genesis key, else the
+ * key the last hand-over replaced while its overlap lasts. After the overlap a signature of that
+ * key is refused as 'previous-key-ended' (not 'forged': the authority did make it, too late).
+ */
+export function pinnedGenesisCheck(pin: () => PinnedAuthority, now: () => number = Date.now): GenesisSignatureCheck {
+  const verifiers = new Map<string, ReturnType<typeof signatureVerifier>>();
+  const verifierOf = (key: string) => {
+    let v = verifiers.get(key);
+    if (!v) verifiers.set(key, (v = signatureVerifier(parseKey(key))));
+    return v;
+  };
+  return (message, signature) => {
+    const p = pin();
+    if (verifierOf(p.genesisKey)(message, signature)) return { ok: true, previous: false };
+    const previous = p.previous?.genesis;
+    if (!previous || !verifierOf(previous.key)(message, signature)) return { ok: false, reason: 'forged' };
+    if (now() >= previous.until) return { ok: false, reason: 'previous-key-ended', detail: `signed by genesis key ${previous.key}, replaced by hand-over ${p.handover}; its overlap ended ${new Date(previous.until).toISOString()}` };
+    return { ok: true, previous: true };
+  };
 }
 
 export interface GenesisState {

@@ -46,3 +46,16 @@ export function signatureVerifier(publicKey: Uint8Array): (message: Uint8Array, 
     }
   };
 }
+
+/**
+ * How a node checks what the authority signed with its genesis key: true for the key pinned now,
+ * or the reason it is refused (authority-pin.ts's pinnedGenesisCheck also knows the key a
+ * hand-over replaced, and when its overlap ends).
+ */
+export type GenesisSignatureCheck = (message: Uint8Array, signature: Uint8Array) => { ok: true; previous: boolean } | { ok: false; reason: 'forged' | 'previous-key-ended'; detail?: string };
+
+/** The check for one genesis key and no other. */
+export function genesisCheck(publicKey: Uint8Array): GenesisSignatureCheck {
+  const verify = signatureVerifier(publicKey);
+  return (message, signature) => (verify(message, signature) ? { ok: true, previous: false } : { ok: false, reason: 'forged' });
+}

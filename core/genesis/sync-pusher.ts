@@ -14,12 +14,19 @@ import type { Pairing } from './pairing.js';
 import { membershipFor, type AuthorityView } from './peers.js';
 import type { GenesisKey } from './signing-key.js';
 import { encodeUpdate } from './sync.js';
+import type { HandoverLog } from './authority-keys.js';
 
 export interface SyncPusherOptions {
   registry: Registry;
   pairing: Pairing;
   mesh: Mesh;
+  /** The genesis key; after a hand-over, the new one (authority-keys.ts, liveGenesisKey). */
   key: GenesisKey;
+  /**
+   * The authority key hand-overs: those in overlap go to every node before its update's parts,
+   * and after a new one every node is sent its membership again, signed with the new key.
+   */
+  handovers?: HandoverLog;
   authority: AuthorityView;
   /** The authority's own membership store (its peers are kept current through it). */
   self: MembershipStore;
@@ -55,8 +62,11 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
   /** What each node was last sent (membership JSON), under which seq, and its signed parts (re-sent as they are). */
   const sent = new Map<number, { json: string; seq: number; address: string; parts: Buffer[] }>();
   let ownPeers = JSON.stringify(o.self.current.peers);
+  let handover = o.handovers?.latest()?.number ?? 0;
 
+  // A hand-over goes first, so a node pins the new genesis key before the parts it signs arrive.
   const send = (address: string, parts: readonly Buffer[]) => {
+    for (const h of o.handovers?.inOverlap(Date.now()) ?? []) o.count(socket.send(address, SYNC_PORT, h.message) ? 'handover-sent' : 'handover-unrouted');
     for (const part of parts) o.count(socket.send(address, SYNC_PORT, part) ? 'sync-sent' : 'sync-unrouted');
   };
   /** Signs the update as parts (docs/protocol.md); one too large for MAX_PARTS is counted and logged, never sent. */
@@ -71,6 +81,14 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
   };
 
   const refresh = () => {
+    // A new hand-over (the CLI, another process): sign with the new genesis key from now on, and
+    // send every node its membership again (the hand-over first), signed with it.
+    const latest = o.handovers?.latest()?.number ?? 0;
+    if (latest !== handover) {
+      handover = latest;
+      sent.clear();
+      o.logger.warn({ handover, genesisKey: o.key.publicText }, 'authority keys handed over: every node is sent the hand-over and its membership again');
+    }
     // The fleet's key epoch moves when a node reports a retired key (registry.keyRetired): the
     // authority's own membership follows (the signer reads it), and every node's update says so.
     const epoch = o.registry.keyEpoch();

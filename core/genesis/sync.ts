@@ -22,7 +22,7 @@
 // JSON (UTF-8); every chunk but the last is PART_BODY_BYTES long. Big-endian integers.
 import { membershipSchema, type Membership } from '../membership/membership.js';
 import { checkSchema, formatProblems } from '../runtime/schema-check.js';
-import { signatureVerifier, SIGNATURE_LENGTH, type GenesisKey } from './signing-key.js';
+import { SIGNATURE_LENGTH, type GenesisKey, type GenesisSignatureCheck } from './signing-key.js';
 
 const LABEL = Buffer.from('ppn/sync/v2\n');
 export const SYNC_VERSION = 2;
@@ -96,7 +96,7 @@ export function parsePart(datagram: Uint8Array): { ok: true; header: PartHeader;
   return { ok: true, header, chunk: d.subarray(PART_HEADER_BYTES, signedEnd), signed: d.subarray(0, signedEnd), signature: d.subarray(signedEnd) };
 }
 
-export const SYNC_REJECTS = ['malformed', 'forged', 'not-for-this-node', 'old'] as const;
+export const SYNC_REJECTS = ['malformed', 'forged', 'previous-key-ended', 'not-for-this-node', 'old'] as const;
 export type SyncReject = (typeof SYNC_REJECTS)[number];
 /**
  * Not rejections: 'current' (a part of the update the node already has: the periodic re-push),
@@ -109,7 +109,8 @@ export type SyncResult =
   | { ok: false; reason: SyncReject | SyncProgress; detail?: string };
 
 export interface UpdateAssemblerOptions {
-  genesisKey: Buffer;
+  /** The pinned genesis key(s): genesisCheck(key), or pinnedGenesisCheck for a node that follows hand-overs. */
+  check: GenesisSignatureCheck;
   nodeId: number;
   lastSeq: number;
   assemblyMs?: number;
@@ -119,12 +120,11 @@ export interface UpdateAssemblerOptions {
 }
 
 /**
- * Node side: checks each part against the pinned genesis key, this node's id and the last seq
+ * Node side: checks each part against the pinned genesis key(s), this node's id and the last seq
  * taken, keeps the parts of the newest version only (at most MAX_BODY_BYTES held, for at most
  * `assemblyMs`), and returns the update once the last of its parts arrives.
  */
 export function createUpdateAssembler(options: UpdateAssemblerOptions) {
-  const verify = signatureVerifier(options.genesisKey);
   const assemblyMs = options.assemblyMs ?? DEFAULT_ASSEMBLY_MS;
   const now = options.now ?? Date.now;
   let last = options.lastSeq;
@@ -146,7 +146,8 @@ export function createUpdateAssembler(options: UpdateAssemblerOptions) {
       // checked: the re-push of a whole fleet's updates costs the nodes no signature work.
       if (header.seq === last) return { ok: false, reason: 'current' };
       if (header.seq < last || (open && header.seq < open.seq)) return { ok: false, reason: 'old', detail: `seq ${header.seq}: ${open && header.seq > last ? `version ${open.seq} is being assembled` : `version ${last} is applied`}` };
-      if (!verify(Buffer.concat([LABEL, parsed.signed]), parsed.signature)) return { ok: false, reason: 'forged' };
+      const signature = options.check(Buffer.concat([LABEL, parsed.signed]), parsed.signature);
+      if (!signature.ok) return { ok: false, reason: signature.reason, ...(signature.detail && { detail: signature.detail }) };
       if (header.nodeId !== options.nodeId) return { ok: false, reason: 'not-for-this-node', detail: `for node ${header.nodeId}` };
       // A newer version, or the same seq signed with another length (the authority lost its
       // state and re-made that version): what was held cannot complete it.

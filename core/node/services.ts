@@ -4,7 +4,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadGenesisState, loadPinnedAuthority, saveGenesisState } from '../genesis/authority-pin.js';
+import { loadGenesisState, loadPinnedAuthority, pinAfterHandover, pinnedGenesisCheck, saveGenesisState, savePinnedAuthority } from '../genesis/authority-pin.js';
+import { checkHandover, HANDOVER_KIND } from '../genesis/handover.js';
+import { liveGenesisKey, openHandoverLog, retireEndedKeys } from '../genesis/authority-keys.js';
 import { directedBroadcast, startBeaconSender } from '../genesis/beacon-sender.js';
 import { startJoinServer } from '../genesis/join-server.js';
 import { nodeRoute } from '../genesis/node-routes.js';
@@ -26,6 +28,7 @@ import { formatEndpoint, parseEndpoint } from '../underlay/endpoint.js';
 import { ensureInstanceDir, loadSecret, readJson, writeJsonAtomic } from '../membership/instance-files.js';
 import { loadMembership } from '../membership/membership.js';
 import { createMembershipStore } from '../membership/membership-store.js';
+import { createNodeEpochKeys } from '../protocol/epoch-keys.js';
 
 export type { NodeIdentity };
 
@@ -63,6 +66,7 @@ export const nodeService = defineService<{ authority: boolean }, NodeIdentity>({
       instanceDir: ctx.instanceDir,
       secret,
       publicKey: formatKey(publicKeyOf(secret)),
+      keys: createNodeEpochKeys({ nodeSecret: secret, authorityPublic: parseKey(membershipStore.current.authority.commandPublicKey) }),
       commandSecret,
       membership: membershipStore.current,
       membershipStore,
@@ -185,7 +189,9 @@ export const genesisService = defineService<Record<string, never>, Genesis>({
         if (!node.commandSecret) throw new Error("genesis needs the authority's command key: set services.node.authority = true");
         const { membership } = node;
         const { logger, count } = hooks;
-        const key = loadGenesisKey(node.instanceDir, true);
+        loadGenesisKey(node.instanceDir, true);
+        const handovers = openHandoverLog(registry);
+        const key = liveGenesisKey(node.instanceDir, handovers);
         const pairing = openPairing(registry);
         pairing.setMeta(AUTHORITY_ID_META, String(membership.nodeId));
         const authority = { nodeId: membership.nodeId, commandPublicKey: formatKey(publicKeyOf(node.commandSecret)), epoch: membership.epoch };
@@ -193,10 +199,15 @@ export const genesisService = defineService<Record<string, never>, Genesis>({
         const host = config.host ?? listen.host;
 
         const sync = await startSyncPusher({
-          registry, pairing, mesh, key, authority, self: node.membershipStore,
+          registry, pairing, mesh, key, authority, self: node.membershipStore, handovers,
           everyMs: config.sync.everyMs, pollMs: config.sync.pollMs, count, logger,
         });
-        const closers: (() => Promise<void>)[] = [sync.close];
+        // The keys a hand-over replaced are deleted once its overlap is over (authority-keys.ts).
+        const retiring = setInterval(() => {
+          const retired = retireEndedKeys(node.instanceDir, handovers, Date.now());
+          if (retired.length) logger.warn({ handovers: retired }, 'overlap over: the replaced authority keys are deleted');
+        }, 1_000);
+        const closers: (() => Promise<void>)[] = [sync.close, async () => clearInterval(retiring)];
         const closeAll = async () => {
           for (const close of closers) await close();
         };
@@ -258,7 +269,7 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
     return {
       async listen(port, { logger, count, logPerMinute }) {
         const { membership } = node;
-        const pinned = loadPinnedAuthority(node.instanceDir);
+        let pinned = loadPinnedAuthority(node.instanceDir);
         if (!pinned) logger.warn(`no authority pinned (authority.json): membership updates are refused until the node joins with \`ppn join\``);
         const sampler = logSampler(logPerMinute);
         const refuse = (reason: string, from: unknown, detail?: string) => {
@@ -267,20 +278,34 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
         };
         // Updates come in numbered parts, applied whole (core/genesis/sync.ts).
         const checker = pinned && createUpdateAssembler({
-          genesisKey: parseKey(pinned.genesisKey), nodeId: membership.nodeId, lastSeq: loadGenesisState(node.instanceDir).syncSeq,
+          check: pinnedGenesisCheck(() => pinned!), nodeId: membership.nodeId, lastSeq: loadGenesisState(node.instanceDir).syncSeq,
           onDiscard: (why, seq, missing) => {
             count(`discarded.${why}`);
             if (sampler.allow(why)) logger.warn({ why, seq, missing }, 'unfinished membership update dropped');
           },
         });
 
+        // An authority key hand-over (core/genesis/handover.ts): checked under the pin, then the
+        // pin moves to the new key(s), the replaced ones kept for its overlap (authority.json).
+        const takeHandover = (payload: Uint8Array, from: unknown) => {
+          const result = checkHandover(payload, { genesisKey: pinned!.genesisKey, commandPublicKey: pinned!.commandPublicKey, handover: pinned!.handover ?? 0 });
+          if (!result.ok) return result.reason === 'current' ? count('handover-current') : refuse(`handover-${result.reason}`, from, result.detail);
+          pinned = pinAfterHandover(pinned!, result.handover, Date.now());
+          savePinnedAuthority(node.instanceDir, pinned);
+          count('handover-taken');
+          logger.warn({ handover: result.handover.number, genesisKey: pinned.genesisKey, commandPublicKey: pinned.commandPublicKey, previous: pinned.previous }, 'authority keys handed over');
+        };
         const socket = await mesh.bind(port, (payload, from) => {
           if (from.address !== membership.authority.address) return refuse('not-authority', from);
-          if (!checker) return refuse('no-pinned-authority', from);
+          if (!checker || !pinned) return refuse('no-pinned-authority', from);
+          if (payload[0] === HANDOVER_KIND) return takeHandover(payload, from);
           const result = checker.take(payload);
           if (!result.ok) return result.reason === 'current' || result.reason === 'partial' || result.reason === 'duplicate' ? count(result.reason) : refuse(result.reason, from, result.detail);
           const next = result.update.membership;
-          if (next.authority.commandPublicKey !== pinned.commandPublicKey) return refuse('wrong-command-key', from);
+          // Until the authority switches to the new command key it still names the replaced one.
+          const previousCommand = pinned.previous?.command;
+          const knownCommandKey = next.authority.commandPublicKey === pinned.commandPublicKey || (previousCommand?.key === next.authority.commandPublicKey && Date.now() < previousCommand.until);
+          if (!knownCommandKey) return refuse('wrong-command-key', from, `${next.authority.commandPublicKey}: ${pinned.commandPublicKey} is pinned`);
           mesh.setPeers(next.peers);
           // Saved, then announced: the verifier and the diode follow it for their next packet.
           node.membershipStore.apply(next, 'authority');
@@ -296,7 +321,7 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
         );
         return {
           close: async () => socket.close(),
-          status: () => ({ pinned: !!pinned, peers: membership.peers.map((p) => p.name), ...(checker && { parts: checker.status() }) }),
+          status: () => ({ pinned: !!pinned, ...(pinned?.handover && { handover: pinned.handover }), peers: membership.peers.map((p) => p.name), ...(checker && { parts: checker.status() }) }),
         };
       },
     };

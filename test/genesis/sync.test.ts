@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import type { Membership } from '../../core/membership/membership.js';
 import { membershipFor, peersFor } from '../../core/genesis/peers.js';
-import { genesisKeyFromSeed } from '../../core/genesis/signing-key.js';
+import { genesisCheck, genesisKeyFromSeed } from '../../core/genesis/signing-key.js';
 import { createUpdateAssembler, encodeUpdate, MAX_BODY_BYTES, MAX_PARTS, PART_BODY_BYTES, PART_BYTES, PART_HEADER_BYTES } from '../../core/genesis/sync.js';
 import type { RegistryNode } from '../../core/registry/registry.js';
 import { randomPublicKey } from './support.js';
@@ -51,7 +51,7 @@ describe('membership updates', () => {
   const big = membershipFor(fleet[1], fleet, authority)!;
 
   it('takes signed updates for this node, newer than the last; the same again is current, older is refused', () => {
-    const checker = createUpdateAssembler({ genesisKey: key.publicKey, nodeId: 2, lastSeq: 3 });
+    const checker = createUpdateAssembler({ check: genesisCheck(key.publicKey), nodeId: 2, lastSeq: 3 });
     expect(take(checker, update(3))).to.deep.equal({ ok: false, reason: 'current' });
     expect(take(checker, update(2))).to.deep.include({ ok: false, reason: 'old' });
     const taken = take(checker, update(4));
@@ -60,7 +60,7 @@ describe('membership updates', () => {
   });
 
   it('refuses forged, foreign and malformed updates', () => {
-    const checker = createUpdateAssembler({ genesisKey: key.publicKey, nodeId: 2, lastSeq: 0 });
+    const checker = createUpdateAssembler({ check: genesisCheck(key.publicKey), nodeId: 2, lastSeq: 0 });
     const other = genesisKeyFromSeed(randomBytes(32));
     expect(take(checker, encodeUpdate(other, { seq: 9, nodeId: 2, membership }))).to.deep.include({ ok: false, reason: 'forged' });
     const [tampered] = update(9);
@@ -78,7 +78,7 @@ describe('membership updates', () => {
     expect(big.peers).to.have.length(253);
     expect(parts.length).to.be.within(30, MAX_PARTS);
     for (const p of parts) expect(p.length).to.be.at.most(PART_BYTES);
-    const assembler = createUpdateAssembler({ genesisKey: key.publicKey, nodeId: 2, lastSeq: 4 });
+    const assembler = createUpdateAssembler({ check: genesisCheck(key.publicKey), nodeId: 2, lastSeq: 4 });
     const shuffled = [...parts].reverse();
     for (const p of shuffled.slice(0, -1)) expect(assembler.take(p)).to.deep.equal({ ok: false, reason: 'partial' });
     expect(assembler.take(shuffled[3])).to.deep.equal({ ok: false, reason: 'duplicate' });
@@ -90,7 +90,7 @@ describe('membership updates', () => {
 
   it('a newer version supersedes an unfinished one; parts of the older one are then old', () => {
     const discarded: unknown[] = [];
-    const assembler = createUpdateAssembler({ genesisKey: key.publicKey, nodeId: 2, lastSeq: 0, onDiscard: (...a) => discarded.push(a) });
+    const assembler = createUpdateAssembler({ check: genesisCheck(key.publicKey), nodeId: 2, lastSeq: 0, onDiscard: (...a) => discarded.push(a) });
     const v1 = encodeUpdate(key, { seq: 1, nodeId: 2, membership: big });
     const v2 = encodeUpdate(key, { seq: 2, nodeId: 2, membership: { ...big, groups: [1, 2] } });
     assembler.take(v1[0]);
@@ -105,7 +105,7 @@ describe('membership updates', () => {
   it('an assembly still missing parts after assemblyMs is dropped: memory and time are bounded', () => {
     let now = 0;
     const discarded: unknown[] = [];
-    const assembler = createUpdateAssembler({ genesisKey: key.publicKey, nodeId: 2, lastSeq: 0, assemblyMs: 1_000, now: () => now, onDiscard: (...a) => discarded.push(a) });
+    const assembler = createUpdateAssembler({ check: genesisCheck(key.publicKey), nodeId: 2, lastSeq: 0, assemblyMs: 1_000, now: () => now, onDiscard: (...a) => discarded.push(a) });
     const parts = encodeUpdate(key, { seq: 1, nodeId: 2, membership: big });
     assembler.take(parts[0]);
     now = 1_001;
@@ -117,7 +117,7 @@ describe('membership updates', () => {
   });
 
   it('says precisely what is wrong with each malformed part, and keeps nothing of it', () => {
-    const assembler = createUpdateAssembler({ genesisKey: key.publicKey, nodeId: 2, lastSeq: 0 });
+    const assembler = createUpdateAssembler({ check: genesisCheck(key.publicKey), nodeId: 2, lastSeq: 0 });
     const [first, second] = encodeUpdate(key, { seq: 1, nodeId: 2, membership: big });
     const edit = (part: Buffer, change: (b: Buffer) => void) => {
       const b = Buffer.from(part);
