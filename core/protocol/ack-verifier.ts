@@ -2,10 +2,9 @@
 // replay window over the acknowledged counters, so an ack is taken once: a retransmitted or
 // replayed one is reported as a duplicate, one older than the window as too old. With `windows`
 // (ack-windows.ts) the windows live in SQLite and a restart forgets none.
-import { timingSafeEqual, type KeyObject } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { ACK_HEADER_LENGTH, ACK_TAG_LENGTH, ACK_TYPE, MAX_ACK_LENGTH, MIN_ACK_LENGTH, ackStatusOf, ackTag, type AckStatus } from './ack.js';
-import { deriveHmacKey } from './key-derivation.js';
-import { publicKeyObject, secretKeyObject, sharedSecret } from '../keys/index.js';
+import { authorityPairsOf, createAuthorityKeyCache, type AuthorityKeysOption } from './epoch-keys.js';
 import type { AckWindowStore } from './ack-windows.js';
 import { createReplayWindow, type ReplayWindow } from './replay-window.js';
 
@@ -36,11 +35,13 @@ export interface VerifiedAck {
 
 export type AckVerifyResult = VerifiedAck | { ok: false; reason: AckRejectReason };
 
-export interface AckVerifierOptions {
-  /** The authority's command secret. */
-  authoritySecret: Uint8Array;
-  /** The node's public key from the registry, or undefined for a node it does not know. */
-  nodePublicKey(nodeId: number): Uint8Array | undefined;
+/**
+ * The pair per (node, epoch) (epoch-keys.ts), or the authority's command secret with each node's
+ * registry key for every epoch (undefined for a node it does not know).
+ */
+export type AckVerifierOptions = AckVerifierSettings & AuthorityKeysOption;
+
+export interface AckVerifierSettings {
   /** Where the replay windows persist; without, they live in memory and a restart forgets them. */
   windows?: AckWindowStore;
 }
@@ -54,26 +55,18 @@ export interface AckVerifier {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function createAckVerifier(options: AckVerifierOptions): AckVerifier {
-  const secret = secretKeyObject(options.authoritySecret);
-  // Per node: its key as last seen (a new key drops the cached derivations), the pair secret,
-  // and per epoch the telemetry key and replay window.
-  const nodes = new Map<number, { publicKey: Buffer; ss: Buffer; epochs: Map<number, { key: KeyObject; window: ReplayWindow }> }>();
+  const pairs = authorityPairsOf(options);
+  const cache = createAuthorityKeyCache();
+  // Per (node, epoch) its replay window; keys come from the cache, per the epoch's pair.
+  const windows = new Map<number, ReplayWindow>();
   let accepted = 0;
   let unsaved = 0;
   const rejected = Object.fromEntries(ACK_REJECT_REASONS.map((r) => [r, 0])) as Record<AckRejectReason, number>;
 
-  function epochState(nodeId: number, publicKey: Uint8Array, epoch: number) {
-    let node = nodes.get(nodeId);
-    if (!node || !node.publicKey.equals(publicKey)) {
-      const ss = sharedSecret(secret, publicKeyObject(publicKey));
-      nodes.set(nodeId, (node = { publicKey: Buffer.from(publicKey), ss, epochs: new Map() }));
-    }
-    let state = node.epochs.get(epoch);
-    if (!state) {
-      state = { key: deriveHmacKey(node.ss, 'telemetry', epoch, nodeId), window: options.windows?.load(nodeId, epoch) ?? createReplayWindow() };
-      node.epochs.set(epoch, state);
-    }
-    return state;
+  function windowOf(nodeId: number, epoch: number): ReplayWindow {
+    let window = windows.get(nodeId * 64 + epoch);
+    if (!window) windows.set(nodeId * 64 + epoch, (window = options.windows?.load(nodeId, epoch) ?? createReplayWindow()));
+    return window;
   }
 
   function reject(reason: AckRejectReason): AckVerifyResult {
@@ -94,11 +87,10 @@ export function createAckVerifier(options: AckVerifierOptions): AckVerifier {
       const status = ackStatusOf(ack[3]);
       if (status === undefined) return reject('status');
       const nodeId = ack[2];
-      const publicKey = nodeId >= 1 && nodeId <= 254 ? options.nodePublicKey(nodeId) : undefined;
-      if (publicKey === undefined) return reject('unknown-node');
-      const state = epochState(nodeId, publicKey, epoch);
+      const pair = nodeId >= 1 && nodeId <= 254 ? pairs(nodeId, epoch) : undefined;
+      if (pair === undefined) return reject('unknown-node');
       const signedLength = ACK_HEADER_LENGTH + detailLength;
-      const expected = ackTag(state.key, ack.subarray(0, signedLength));
+      const expected = ackTag(cache.hmacKey('telemetry', nodeId, epoch, pair), ack.subarray(0, signedLength));
       if (!timingSafeEqual(expected, ack.subarray(signedLength, signedLength + ACK_TAG_LENGTH))) return reject('tag');
       let detail: string;
       try {
@@ -108,14 +100,15 @@ export function createAckVerifier(options: AckVerifierOptions): AckVerifier {
       }
       const counter = ack.readBigUInt64BE(4);
       if (counter === 0n) return reject('zero-counter');
-      const seen = state.window.check(counter);
+      const window = windowOf(nodeId, epoch);
+      const seen = window.check(counter);
       if (seen === 'too-old') return reject('too-old');
       if (seen === 'seen') return reject('duplicate');
-      state.window.accept(counter);
+      window.accept(counter);
       // Durable before the caller acts on it. A store that cannot write (a full disk) must not
       // stop acks: this one is taken all the same, counted, and only a restart could take it again.
       try {
-        options.windows?.save(nodeId, epoch, state.window);
+        options.windows?.save(nodeId, epoch, window);
       } catch {
         unsaved++;
       }

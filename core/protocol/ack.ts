@@ -11,7 +11,8 @@
 //   13+L 16  first 16 bytes of HMAC-SHA256(K_telemetry, bytes 0 .. 12+L)
 import { createHmac, type KeyObject } from 'node:crypto';
 import { checkCounter } from './counter.js';
-import { checkEpoch, checkNodeId, deriveHmacKey, pairSecret } from './key-derivation.js';
+import { nodeKeysOf, type NodeKeysOption } from './epoch-keys.js';
+import { checkEpoch, checkNodeId } from './key-derivation.js';
 
 export const ACK_TYPE = 0xc1;
 export const ACK_HEADER_LENGTH = 13;
@@ -68,29 +69,22 @@ export function encodeAck(fields: AckFields, key: KeyObject): Buffer {
   return ack;
 }
 
-export interface AckSignerOptions {
-  nodeSecret: Uint8Array;
-  /** The authority's command public key: acks use the same pair secret, another salt. */
-  authorityPublic: Uint8Array;
-  nodeId: number;
-}
+/** The node's epoch keys, or one pair for every epoch (acks use the command keys' pair secret, another salt). */
+export type AckSignerOptions = { nodeId: number } & NodeKeysOption;
 
 export interface AckSigner {
   encode(ack: Omit<AckFields, 'nodeId'>): Buffer;
 }
 
-/** Node side: encodes acks, keeping one telemetry key per epoch. */
+/** Node side: encodes acks, each under the telemetry key of its command's epoch. */
 export function createAckSigner(options: AckSignerOptions): AckSigner {
   const { nodeId } = options;
   checkNodeId(nodeId);
-  const ss = pairSecret(options.nodeSecret, options.authorityPublic);
-  const keys = new Map<number, KeyObject>();
+  const keys = nodeKeysOf(options);
   return {
     encode(ack) {
       checkEpoch(ack.epoch);
-      let key = keys.get(ack.epoch);
-      if (!key) keys.set(ack.epoch, (key = deriveHmacKey(ss, 'telemetry', ack.epoch, nodeId)));
-      return encodeAck({ ...ack, nodeId }, key);
+      return encodeAck({ ...ack, nodeId }, keys.hmacKey('telemetry', ack.epoch, nodeId));
     },
   };
 }

@@ -5,6 +5,10 @@ export { PACKET_LENGTH, COMMAND_VERSION, decodePacket, encodePacket, type Comman
 export { ALL_NODES, targetKind, nodeSelector, groupSelector, type TargetKind } from './target.js';
 export { reconstructCounter, MAX_COUNTER } from './counter.js';
 export { REPLAY_WINDOW } from './replay-window.js';
+export {
+  createNodeEpochKeys, nodeKeysOf, authorityPairsOf, createAuthorityKeyCache,
+  type NodeEpochKeys, type NodePair, type NodeKeysOption, type AuthorityPair, type AuthorityPairs, type AuthorityKeysOption, type AuthorityKeyCache,
+} from './epoch-keys.js';
 export { nextEpoch, ROTATE_KEYS_OPCODE } from './key-epochs.js';
 export { openAuthorityCounter, type AuthorityCounter, type AuthorityCounterOptions, type CounterSource } from './authority-counter.js';
 export { openNodeState, memoryNodeState, type NodeStateStore, type EpochState, type PreviousEpoch } from './node-state.js';

@@ -9,8 +9,8 @@
 //   3   4  failed tag checks counted in that epoch (saturating at 2^32 − 1)
 //   7  16  first 16 bytes of HMAC-SHA256(K_telemetry(epoch), bytes 0..6)
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { publicKeyObject, secretKeyObject, sharedSecret } from '../keys/index.js';
-import { checkEpoch, checkNodeId, deriveHmacKey, pairSecret } from './key-derivation.js';
+import { authorityPairsOf, createAuthorityKeyCache, nodeKeysOf, type AuthorityKeysOption, type NodeKeysOption } from './epoch-keys.js';
+import { checkEpoch, checkNodeId } from './key-derivation.js';
 
 export const KEY_RETIRED_TYPE = 0xc2;
 export const KEY_RETIRED_LENGTH = 23;
@@ -39,12 +39,12 @@ export function encodeKeyRetired(report: KeyRetiredReport, telemetryKey: KeyObje
 }
 
 /** Node side: encodes reports for any epoch with this node's telemetry keys. */
-export function createKeyRetiredSigner(options: { nodeSecret: Uint8Array; authorityPublic: Uint8Array; nodeId: number }) {
+export function createKeyRetiredSigner(options: { nodeId: number } & NodeKeysOption) {
   const { nodeId } = options;
   checkNodeId(nodeId);
-  const ss = pairSecret(options.nodeSecret, options.authorityPublic);
+  const keys = nodeKeysOf(options);
   return {
-    encode: (epoch: number, failedTags: number) => encodeKeyRetired({ epoch, nodeId, failedTags }, deriveHmacKey(ss, 'telemetry', epoch, nodeId)),
+    encode: (epoch: number, failedTags: number) => encodeKeyRetired({ epoch, nodeId, failedTags }, keys.hmacKey('telemetry', epoch, nodeId)),
   };
 }
 
@@ -57,9 +57,9 @@ export type KeyRetiredVerifyResult = ({ ok: true } & KeyRetiredReport) | { ok: f
  * the authority acts on it only while that epoch is the node's current one, so a replayed report
  * changes nothing (and a node's retired key stays retired on the node, so it is true anyway).
  */
-export function createKeyRetiredVerifier(options: { authoritySecret: Uint8Array; nodePublicKey(nodeId: number): Uint8Array | undefined }) {
-  const secret = secretKeyObject(options.authoritySecret);
-  const nodes = new Map<number, { publicKey: Buffer; ss: Buffer }>();
+export function createKeyRetiredVerifier(options: AuthorityKeysOption) {
+  const pairs = authorityPairsOf(options);
+  const cache = createAuthorityKeyCache();
   return {
     verify(datagram: Uint8Array): KeyRetiredVerifyResult {
       if (datagram.length !== KEY_RETIRED_LENGTH) return { ok: false, reason: 'length' };
@@ -68,13 +68,9 @@ export function createKeyRetiredVerifier(options: { authoritySecret: Uint8Array;
       const epoch = report[1];
       if (epoch > 63) return { ok: false, reason: 'epoch' };
       const nodeId = report[2];
-      const publicKey = nodeId >= 1 && nodeId <= 254 ? options.nodePublicKey(nodeId) : undefined;
-      if (publicKey === undefined) return { ok: false, reason: 'unknown-node' };
-      let node = nodes.get(nodeId);
-      if (!node || !node.publicKey.equals(publicKey)) {
-        nodes.set(nodeId, (node = { publicKey: Buffer.from(publicKey), ss: sharedSecret(secret, publicKeyObject(publicKey)) }));
-      }
-      const expected = tagOf(deriveHmacKey(node.ss, 'telemetry', epoch, nodeId), report.subarray(0, SIGNED));
+      const pair = nodeId >= 1 && nodeId <= 254 ? pairs(nodeId, epoch) : undefined;
+      if (pair === undefined) return { ok: false, reason: 'unknown-node' };
+      const expected = tagOf(cache.hmacKey('telemetry', nodeId, epoch, pair), report.subarray(0, SIGNED));
       if (!timingSafeEqual(expected, report.subarray(SIGNED))) return { ok: false, reason: 'tag' };
       return { ok: true, epoch, nodeId, failedTags: report.readUInt32BE(3) };
     },

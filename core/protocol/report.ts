@@ -12,8 +12,8 @@
 // The verifier is stateless: freshness (S above the last S taken from that node, and not ahead
 // of the authority's clock by more than the allowed skew) is judged where the last S is kept.
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { publicKeyObject, secretKeyObject, sharedSecret } from '../keys/index.js';
-import { checkEpoch, checkNodeId, deriveHmacKey, pairSecret } from './key-derivation.js';
+import { authorityPairsOf, createAuthorityKeyCache, nodeKeysOf, type AuthorityKeysOption, type NodeKeysOption } from './epoch-keys.js';
+import { checkEpoch, checkNodeId } from './key-derivation.js';
 import { fitFacts, readFacts, type ReportFacts } from './report-facts.js';
 
 export const REPORT_TYPE = 0xc3;
@@ -57,18 +57,16 @@ export interface ReportSigner {
 }
 
 /** Node side: one telemetry key per epoch, sequences strictly increasing. */
-export function createReportSigner(options: { nodeSecret: Uint8Array; authorityPublic: Uint8Array; nodeId: number; clock?: () => number }): ReportSigner {
+export function createReportSigner(options: { nodeId: number; clock?: () => number } & NodeKeysOption): ReportSigner {
   const { nodeId } = options;
   checkNodeId(nodeId);
   const clock = options.clock ?? Date.now;
-  const ss = pairSecret(options.nodeSecret, options.authorityPublic);
-  const keys = new Map<number, KeyObject>();
+  const keys = nodeKeysOf(options);
   let last = 0;
   return {
     encode(epoch, facts) {
       checkEpoch(epoch);
-      let key = keys.get(epoch);
-      if (!key) keys.set(epoch, (key = deriveHmacKey(ss, 'telemetry', epoch, nodeId)));
+      const key = keys.hmacKey('telemetry', epoch, nodeId);
       const seq = (last = Math.max(Math.floor(clock()), last + 1));
       return { ...encodeReport({ epoch, nodeId, seq, facts }, key), seq };
     },
@@ -90,18 +88,9 @@ export type ReportVerifyResult = ({ ok: true } & Report) | { ok: false; reason: 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Authority side: checks the tag before it reads a byte of the body. */
-export function createReportVerifier(options: { authoritySecret: Uint8Array; nodePublicKey(nodeId: number): Uint8Array | undefined }) {
-  const secret = secretKeyObject(options.authoritySecret);
-  const nodes = new Map<number, { publicKey: Buffer; ss: Buffer; keys: Map<number, KeyObject> }>();
-  const keyOf = (nodeId: number, publicKey: Uint8Array, epoch: number): KeyObject => {
-    let node = nodes.get(nodeId);
-    if (!node || !node.publicKey.equals(publicKey)) {
-      nodes.set(nodeId, (node = { publicKey: Buffer.from(publicKey), ss: sharedSecret(secret, publicKeyObject(publicKey)), keys: new Map() }));
-    }
-    let key = node.keys.get(epoch);
-    if (!key) node.keys.set(epoch, (key = deriveHmacKey(node.ss, 'telemetry', epoch, nodeId)));
-    return key;
-  };
+export function createReportVerifier(options: AuthorityKeysOption) {
+  const pairs = authorityPairsOf(options);
+  const cache = createAuthorityKeyCache();
   return {
     verify(datagram: Uint8Array): ReportVerifyResult {
       if (datagram.length < REPORT_HEADER_LENGTH + REPORT_TAG_LENGTH || datagram.length > MAX_REPORT_LENGTH) return { ok: false, reason: 'length' };
@@ -112,10 +101,10 @@ export function createReportVerifier(options: { authoritySecret: Uint8Array; nod
       const epoch = report[1];
       if (epoch > 63) return { ok: false, reason: 'epoch' };
       const nodeId = report[2];
-      const publicKey = nodeId >= 1 && nodeId <= 254 ? options.nodePublicKey(nodeId) : undefined;
-      if (publicKey === undefined) return { ok: false, reason: 'unknown-node' };
+      const pair = nodeId >= 1 && nodeId <= 254 ? pairs(nodeId, epoch) : undefined;
+      if (pair === undefined) return { ok: false, reason: 'unknown-node' };
       const signedEnd = REPORT_HEADER_LENGTH + bodyLength;
-      const expected = tagOf(keyOf(nodeId, publicKey, epoch), report.subarray(0, signedEnd));
+      const expected = tagOf(cache.hmacKey('telemetry', nodeId, epoch, pair), report.subarray(0, signedEnd));
       if (!timingSafeEqual(expected, report.subarray(signedEnd))) return { ok: false, reason: 'tag' };
       const seq = report.readBigUInt64BE(3);
       if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'sequence' };

@@ -1,10 +1,9 @@
 // Authority side: turns one command into one 16-byte packet per target node, all carrying the
 // same counter, each tagged with that node's command key for that node's key epoch (nodes move
 // between epochs one by one; the shared counter sequence makes one C new in all of them).
-import type { KeyObject } from 'node:crypto';
 import type { CounterSource } from './authority-counter.js';
-import { checkEpoch, checkNodeId, deriveHmacKey } from './key-derivation.js';
-import { publicKeyObject, secretKeyObject, sharedSecret } from '../keys/index.js';
+import { createAuthorityKeyCache } from './epoch-keys.js';
+import { checkEpoch, checkNodeId } from './key-derivation.js';
 import { encodePacket } from './packet.js';
 import { targetKind } from './target.js';
 
@@ -21,10 +20,12 @@ export interface SignTarget {
   nodeId: number;
   /** The selector this node's packet carries, when not the draft's (a draft naming a set of targets). */
   selector?: number;
-  /** The node's X25519 public key, 32 raw bytes. */
+  /** The node's X25519 public key for the epoch its packet is signed under, 32 raw bytes. */
   publicKey: Uint8Array;
   /** The key epoch this node's packet is signed under, when not the signer's default. */
   epoch?: number;
+  /** The authority's command secret that epoch is bound to, when not the signer's (epoch-keys.ts). */
+  authoritySecret?: Uint8Array;
 }
 
 export interface SignedCommand {
@@ -78,21 +79,11 @@ function checkTargets(draftSelector: number, targets: readonly SignTarget[]): vo
 export function createSigner(options: SignerOptions): Signer {
   const { epoch, counters } = options;
   checkEpoch(epoch);
-  const secret = secretKeyObject(options.authoritySecret);
-  // One X25519 per node and one HKDF per node and epoch, then reused: keyed by node id, replaced
-  // if its public key changes.
-  const keys = new Map<number, { publicKey: Buffer; ss: Buffer; byEpoch: Map<number, KeyObject> }>();
-
-  function keyFor(target: SignTarget, targetEpoch: number): KeyObject {
-    let node = keys.get(target.nodeId);
-    if (!node || !node.publicKey.equals(target.publicKey)) {
-      const ss = sharedSecret(secret, publicKeyObject(target.publicKey));
-      keys.set(target.nodeId, (node = { publicKey: Buffer.from(target.publicKey), ss, byEpoch: new Map() }));
-    }
-    let key = node.byEpoch.get(targetEpoch);
-    if (!key) node.byEpoch.set(targetEpoch, (key = deriveHmacKey(node.ss, 'command', targetEpoch, target.nodeId)));
-    return key;
-  }
+  // One X25519 per node and pair, one HKDF per node and epoch, then reused; derived again when a
+  // target's pair for that epoch changes (a new node key, a new authority key).
+  const cache = createAuthorityKeyCache();
+  const keyFor = (target: SignTarget, targetEpoch: number) =>
+    cache.hmacKey('command', target.nodeId, targetEpoch, { authoritySecret: target.authoritySecret ?? options.authoritySecret, nodePublicKey: target.publicKey });
 
   return {
     epoch,

@@ -3,7 +3,8 @@
 import type { KeyObject } from 'node:crypto';
 import { reconstructCounter, MAX_COUNTER } from './counter.js';
 import { createFailureBudget, DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND } from './failure-budget.js';
-import { checkEpoch, checkNodeId, deriveHmacKey, pairSecret } from './key-derivation.js';
+import { nodeKeysOf, type NodeKeysOption } from './epoch-keys.js';
+import { checkEpoch, checkNodeId } from './key-derivation.js';
 import type { NodeStateStore } from './node-state.js';
 import { COMMAND_VERSION, PACKET_LENGTH } from './packet.js';
 import { createReplayWindow, type ReplayWindow } from './replay-window.js';
@@ -51,11 +52,13 @@ export interface VerifierStats {
 
 export const DEFAULT_FAILED_TAG_CAP = 2 ** 20;
 
-export interface VerifierOptions {
-  /** This node's X25519 secret (its WireGuard key), 32 raw bytes. */
-  nodeSecret: Uint8Array;
-  /** The authority's command public key, pinned at join, 32 raw bytes. */
-  authorityPublic: Uint8Array;
+/**
+ * The node's epoch keys (epoch-keys.ts: shared with its signers, each epoch on its own pair), or
+ * one pair for every epoch: this node's X25519 secret and the authority's command public key.
+ */
+export type VerifierOptions = VerifierSettings & NodeKeysOption;
+
+export interface VerifierSettings {
   /** The host octet of the node's mesh address, 1..254. */
   nodeId: number;
   /** Ids of the groups this node belongs to (from the pairing registry). */
@@ -109,6 +112,8 @@ export interface Verifier {
 interface EpochSlot {
   epoch: number;
   key: KeyObject;
+  /** The epoch keys' generation `key` was derived at. */
+  generation: number;
   window: ReplayWindow;
   failedTags: number;
   /** The persisted upper bound of failedTags. */
@@ -130,7 +135,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // Failed-tag counts are persisted every cap/1024 failures: a crash overstates the count by
   // less than that, and forged packets cost one write per 1024 of them at the default cap.
   const failedTagBlock = Math.max(1, Math.floor(cap / 1024));
-  const ss = pairSecret(options.nodeSecret, options.authorityPublic);
+  const keys = nodeKeysOf(options);
   let groups: ReadonlySet<number> = new Set(options.groups ?? []);
   const slots: (EpochSlot | undefined)[] = new Array(64).fill(undefined);
   let current: EpochSlot;
@@ -151,7 +156,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const saved = state.load(epoch);
     return {
       epoch,
-      key: deriveHmacKey(ss, 'command', epoch, nodeId),
+      key: keys.hmacKey('command', epoch, nodeId),
+      generation: keys.generation,
       window: createReplayWindow(saved.highest),
       failedTags: saved.failedTags,
       failedTagBound: saved.failedTags,
@@ -206,6 +212,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       }
       if (slot === undefined) return reject('no-key');
       if (slot.retired) return reject('key-retired');
+      // The epoch's pair may have changed since the slot was opened (a key change binds epochs).
+      if (slot.generation !== keys.generation) {
+        slot.key = keys.hmacKey('command', epoch, nodeId);
+        slot.generation = keys.generation;
+      }
       // 3. the full counter, relative to H
       const window = slot.window;
       const counter = reconstructCounter(window.highest, (packet[5] << 16) | (packet[6] << 8) | packet[7]);

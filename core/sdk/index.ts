@@ -35,6 +35,7 @@ export { createAckVerifier, type AckRejectReason, type VerifiedAck } from '../pr
 export { DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND } from '../protocol/failure-budget.js';
 export { createKeyRetiredSigner, createKeyRetiredVerifier, KEY_RETIRED_TYPE, type KeyRetiredRejectReason } from '../protocol/key-retired.js';
 export { nextEpoch, ROTATE_KEYS_OPCODE } from '../protocol/key-epochs.js';
+export { createNodeEpochKeys, type AuthorityPair, type AuthorityPairs, type NodeEpochKeys, type NodePair } from '../protocol/epoch-keys.js';
 
 export { createReportSigner, createReportVerifier, MAX_REPORT_LENGTH, REPORT_TYPE, type ReportRejectReason, type ReportVerifyResult } from '../protocol/report.js';
 export { FACT_LIMITS, factsSummary, type ReportFacts, type ReportPeer } from '../protocol/report-facts.js';

@@ -9,6 +9,7 @@ import type { Membership } from '../membership/membership.js';
 import type { MembershipChange, MembershipSource, MembershipStore } from '../membership/membership-store.js';
 import type { AckWindowStore } from '../protocol/ack-windows.js';
 import type { AuthorityCounter } from '../protocol/authority-counter.js';
+import type { NodeEpochKeys } from '../protocol/epoch-keys.js';
 import type { CommandRecord, KeyRetiredOutcome, RegistryEvent, RegistryNode, TargetStatus } from '../registry/registry.js';
 import type { ReportFreshness } from '../protocol/report.js';
 import type { ReportFacts } from '../protocol/report-facts.js';
@@ -28,6 +29,12 @@ export interface NodeIdentity {
   /** X25519 secret: the WireGuard key, also the node's side of the command keys. */
   readonly secret: Buffer;
   readonly publicKey: string;
+  /**
+   * Which pair (this node's secret, the authority's command public key) each key epoch derives
+   * from: the verifier and the ack, report and key-retired signers all take their keys here, so
+   * a key change (bind the epoch moved to, keep the one left) reaches them at once.
+   */
+  readonly keys: NodeEpochKeys;
   /** The authority's command secret; only on the admin. */
   readonly commandSecret?: Buffer;
   /** The current membership: `membershipStore.current`, the same object, kept current in place. */

@@ -4,7 +4,7 @@
 // authority re-sends the command (the ack was lost) instead of running the command twice.
 import { tap } from 'rxjs';
 import {
-  COMMAND_PORT, createAckSigner, defineStage, isStorageFull, logSampler, MESH, NODE, openAckCache, parseKey, TELEMETRY_PORT,
+  COMMAND_PORT, createAckSigner, defineStage, isStorageFull, logSampler, MESH, NODE, openAckCache, TELEMETRY_PORT,
   type CommandAck, type Envelope, type MeshSocket, type TelemetryEgressDropReason,
 } from '../../core/sdk/index.js';
 
@@ -33,7 +33,7 @@ export default defineStage<Config>({
     const mesh = ctx.services.get(MESH);
     const node = ctx.services.get(NODE);
     const { authority, nodeId } = node.membership;
-    const signer = createAckSigner({ nodeSecret: node.secret, authorityPublic: parseKey(authority.commandPublicKey), nodeId });
+    const signer = createAckSigner({ keys: node.keys, nodeId });
     const socket: MeshSocket = await mesh.bind(0, () => ctx.metrics.count('unexpected-inbound'));
     const cache = openAckCache(node.path(config.stateFile));
     const sampler = logSampler(20);

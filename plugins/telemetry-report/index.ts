@@ -5,7 +5,7 @@
 // port; what the stage sent is also emitted (kind 'report'), for a local log.
 import { map, timer } from 'rxjs';
 import {
-  collectFacts, COMMAND_PORT, createReportSigner, defineStage, HOST, logSampler, MESH, NODE, parseKey, TELEMETRY_PORT,
+  collectFacts, COMMAND_PORT, createReportSigner, defineStage, HOST, logSampler, MESH, NODE, TELEMETRY_PORT,
   type MeshSocket,
 } from '../../core/sdk/index.js';
 
@@ -32,7 +32,7 @@ export default defineStage<Config>({
     const node = ctx.services.get(NODE);
     const host = ctx.services.get(HOST);
     const { authority, nodeId } = node.membership;
-    const signer = createReportSigner({ nodeSecret: node.secret, authorityPublic: parseKey(authority.commandPublicKey), nodeId });
+    const signer = createReportSigner({ keys: node.keys, nodeId });
     // Its own socket for sending; nothing is expected back.
     const socket: MeshSocket = await mesh.bind(0, () => ctx.metrics.count('unexpected-inbound'));
     const sampler = logSampler(6);

@@ -14,7 +14,7 @@
 import { filter, map } from 'rxjs';
 import {
   createKeyRetiredSigner, createVerifier, DEFAULT_FAILED_TAG_CAP, DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND, defineStage, isStorageFull, logSampler,
-  MESH, NODE, openAckCache, openNodeState, openRecentCommands, parseKey, TELEMETRY_PORT,
+  MESH, NODE, openAckCache, openNodeState, openRecentCommands, TELEMETRY_PORT,
   type AcceptedCommand, type Envelope, type MeshEndpoint, type VerifiedCommand, type VerifierDropReason,
 } from '../../core/sdk/index.js';
 
@@ -56,8 +56,7 @@ export default defineStage<Config>({
     const node = ctx.services.get(NODE);
     const mesh = ctx.services.get(MESH);
     const { membership } = node;
-    const authorityPublic = parseKey(membership.authority.commandPublicKey);
-    const reports = createKeyRetiredSigner({ nodeSecret: node.secret, authorityPublic, nodeId: membership.nodeId });
+    const reports = createKeyRetiredSigner({ keys: node.keys, nodeId: membership.nodeId });
     const socket = await mesh.bind(0, () => ctx.metrics.count('unexpected-inbound'));
     const state = openNodeState(node.path(config.stateFile));
     const acks = openAckCache(node.path(config.stateFile));
@@ -106,8 +105,7 @@ export default defineStage<Config>({
     const saved = state.loadPrevious();
     const resumed = saved && saved.epoch !== membership.epoch && (saved.until === null || saved.until > Date.now()) ? saved : undefined;
     const verifier = createVerifier({
-      nodeSecret: node.secret,
-      authorityPublic,
+      keys: node.keys,
       nodeId: membership.nodeId,
       groups: membership.groups,
       state,

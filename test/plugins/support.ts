@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { deriveHmacKey, pairSecret } from '../../core/protocol/key-derivation.js';
+import { createNodeEpochKeys } from '../../core/protocol/epoch-keys.js';
+import { parseKey } from '../../core/keys/index.js';
 import { encodePacket, type CommandFields } from '../../core/protocol/packet.js';
 import { openRegistry, type Registry } from '../../core/registry/registry.js';
 import { readJson, writeJsonAtomic } from '../../core/membership/instance-files.js';
@@ -37,6 +39,7 @@ function identity(dir: string, secret: Buffer, membership: Membership, commandSe
     instanceDir: dir,
     secret,
     publicKey: formatKey(publicKeyOf(secret)),
+    keys: createNodeEpochKeys({ nodeSecret: secret, authorityPublic: parseKey(membership.authority.commandPublicKey) }),
     commandSecret,
     membership: membershipStore.current,
     membershipStore,
