@@ -47,7 +47,10 @@ export default defineStage<Config>({
     const sampler = logSampler(config.logPerMinute);
     const refuse = (reason: string, fields: Record<string, unknown>) => {
       ctx.metrics.count(`ack-rejected.${reason}`);
-      if (sampler.allow(reason)) ctx.logger.warn({ ...fields, reason }, 'ack refused');
+      // A duplicate is a node answering a re-send of a command it had already answered (udp-egress
+      // re-sends until acked): expected, and harmless, so it is only counted.
+      if (reason === 'duplicate') ctx.logger.debug({ ...fields, reason }, 'ack refused');
+      else if (sampler.allow(reason)) ctx.logger.warn({ ...fields, reason }, 'ack refused');
     };
     // A node's key-retired report (docs/protocol.md): recorded, and the fleet moves to a new key
     // epoch (the sync pusher sends the membership updates). Repeats for an epoch already left are counted only.
