@@ -15,6 +15,7 @@ import { ensureInstanceDir, loadSecret } from '../membership/instance-files.js';
 import { loadMembership, MEMBERSHIP_FILE, saveMembership } from '../membership/membership.js';
 import { formatKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry } from '../registry/registry.js';
+import { openHandoverLog } from '../genesis/authority-keys.js';
 import { pinAuthority, saveEnrolmentToken, saveGenesisState, type PinnedAuthority } from '../genesis/authority-pin.js';
 import { BUNDLE_FORMAT, readBundle, type ProvisioningBundle } from '../genesis/bundle.js';
 import { claimNode } from '../genesis/claim.js';
@@ -44,7 +45,20 @@ function authorityOf(dir: string): PinnedAuthority {
     commandPublicKey: formatKey(publicKeyOf(loadSecret(dir, 'command.key', false))),
     nodeId: membership.nodeId,
     address: membership.address,
+    // A node that joins after a hand-over pins its number too, so it takes no older one.
+    ...latestHandover(dir),
   };
+}
+
+function latestHandover(dir: string): Pick<PinnedAuthority, 'handover'> {
+  if (!existsSync(join(dir, 'admin.db'))) return {};
+  const registry = openRegistry(join(dir, 'admin.db'));
+  try {
+    const number = openHandoverLog(registry).latest()?.number;
+    return number ? { handover: number } : {};
+  } finally {
+    registry.close();
+  }
 }
 
 export function register(program: Command): void {

@@ -5,6 +5,7 @@
 //                            and prints only the public key
 //   ppn keys pub [FILE]      reads a secret from FILE or stdin and prints its public key
 //   ppn keys rotate --node N | --all   moves nodes to a new command-key epoch (through F8; keys-rotate.ts)
+//   ppn keys rotate-authority --genesis|--command   the authority's own keys, by a signed hand-over (keys-authority.ts)
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidKeyError, formatKey, generateSecret, parseKey, publicKeyOf } from '../keys/index.js';
@@ -77,5 +78,29 @@ export function register(program: Command): void {
     .action(async (opts) => {
       const { rotate } = await import('./keys-rotate.js');
       process.exitCode = await rotate(opts);
+    });
+
+  keys
+    .command('rotate-authority')
+    .description("On the admin: new authority keys (genesis, command or both), handed over to every node by a message signed under the current genesis key")
+    .option('--genesis', 'a new genesis key (signs beacons, claims, membership updates)')
+    .option('--command', "a new command key (the authority's half of every node's command and telemetry keys)")
+    .option('--overlap <duration>', 'how long nodes still accept the replaced key(s): 90s, 10m, 1h, 2d', '1h')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
+    .option('--json', 'print one JSON object at the end and nothing else')
+    .option('--instance <dir>', "the admin's instance directory", 'instance/admin')
+    .addHelpText(
+      'after',
+      [
+        '',
+        "The new keys are 0600 files in the admin's instance directory (the replaced ones in retired/ until",
+        'the overlap ends, then deleted); the hand-over is recorded in admin.db (audited) and the running',
+        'admin sends it to every node on the sync port. Keys lost altogether: docs/keys.md, "Authority keys".',
+        'Exit status: 0 handed over, 2 bad usage, 7 not confirmed, 1 anything else.',
+      ].join('\n'),
+    )
+    .action(async (opts) => {
+      const { rotateAuthority } = await import('./keys-authority.js');
+      process.exitCode = await rotateAuthority(opts);
     });
 }

@@ -35,6 +35,9 @@ export interface HandoverRecord {
   commandPublicKey?: string;
   /** The replaced keys' files are deleted (the overlap is over). */
   retired: boolean;
+  /** A new command key: when the admin moves every node to its next epoch under it (switchedAt: done). */
+  switchAt: number;
+  switchedAt?: number;
 }
 
 export interface HandoverLog {
@@ -42,13 +45,19 @@ export interface HandoverLog {
   latest(): HandoverRecord | undefined;
   /** The hand-overs whose overlap has not ended at `now`, oldest first: the ones the nodes are sent. */
   inOverlap(now: number): HandoverRecord[];
-  record(h: Omit<HandoverRecord, 'retired'>, actor: string): void;
+  record(h: Omit<HandoverRecord, 'retired' | 'switchedAt'>, actor: string): void;
   markRetired(number: number): void;
+  /** The latest hand-over of a command key. */
+  latestCommand(): HandoverRecord | undefined;
+  /** Where the switch of hand-over `number` moved node `nodeId` from (the epoch still on the replaced key). */
+  leftEpoch(number: number, nodeId: number): number | undefined;
+  /** Records the switch: each node's epoch left, in the caller's transaction with the registry's moves. */
+  recordSwitch(number: number, moves: { nodeId: number; from: number }[], at: number): void;
 }
 
-interface Row { number: number; message: Buffer; issued_at: number; overlap_until: number; genesis_key: string | null; command_key: string | null; retired: number }
+interface Row { number: number; message: Buffer; issued_at: number; overlap_until: number; genesis_key: string | null; command_key: string | null; retired: number; switch_at: number; switched_at: number | null }
 const fromRow = (r: Row): HandoverRecord => ({
-  number: r.number, message: r.message, issuedAt: r.issued_at, overlapUntil: r.overlap_until,
+  number: r.number, message: r.message, issuedAt: r.issued_at, overlapUntil: r.overlap_until, switchAt: r.switch_at, ...(r.switched_at !== null && { switchedAt: r.switched_at }),
   ...(r.genesis_key && { genesisKey: r.genesis_key }), ...(r.command_key && { commandPublicKey: r.command_key }), retired: !!r.retired,
 });
 
@@ -56,11 +65,17 @@ export function openHandoverLog(registry: Registry): HandoverLog {
   const { db } = registry;
   db.exec(`CREATE TABLE IF NOT EXISTS authority_handovers (
     number INTEGER PRIMARY KEY, message BLOB NOT NULL, issued_at INTEGER NOT NULL, overlap_until INTEGER NOT NULL,
-    genesis_key TEXT, command_key TEXT, retired INTEGER NOT NULL DEFAULT 0)`);
+    genesis_key TEXT, command_key TEXT, retired INTEGER NOT NULL DEFAULT 0, switch_at INTEGER NOT NULL, switched_at INTEGER);
+    CREATE TABLE IF NOT EXISTS authority_epoch_switches (
+    handover INTEGER NOT NULL, node_id INTEGER NOT NULL, left_epoch INTEGER NOT NULL, PRIMARY KEY (handover, node_id))`);
   const all = db.prepare<[], Row>('SELECT * FROM authority_handovers ORDER BY number');
   const latest = db.prepare<[], Row>('SELECT * FROM authority_handovers ORDER BY number DESC LIMIT 1');
   const open = db.prepare<[number], Row>('SELECT * FROM authority_handovers WHERE overlap_until > ? ORDER BY number');
-  const insert = db.prepare('INSERT INTO authority_handovers (number, message, issued_at, overlap_until, genesis_key, command_key) VALUES (?, ?, ?, ?, ?, ?)');
+  const insert = db.prepare('INSERT INTO authority_handovers (number, message, issued_at, overlap_until, genesis_key, command_key, switch_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const latestCommand = db.prepare<[], Row>('SELECT * FROM authority_handovers WHERE command_key IS NOT NULL ORDER BY number DESC LIMIT 1');
+  const left = db.prepare<[number, number], { left_epoch: number }>('SELECT left_epoch FROM authority_epoch_switches WHERE handover = ? AND node_id = ?');
+  const insertSwitch = db.prepare('INSERT OR REPLACE INTO authority_epoch_switches (handover, node_id, left_epoch) VALUES (?, ?, ?)');
+  const switched = db.prepare('UPDATE authority_handovers SET switched_at = ? WHERE number = ?');
   const retire = db.prepare('UPDATE authority_handovers SET retired = 1 WHERE number = ?');
   return {
     all: () => all.all().map(fromRow),
@@ -69,16 +84,33 @@ export function openHandoverLog(registry: Registry): HandoverLog {
       return r && fromRow(r);
     },
     inOverlap: (now) => open.all(now).map(fromRow),
-    record: writeTransaction(db, (h: Omit<HandoverRecord, 'retired'>, actor: string) => {
-      insert.run(h.number, h.message, h.issuedAt, h.overlapUntil, h.genesisKey ?? null, h.commandPublicKey ?? null);
+    record: writeTransaction(db, (h: Omit<HandoverRecord, 'retired' | 'switchedAt'>, actor: string) => {
+      insert.run(h.number, h.message, h.issuedAt, h.overlapUntil, h.genesisKey ?? null, h.commandPublicKey ?? null, h.switchAt);
       registry.audit(actor, 'authority.handover', {
         number: h.number, genesisKey: h.genesisKey ?? null, commandPublicKey: h.commandPublicKey ?? null,
         issuedAt: new Date(h.issuedAt).toISOString(), overlapUntil: new Date(h.overlapUntil).toISOString(),
       });
     }),
     markRetired: (number) => void retire.run(number),
+    latestCommand: () => {
+      const r = latestCommand.get();
+      return r && fromRow(r);
+    },
+    leftEpoch: (number, nodeId) => left.get(number, nodeId)?.left_epoch,
+    recordSwitch(number, moves, at) {
+      for (const m of moves) insertSwitch.run(number, m.nodeId, m.from);
+      switched.run(at, number);
+    },
   };
 }
+
+/**
+ * How long after a command-key hand-over the admin keeps signing under the old key (at most half
+ * the overlap): time for every node to take the hand-over (pushed at once, re-pushed with every
+ * membership re-push) and move itself to its next epoch under the new key before the first
+ * command signed there arrives.
+ */
+export const HANDOVER_DELIVERY_MS = 30_000;
 
 export const retiredKeyFile = (name: string, number: number) => join(RETIRED_DIR, name.replace(/\.key$/, `.${number}.key`));
 
@@ -110,8 +142,8 @@ export function rotateAuthorityKeys(instanceDir: string, registry: Registry, o: 
   const replaced: [string, Buffer][] = [...(newGenesisSeed ? [[GENESIS_KEY_FILE, newGenesisSeed] as [string, Buffer]] : []), ...(newCommandSecret ? [[COMMAND_KEY_FILE, newCommandSecret] as [string, Buffer]] : [])];
   const staged = (name: string) => join(instanceDir, `${name}.next`);
   for (const [name, secret] of replaced) writeFileSync(staged(name), `${formatKey(secret)}\n`, { mode: 0o600, flag: 'wx' });
-  const record: Omit<HandoverRecord, 'retired'> = {
-    number, message, issuedAt: now, overlapUntil: now + o.overlapSeconds * 1000,
+  const record: Omit<HandoverRecord, 'retired' | 'switchedAt'> = {
+    number, message, issuedAt: now, overlapUntil: now + o.overlapSeconds * 1000, switchAt: now + Math.min((o.overlapSeconds * 1000) / 2, HANDOVER_DELIVERY_MS),
     ...(next && { genesisKey: next.publicText }), ...(newCommandPublic && { commandPublicKey: formatKey(newCommandPublic) }),
   };
   // The keys change places before the hand-over is recorded: the running admin reads the new

@@ -14,6 +14,7 @@ import { ensureInstanceDir, readJson, writeJsonAtomic } from '../membership/inst
 import { ENDPOINT_PATTERN } from '../underlay/endpoint.js';
 import { checkSchema, formatProblems } from '../runtime/schema-check.js';
 import type { Handover } from './handover.js';
+import type { NodeEpochKeys } from '../protocol/epoch-keys.js';
 import { signatureVerifier, type GenesisSignatureCheck } from './signing-key.js';
 
 export const AUTHORITY_FILE = 'authority.json';
@@ -36,6 +37,8 @@ export interface PinnedAuthority {
 export interface PreviousKey {
   key: string;
   until: number;
+  /** The command key only: the epoch the node left, which derives from this key until `until`. */
+  epoch?: number;
 }
 
 const KEY = { type: 'string', pattern: KEY_PATTERN };
@@ -43,7 +46,7 @@ const PREVIOUS_KEY = {
   type: 'object',
   required: ['key', 'until'],
   additionalProperties: false,
-  properties: { key: KEY, until: { type: 'number', minimum: 0 } },
+  properties: { key: KEY, until: { type: 'number', minimum: 0 }, epoch: { type: 'integer', minimum: 0, maximum: 63 } },
 };
 export const pinnedAuthoritySchema = {
   type: 'object',
@@ -88,11 +91,11 @@ export function savePinnedAuthority(instanceDir: string, authority: PinnedAuthor
 }
 
 /** The pin after taking `handover` at `now`: the new key(s) current, the replaced ones kept for its overlap. */
-export function pinAfterHandover(pin: PinnedAuthority, handover: Handover, now: number): PinnedAuthority {
+export function pinAfterHandover(pin: PinnedAuthority, handover: Handover, now: number, epochLeft: number): PinnedAuthority {
   const until = now + handover.overlapSeconds * 1000;
   const previous = { ...pin.previous };
   if (handover.newGenesisKey) previous.genesis = { key: pin.genesisKey, until };
-  if (handover.newCommandKey) previous.command = { key: pin.commandPublicKey, until };
+  if (handover.newCommandKey) previous.command = { key: pin.commandPublicKey, until, epoch: epochLeft };
   return {
     ...pin,
     genesisKey: handover.newGenesisKey ? formatKey(handover.newGenesisKey) : pin.genesisKey,
@@ -122,6 +125,16 @@ export function pinnedGenesisCheck(pin: () => PinnedAuthority, now: () => number
     if (now() >= previous.until) return { ok: false, reason: 'previous-key-ended', detail: `signed by genesis key ${previous.key}, replaced by hand-over ${p.handover}; its overlap ended ${new Date(previous.until).toISOString()}` };
     return { ok: true, previous: true };
   };
+}
+
+/**
+ * A command-key hand-over is an epoch move (core/protocol/epoch-keys.ts): the node's epochs derive
+ * from the new key, but for the overlap the epoch it left derives from the replaced one. Called
+ * when a hand-over is taken, and at start-up (a restart within the overlap keeps it).
+ */
+export function bindReplacedCommandKey(keys: NodeEpochKeys, pin: PinnedAuthority | undefined, now: number): void {
+  const replaced = pin?.previous?.command;
+  if (replaced?.epoch !== undefined && now < replaced.until) keys.bind(replaced.epoch, { authorityPublic: parseKey(replaced.key) });
 }
 
 export interface GenesisState {

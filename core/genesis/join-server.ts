@@ -21,7 +21,8 @@ import { membershipFor, type AuthorityView } from './peers.js';
 export interface JoinServerOptions {
   host: string;
   port: number;
-  commandSecret: Buffer;
+  /** The authority's command secret, asked for each request (a hand-over replaces it). */
+  commandSecret: () => Buffer;
   pairing: Pairing;
   policy: AdmissionPolicy;
   authority: AuthorityView;
@@ -108,7 +109,7 @@ export async function startJoinServer(o: JoinServerOptions): Promise<JoinServer>
       chunks.push(chunk as Buffer);
     }
     const mac = req.headers[MAC_HEADER];
-    const opened = openRequest(Buffer.concat(chunks), typeof mac === 'string' ? mac : undefined, o.commandSecret);
+    const opened = openRequest(Buffer.concat(chunks), typeof mac === 'string' ? mac : undefined, o.commandSecret());
     if (!opened.ok) {
       reject(opened.reason, from, opened.detail);
       return plain(res, opened.reason === 'bad-mac' ? 401 : 400, opened.detail);

@@ -4,9 +4,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadGenesisState, loadPinnedAuthority, pinAfterHandover, pinnedGenesisCheck, saveGenesisState, savePinnedAuthority } from '../genesis/authority-pin.js';
+import { bindReplacedCommandKey, loadGenesisState, loadPinnedAuthority, pinAfterHandover, pinnedGenesisCheck, saveGenesisState, savePinnedAuthority } from '../genesis/authority-pin.js';
 import { checkHandover, HANDOVER_KIND } from '../genesis/handover.js';
 import { liveGenesisKey, openHandoverLog, retireEndedKeys } from '../genesis/authority-keys.js';
+import { authorityCommandKeys, switchIfDue } from '../genesis/authority-command-keys.js';
 import { directedBroadcast, startBeaconSender } from '../genesis/beacon-sender.js';
 import { startJoinServer } from '../genesis/join-server.js';
 import { nodeRoute } from '../genesis/node-routes.js';
@@ -29,6 +30,7 @@ import { ensureInstanceDir, loadSecret, readJson, writeJsonAtomic } from '../mem
 import { loadMembership } from '../membership/membership.js';
 import { createMembershipStore } from '../membership/membership-store.js';
 import { createNodeEpochKeys } from '../protocol/epoch-keys.js';
+import { nextEpoch } from '../protocol/key-epochs.js';
 
 export type { NodeIdentity };
 
@@ -62,11 +64,14 @@ export const nodeService = defineService<{ authority: boolean }, NodeIdentity>({
     const secret = loadSecret(ctx.instanceDir, 'identity.key', true);
     const commandSecret = config.authority ? loadSecret(ctx.instanceDir, 'command.key', true) : undefined;
     const membershipStore = createMembershipStore(ctx.instanceDir, loadMembership(ctx.instanceDir));
+    const keys = createNodeEpochKeys({ nodeSecret: secret, authorityPublic: parseKey(membershipStore.current.authority.commandPublicKey) });
+    // Within an authority command-key hand-over's overlap, the epoch left is on the replaced key.
+    bindReplacedCommandKey(keys, loadPinnedAuthority(ctx.instanceDir), Date.now());
     return {
       instanceDir: ctx.instanceDir,
       secret,
       publicKey: formatKey(publicKeyOf(secret)),
-      keys: createNodeEpochKeys({ nodeSecret: secret, authorityPublic: parseKey(membershipStore.current.authority.commandPublicKey) }),
+      keys,
       commandSecret,
       membership: membershipStore.current,
       membershipStore,
@@ -194,7 +199,9 @@ export const genesisService = defineService<Record<string, never>, Genesis>({
         const key = liveGenesisKey(node.instanceDir, handovers);
         const pairing = openPairing(registry);
         pairing.setMeta(AUTHORITY_ID_META, String(membership.nodeId));
-        const authority = { nodeId: membership.nodeId, commandPublicKey: formatKey(publicKeyOf(node.commandSecret)), epoch: membership.epoch };
+        // The command key the admin signs with: the old one until a hand-over's switch (authority-command-keys.ts).
+        const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret);
+        const authority = { nodeId: membership.nodeId, commandPublicKey: commandKeys.signingPublic(), epoch: membership.epoch };
         const listen = parseEndpoint(membership.listen, 'membership listen');
         const host = config.host ?? listen.host;
 
@@ -202,18 +209,25 @@ export const genesisService = defineService<Record<string, never>, Genesis>({
           registry, pairing, mesh, key, authority, self: node.membershipStore, handovers,
           everyMs: config.sync.everyMs, pollMs: config.sync.pollMs, count, logger,
         });
-        // The keys a hand-over replaced are deleted once its overlap is over (authority-keys.ts).
+        // A command-key hand-over's switch once it is due: every node to its next epoch under the
+        // new key. The keys a hand-over replaced are deleted once its overlap is over (authority-keys.ts).
         const retiring = setInterval(() => {
+          const switched = switchIfDue(commandKeys, registry, { authorityId: authority.nodeId, authorityEpoch: authority.epoch, now: Date.now() });
+          if (switched !== undefined) {
+            authority.commandPublicKey = commandKeys.signingPublic();
+            logger.warn({ handover: switched, commandPublicKey: authority.commandPublicKey }, 'command key switched: every node moves to its next epoch under the new key');
+            sync.refresh();
+          }
           const retired = retireEndedKeys(node.instanceDir, handovers, Date.now());
           if (retired.length) logger.warn({ handovers: retired }, 'overlap over: the replaced authority keys are deleted');
-        }, 1_000);
+        }, 250);
         const closers: (() => Promise<void>)[] = [sync.close, async () => clearInterval(retiring)];
         const closeAll = async () => {
           for (const close of closers) await close();
         };
         try {
           const server = await startJoinServer({
-            host, port: config.port ?? listen.port, commandSecret: node.commandSecret, pairing, authority,
+            host, port: config.port ?? listen.port, commandSecret: commandKeys.signing, pairing, authority,
             policy: { auto: config.admission === 'auto', maxPending: config.maxPending, groupsByRole: config.groupsByRole },
             freshnessMs: config.freshnessSeconds * 1000,
             now: Date.now,
@@ -287,12 +301,32 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
 
         // An authority key hand-over (core/genesis/handover.ts): checked under the pin, then the
         // pin moves to the new key(s), the replaced ones kept for its overlap (authority.json).
+        // The epoch left on the replaced command key goes back to the new key when the overlap ends.
+        let unbindTimer: NodeJS.Timeout | undefined;
+        const unbindWhenOver = () => {
+          clearTimeout(unbindTimer);
+          const replaced = pinned?.previous?.command;
+          if (replaced?.epoch === undefined || Date.now() >= replaced.until) return;
+          unbindTimer = setTimeout(() => node.keys.unbind(replaced.epoch!), Math.min(replaced.until - Date.now(), 2 ** 31 - 1));
+          unbindTimer.unref();
+        };
+        unbindWhenOver();
         const takeHandover = (payload: Uint8Array, from: unknown) => {
           const result = checkHandover(payload, { genesisKey: pinned!.genesisKey, commandPublicKey: pinned!.commandPublicKey, handover: pinned!.handover ?? 0 });
           if (!result.ok) return result.reason === 'current' ? count('handover-current') : refuse(`handover-${result.reason}`, from, result.detail);
-          pinned = pinAfterHandover(pinned!, result.handover, Date.now());
+          const left = node.membershipStore.current.epoch;
+          pinned = pinAfterHandover(pinned!, result.handover, Date.now(), left);
           savePinnedAuthority(node.instanceDir, pinned);
           count('handover-taken');
+          if (result.handover.newCommandKey) {
+            // An epoch move, node first (as rotate-keys): e + 1 on the new key, e kept on the old
+            // one, without a deadline until the authority's membership names the new key.
+            node.keys.setDefault({ authorityPublic: result.handover.newCommandKey });
+            bindReplacedCommandKey(node.keys, pinned, Date.now());
+            const { authority } = node.membershipStore.current;
+            node.membershipStore.apply({ epoch: nextEpoch(left), authority: { ...authority, commandPublicKey: pinned.commandPublicKey } }, 'self');
+            unbindWhenOver();
+          }
           logger.warn({ handover: result.handover.number, genesisKey: pinned.genesisKey, commandPublicKey: pinned.commandPublicKey, previous: pinned.previous }, 'authority keys handed over');
         };
         const socket = await mesh.bind(port, (payload, from) => {
@@ -302,13 +336,16 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
           const result = checker.take(payload);
           if (!result.ok) return result.reason === 'current' || result.reason === 'partial' || result.reason === 'duplicate' ? count(result.reason) : refuse(result.reason, from, result.detail);
           const next = result.update.membership;
-          // Until the authority switches to the new command key it still names the replaced one.
+          // Until the authority switches to the new command key it still names the replaced one:
+          // the node keeps the epoch and key it moved to, and no overlap starts yet.
           const previousCommand = pinned.previous?.command;
-          const knownCommandKey = next.authority.commandPublicKey === pinned.commandPublicKey || (previousCommand?.key === next.authority.commandPublicKey && Date.now() < previousCommand.until);
-          if (!knownCommandKey) return refuse('wrong-command-key', from, `${next.authority.commandPublicKey}: ${pinned.commandPublicKey} is pinned`);
+          const beforeSwitch = next.authority.commandPublicKey !== pinned.commandPublicKey && previousCommand?.key === next.authority.commandPublicKey && Date.now() < previousCommand.until;
+          if (next.authority.commandPublicKey !== pinned.commandPublicKey && !beforeSwitch) return refuse('wrong-command-key', from, `${next.authority.commandPublicKey}: ${pinned.commandPublicKey} is pinned`);
           mesh.setPeers(next.peers);
           // Saved, then announced: the verifier and the diode follow it for their next packet.
-          node.membershipStore.apply(next, 'authority');
+          const { epoch, authority } = node.membershipStore.current;
+          if (beforeSwitch) node.membershipStore.apply({ ...next, epoch, authority: { ...next.authority, commandPublicKey: authority.commandPublicKey } }, 'self');
+          else node.membershipStore.apply(next, 'authority');
           saveGenesisState(node.instanceDir, { syncSeq: result.update.seq });
           count('applied');
           logger.info({ seq: result.update.seq, peers: next.peers.map((p) => p.name) }, 'membership updated');
@@ -320,7 +357,10 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
           (err: Error) => logger.warn({ err: err.message }, 'no session with the authority yet'),
         );
         return {
-          close: async () => socket.close(),
+          close: async () => {
+            clearTimeout(unbindTimer);
+            socket.close();
+          },
           status: () => ({ pinned: !!pinned, ...(pinned?.handover && { handover: pinned.handover }), peers: membership.peers.map((p) => p.name), ...(checker && { parts: checker.status() }) }),
         };
       },

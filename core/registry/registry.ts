@@ -95,6 +95,12 @@ export interface Registry {
    */
   keyEpoch(): number | undefined;
   /**
+   * Moves node `nodeId` from its key epoch (else `currentEpoch`) to the next one, audited as
+   * node.key-epoch: an authority command-key hand-over moves every node (core/genesis/authority-keys.ts).
+   * Returns the epochs left and entered.
+   */
+  advanceKeyEpoch(nodeId: number, currentEpoch: number, actor: string, why: string): { from: number; to: number };
+  /**
    * Takes a node's authenticated key-retired report: when it names the node's epoch (its own,
    * else `currentEpoch`), records it (audited, counted on the node) and moves that node to the
    * next epoch (mod 64) in the same transaction; a report for another epoch changes nothing.
@@ -410,6 +416,16 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
         .map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
     },
     keyEpoch: () => fleetEpoch.get()?.epoch,
+    advanceKeyEpoch(nodeId, currentEpoch, actor, why) {
+      const move = writeTransaction(db, () => {
+        const from = keyEpochOf(nodeId) ?? currentEpoch;
+        const to = nextEpoch(from);
+        moveKeyEpoch(nodeId, from, to, actor, why);
+        return { from, to };
+      })();
+      changed({ type: 'node', nodeId });
+      return move;
+    },
     keyRetired(report, currentEpoch) {
       const outcome = writeTransaction(db, (): KeyRetiredOutcome => {
         // A report for an epoch the node has left is the node repeating itself until the update

@@ -9,6 +9,7 @@
 import { resolve } from 'node:path';
 import { concatMap, EMPTY, of } from 'rxjs';
 import {
+  authorityCommandKeys,
   COMMAND_PORT, createDraftGuard, createSigner, defaultCatalogPath, defineStage, draftTargets, isStorageFull, loadCatalog, loadOperatorPolicy, logSampler, MAIN_OPERATOR, NODE, parseKey, permits, REGISTRY, targetMatches,
   type DraftGuard, type Draft, type Envelope, type Fleet, type FleetNode, type OutboundCommand, type Registry, type RoutedIntent, type SignerDropReason,
 } from '../../core/sdk/index.js';
@@ -43,6 +44,8 @@ export default defineStage<Config>({
     const counters = registry.authorityCounter({ blockSize: config.counterBlock });
     // Every target names its epoch (resolveTargets), read from the registry for each draft.
     const signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
+    // Which command secret each (node, epoch) is on, across an authority command-key hand-over.
+    const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret);
 
     const catalog = loadCatalog(config.catalog ? resolve(ctx.baseDir, config.catalog) : defaultCatalogPath());
     // Building a guard tokenises the fleet's names: one is kept per distinct fleet.
@@ -90,7 +93,7 @@ export default defineStage<Config>({
         if (sampler.allow('not-permitted')) ctx.logger.warn({ actor, intent: draft.intent, target: draft.target, reason: granted.reason }, 'draft refused: not granted to this operator');
         return drop(env, 'not-permitted', { draft, reason: granted.reason, explanation: granted.explanation });
       }
-      const targets = resolveTargets(draft, fleet.nodes, registry, node.membership.epoch);
+      const targets = resolveTargets(draft, fleet.nodes, registry, node.membership.epoch).map((t) => ({ ...t, authoritySecret: commandKeys.secretFor(t.nodeId, t.epoch) ?? commandKeys.signing() }));
       const targetView = targets.map(({ nodeId, name, address }) => ({ nodeId, name, address }));
       if (!targets.length) return drop(env, 'no-targets', { draft, error: `no active node takes commands as '${draft.target}'` });
       if (dryRun) {

@@ -3,7 +3,7 @@
 // It carries reports only; nothing received here is ever executed. Refused messages are counted
 // by reason and logged at a sampled rate: anyone on the mesh can send junk here.
 import {
-  COMMAND_PORT, createAckVerifier, createKeyRetiredVerifier, createReportVerifier, REPORT_TYPE, createPushSource, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
+  authorityCommandKeys, COMMAND_PORT, createAckVerifier, createKeyRetiredVerifier, createReportVerifier, REPORT_TYPE, createPushSource, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
   type AckReport, type MeshEndpoint, type MeshSocket,
 } from '../../core/sdk/index.js';
 
@@ -40,9 +40,17 @@ export default defineStage<Config>({
       return n && n.status === 'active' ? parseKey(n.publicKey) : undefined;
     };
     // The replay windows live in the registry: an ack taken before an admin restart stays taken.
-    const verifier = createAckVerifier({ authoritySecret: node.commandSecret, nodePublicKey, windows: registry.ackWindows() });
-    const reports = createKeyRetiredVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
-    const heartbeats = createReportVerifier({ authoritySecret: node.commandSecret, nodePublicKey });
+    // Each (node, epoch) on its command secret: after an authority command-key hand-over the epoch a
+    // node left is on the old key until its overlap ends, every other on the new one.
+    const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret);
+    const pairs = (id: number, epoch: number) => {
+      const nodeKey = nodePublicKey(id);
+      const authoritySecret = nodeKey && commandKeys.secretFor(id, epoch);
+      return authoritySecret ? { authoritySecret, nodePublicKey: nodeKey } : undefined;
+    };
+    const verifier = createAckVerifier({ pairs, windows: registry.ackWindows() });
+    const reports = createKeyRetiredVerifier({ pairs });
+    const heartbeats = createReportVerifier({ pairs });
     const source = createPushSource();
     const sampler = logSampler(config.logPerMinute);
     const refuse = (reason: string, fields: Record<string, unknown>) => {

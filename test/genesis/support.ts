@@ -70,7 +70,7 @@ export async function loopbackAuthority(): Promise<LoopbackAuthority> {
       const server = await startJoinServer({
         host: '127.0.0.1',
         port: authority.joinEndpoint.port,
-        commandSecret,
+        commandSecret: () => commandSecret,
         pairing: authority.pairing,
         policy: { auto: !!options.auto, maxPending: 32, groupsByRole: { 'os-infrastructure': [1] } },
         authority: { nodeId: 10, commandPublicKey: authority.pinned.commandPublicKey, epoch: 0 },
