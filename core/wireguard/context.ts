@@ -4,6 +4,7 @@ import type { EventEmitter } from 'node:events';
 import type { Aead } from './aead.js';
 import type { AllowedIps } from './allowed-ips.js';
 import type { Clock } from './clock.js';
+import type { CookieChecker } from './cookie.js';
 import type { ProtocolTimings } from './constants.js';
 import type { Drops } from './drops.js';
 import type { IndexTable } from './index-table.js';
@@ -17,6 +18,13 @@ export interface Logger {
   warn(obj: object, msg: string): void;
 }
 
+export interface AnsweredKey {
+  readonly local: LocalIdentity;
+  /** base64 public key. */
+  readonly id: string;
+  readonly checker: CookieChecker;
+}
+
 export interface DeviceContext {
   readonly clock: Clock;
   readonly log: Logger;
@@ -24,7 +32,14 @@ export interface DeviceContext {
   readonly mtu: number;
   /** ChaCha20-Poly1305 for transport data (aead.ts: libsodium, or node:crypto). */
   readonly aead: Aead;
-  readonly local: LocalIdentity;
+  /** This device's own key: what its initiations are made with. Replaced by setPrivateKey. */
+  local: LocalIdentity;
+  /**
+   * The keys handshakes addressed to this device are answered for, its own first: during an
+   * identity change also the key it is moving to (before) or from (after), so peers that know
+   * either reach it. mac1 says which one a message is for.
+   */
+  readonly answered: AnsweredKey[];
   readonly peers: Map<string, Peer>;
   readonly routes: AllowedIps<Peer>;
   readonly indices: IndexTable;

@@ -18,7 +18,7 @@ import { createAllowedIps, formatPrefix, parsePrefix, type Prefix } from './allo
 import { openUdpBind, type RelaySend } from './bind.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_MTU, DEFAULT_TIMINGS, type ProtocolTimings } from './constants.js';
-import type { DeviceContext, Logger } from './context.js';
+import type { AnsweredKey, DeviceContext, Logger } from './context.js';
 import { createCookieChecker, createCookieGenerator } from './cookie.js';
 import { wipe } from './crypto.js';
 import { createDrops, type DropCounts, type DropEvent } from './drops.js';
@@ -141,6 +141,7 @@ export interface DeviceEvents {
 }
 
 export interface Device {
+  /** This device's own public key (base64); setPrivateKey changes it. */
   readonly publicKey: string;
   readonly address: string;
   /** The real UDP port in use. */
@@ -149,6 +150,19 @@ export interface Device {
   /** Removes a peer live: its sessions and routes go, other peers are not touched. */
   removePeer(publicKey: string): boolean;
   setEndpoint(publicKey: string, endpoint: Endpoint | string): void;
+  /**
+   * Makes `privateKey` this device's own key, live (an identity change): handshakes it starts are
+   * made with it from now on, sessions already up stay up (their keys do not depend on it), and
+   * the key it replaces is still answered, for peers that have not learnt the new one yet, until
+   * `stopAnswering` is called for it.
+   */
+  setPrivateKey(privateKey: string | Uint8Array): void;
+  /** Also answers handshakes addressed to `privateKey`'s public key: a key this device is about to take. */
+  answerAlso(privateKey: string | Uint8Array): void;
+  /** Stops answering the key `publicKey` (base64); false when it is not answered or is the device's own. */
+  stopAnswering(publicKey: string): boolean;
+  /** The keys answered besides the own one (base64 public keys). */
+  answering(): string[];
   /** Replaces a peer's AllowedIPs live; its sessions are kept. */
   setAllowedIPs(publicKey: string, allowedIPs: string[]): void;
   /** A virtual UDP socket on the mesh address. Throws if the port is taken. */
@@ -194,9 +208,11 @@ const DEFAULT_RECV_BUFFER = 4 << 20;
 export async function createDevice(options: DeviceOptions): Promise<Device> {
   const log = options.logger ?? silentLogger;
   if (!parseIPv4(options.address)) throw new Error(`not an IPv4 address: ${JSON.stringify(options.address)}`);
-  const secret = toKey(options.privateKey, 'private key');
-  const local: LocalIdentity = keyPairFromPrivate(secret);
-  const localId = formatKey(local.publicKey);
+  const answeredKey = (secret: Uint8Array): AnsweredKey => {
+    const local: LocalIdentity = keyPairFromPrivate(secret);
+    return { local, id: formatKey(local.publicKey), checker: createCookieChecker(local.publicKey) };
+  };
+  const own = answeredKey(toKey(options.privateKey, 'private key'));
   const events = new EventEmitter();
   const drops = createDrops(log, events);
   let closed = false;
@@ -206,7 +222,8 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     timings: { ...DEFAULT_TIMINGS, ...options.timings },
     mtu: options.mtu ?? DEFAULT_MTU,
     aead: aeadBackend(options.aead),
-    local,
+    local: own.local,
+    answered: [own],
     peers: new Map<string, Peer>(),
     routes: createAllowedIps<Peer>(),
     indices: createIndexTable(),
@@ -231,7 +248,7 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   const forwarding = createForwarding(ctx, { enabled: options.forwarding ?? false, transport });
   const netstack = createNetstack(ctx, { address: options.address, transport, forwarding });
   const gate = createHandshakeGate(ctx, {
-    checker: createCookieChecker(local.publicKey), load: createLoadMeter(clock, options.cookieThreshold ?? 64),
+    load: createLoadMeter(clock, options.cookieThreshold ?? 64),
     limiter: createRateLimiter(clock), bind, handshakes,
   });
   const handshakeQueue = createHandshakeQueue(ctx, (d, type, from) => {
@@ -259,8 +276,9 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     const publicKey = toKey(config.publicKey, 'peer public key');
     const id = formatKey(publicKey);
     if (peers.has(id)) throw new Error(`peer ${id} already exists`);
-    if (id === localId) throw new Error('a peer cannot have this device\'s own public key');
-    const staticStatic = dh(local.privateKey, publicKeyObject(publicKey));
+    if (id === ctx.answered[0].id) throw new Error('a peer cannot have this device\'s own public key');
+    if (ctx.answered.some((k) => k.id === id)) throw new Error('a peer cannot have a key this device answers for');
+    const staticStatic = dh(ctx.local.privateKey, publicKeyObject(publicKey));
     if (!staticStatic) throw new Error(`peer ${id}: public key is of low order`);
     const prefixes: Prefix[] = config.allowedIPs.map(parsePrefix);
     const endpoint = typeof config.endpoint === 'string' ? parseEndpoint(config.endpoint) : config.endpoint;
@@ -315,6 +333,39 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
     };
   }
 
+  function answerAlso(privateKey: string | Uint8Array): AnsweredKey {
+    const key = answeredKey(toKey(privateKey, 'private key'));
+    const known = ctx.answered.find((k) => k.id === key.id);
+    if (known) return known;
+    if (peers.has(key.id)) throw new Error(`key ${key.id} is a peer's`);
+    ctx.answered.push(key);
+    log.info({ key: key.id }, 'answering handshakes for another key');
+    return key;
+  }
+
+  function setPrivateKey(privateKey: string | Uint8Array): void {
+    const key = answerAlso(privateKey);
+    if (key === ctx.answered[0]) return;
+    // The new key first (initiations, mac1 checked first); the old one stays answered.
+    ctx.answered.splice(ctx.answered.indexOf(key), 1);
+    ctx.answered.unshift(key);
+    ctx.local = key.local;
+    for (const peer of peers.values()) {
+      const staticStatic = dh(key.local.privateKey, publicKeyObject(peer.publicKey))!;
+      wipe(peer.staticStatic);
+      peer.staticStatic = staticStatic;
+    }
+    log.info({ key: key.id }, 'own key changed; sessions up are kept');
+  }
+
+  function stopAnswering(id: string): boolean {
+    const at = ctx.answered.findIndex((k) => k.id === id);
+    if (at < 1) return false;
+    ctx.answered.splice(at, 1);
+    log.info({ key: id }, 'no longer answering handshakes for a key');
+    return true;
+  }
+
   function peerOf(id: string): Peer {
     const peer = peers.get(id);
     if (!peer) throw new Error(`no peer ${id}`);
@@ -322,11 +373,17 @@ export async function createDevice(options: DeviceOptions): Promise<Device> {
   }
 
   const device: Device = {
-    publicKey: localId,
+    get publicKey() {
+      return ctx.answered[0].id;
+    },
     address: options.address,
     port: bind.port,
     addPeer,
     removePeer,
+    setPrivateKey,
+    answerAlso: (privateKey) => void answerAlso(privateKey),
+    stopAnswering,
+    answering: () => ctx.answered.slice(1).map((k) => k.id),
     setEndpoint(id, endpoint) {
       peerOf(id).endpoint = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
     },

@@ -4,7 +4,7 @@
 // and a source with a valid cookie is still held to its share (ratelimiter.ts, per IP address).
 import type { Bind } from './bind.js';
 import type { DeviceContext } from './context.js';
-import { checkMac1, checkMac2, createCookieReply, type CookieChecker } from './cookie.js';
+import { checkMac1, checkMac2, createCookieReply } from './cookie.js';
 import type { Handshakes } from './handshake.js';
 import { parseIPv4 } from './ipv4.js';
 import type { LoadMeter } from './load.js';
@@ -27,13 +27,16 @@ function sourceBytes(from: Endpoint): Uint8Array {
 }
 
 export function createHandshakeGate(
-  ctx: DeviceContext, deps: { checker: CookieChecker; load: LoadMeter; limiter: RateLimiter; bind: Bind; handshakes: Handshakes },
+  ctx: DeviceContext, deps: { load: LoadMeter; limiter: RateLimiter; bind: Bind; handshakes: Handshakes },
 ): HandshakeGate {
   const { clock, timings, drop, log } = ctx;
-  const { checker, load, limiter, bind, handshakes } = deps;
+  const { load, limiter, bind, handshakes } = deps;
   return {
     receive(d, type, from) {
-      if (!checkMac1(checker, d)) return drop('handshake: bad mac1', { from: formatEndpoint(from) });
+      // Which of the keys answered the sender addressed (almost always the own one, first).
+      const key = ctx.answered.find((k) => checkMac1(k.checker, d));
+      if (!key) return drop('handshake: bad mac1', { from: formatEndpoint(from) });
+      const { checker } = key;
       const source = sourceBytes(from);
       if (load.handshakeArrived()) {
         if (!checkMac2(checker, d, source, clock.now(), timings.cookieRefreshTime)) {
@@ -44,8 +47,8 @@ export function createHandshakeGate(
         }
         if (!limiter.allow('relay' in from ? `relay:${from.relay}` : from.host)) return drop('handshake: rate limited', { from: formatEndpoint(from) });
       }
-      if (type === MESSAGE_INITIATION) handshakes.handleInitiation(d, from);
-      else handshakes.handleResponse(d, from);
+      if (type === MESSAGE_INITIATION) handshakes.handleInitiation(d, from, key.local);
+      else handshakes.handleResponse(d, from, key.local);
     },
   };
 }

@@ -4,10 +4,10 @@
 import type { DeviceContext } from './context.js';
 import { addMacs, consumeCookieReply } from './cookie.js';
 import { HANDSHAKE_INITIATION_RATE } from './constants.js';
-import { formatKey } from '../keys/index.js';
+import { dh, formatKey, publicKeyObject } from '../keys/index.js';
 import { decodeCookieReply, decodeResponse } from './messages.js';
 import {
-  clearHandshake, consumeInitiation, consumeResponse, createInitiation, createResponse, deriveTransportKeys,
+  clearHandshake, consumeInitiation, consumeResponse, createInitiation, createResponse, deriveTransportKeys, type LocalIdentity,
 } from './noise.js';
 import type { Paths } from './paths.js';
 import { formatEndpoint, installKeypair, type Endpoint, type Keypair, type Peer } from './peer.js';
@@ -23,8 +23,10 @@ export interface Handshakes {
   sendInitiation(peer: Peer, retry: boolean): void;
   /** A session is confirmed (we initiated and got the response, or the initiator's first packet arrived). */
   completed(peer: Peer, initiator: boolean): void;
-  handleInitiation(d: Uint8Array, from: Endpoint): void;
-  handleResponse(d: Uint8Array, from: Endpoint): void;
+  /** `local`: the answered key the initiation is addressed to (its mac1 says which). */
+  handleInitiation(d: Uint8Array, from: Endpoint, local: LocalIdentity): void;
+  /** `local`: the key our initiation was made with. */
+  handleResponse(d: Uint8Array, from: Endpoint, local: LocalIdentity): void;
   handleCookieReply(d: Uint8Array): void;
 }
 
@@ -35,7 +37,7 @@ export interface HandshakeDeps {
 }
 
 export function createHandshakes(ctx: DeviceContext, deps: HandshakeDeps): Handshakes {
-  const { clock, timings, indices, local, log, drop } = ctx;
+  const { clock, timings, indices, log, drop } = ctx;
   const { paths } = deps;
 
   function sendInitiation(peer: Peer, retry: boolean): void {
@@ -51,7 +53,7 @@ export function createHandshakes(ctx: DeviceContext, deps: HandshakeDeps): Hands
     peer.lastSentHandshake = now;
     if (peer.handshake.localIndex) indices.delete(peer.handshake.localIndex);
     const localIndex = indices.allocate({ peer });
-    const { message, handshake } = createInitiation(local, peer.publicKey, peer.staticStatic, localIndex, tai64n(clock.wallTime()));
+    const { message, handshake } = createInitiation(ctx.local, peer.publicKey, peer.staticStatic, localIndex, tai64n(clock.wallTime()));
     clearHandshake(peer.handshake);
     peer.handshake = handshake;
     addMacs(peer.cookie, message, now, timings.cookieRefreshTime);
@@ -86,10 +88,13 @@ export function createHandshakes(ctx: DeviceContext, deps: HandshakeDeps): Hands
     timersSessionDerived(peer.timers, timings);
   }
 
-  function handleInitiation(d: Uint8Array, from: Endpoint): void {
+  function handleInitiation(d: Uint8Array, from: Endpoint, local: LocalIdentity): void {
     const result = consumeInitiation(local, d, (pub) => {
       const peer = ctx.peers.get(formatKey(pub));
-      return peer && { peer, staticStatic: peer.staticStatic };
+      if (!peer) return undefined;
+      // A key answered besides the own one (an identity change under way): its DH on demand.
+      const staticStatic = local === ctx.local ? peer.staticStatic : dh(local.privateKey, publicKeyObject(peer.publicKey));
+      return staticStatic ? { peer, staticStatic } : undefined;
     });
     if (typeof result === 'string') return drop(`initiation: ${result}`, { from: formatEndpoint(from) });
     const peer = result.peer;
@@ -119,13 +124,13 @@ export function createHandshakes(ctx: DeviceContext, deps: HandshakeDeps): Hands
     timersAnyAuthenticatedPacketSent(peer.timers);
     log.debug({ peer: peer.id, endpoint: formatEndpoint(from) }, 'answering handshake initiation');
     paths.transmit(peer, response);
-    if (crossed && Buffer.compare(local.publicKey, peer.publicKey) < 0) {
+    if (crossed && Buffer.compare(ctx.local.publicKey, peer.publicKey) < 0) {
       log.debug({ peer: peer.id }, 'initiations crossed: starting once more');
       timersInitiationsCrossed(peer.timers, now);
     }
   }
 
-  function handleResponse(d: Uint8Array, from: Endpoint): void {
+  function handleResponse(d: Uint8Array, from: Endpoint, local: LocalIdentity): void {
     const entry = indices.get(decodeResponse(d).receiver);
     if (!entry || entry.keypair) return drop('response: unknown index');
     const peer = entry.peer;
