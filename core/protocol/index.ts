@@ -1,6 +1,6 @@
 // The command protocol's public API (docs/protocol.md describes the wire format).
 export { InvalidKeyError, generateSecret, parseKey, formatKey, publicKeyOf, KEY_LENGTH } from '../keys/index.js';
-export { deriveKey, pairSecret, COMMAND_SALT, TELEMETRY_SALT, type Channel } from './key-derivation.js';
+export { deriveKey, pairSecret, COMMAND_SALT, TELEMETRY_SALT, IDENTITY_SALT, type Channel } from './key-derivation.js';
 export { PACKET_LENGTH, COMMAND_VERSION, decodePacket, encodePacket, type CommandFields, type DecodedPacket } from './packet.js';
 export { ALL_NODES, targetKind, nodeSelector, groupSelector, type TargetKind } from './target.js';
 export { reconstructCounter, MAX_COUNTER } from './counter.js';
@@ -25,6 +25,10 @@ export {
   type KeyRetiredReport, type KeyRetiredRejectReason, type KeyRetiredVerifyResult,
 } from './key-retired.js';
 export { openAckWindows, type AckWindowStore } from './ack-windows.js';
+export {
+  createIdentityChangeSigner, createIdentityChangeVerifier, IDENTITY_CHANGE_LENGTH, IDENTITY_CHANGE_TYPE, IDENTITY_CHANGE_REJECT_REASONS,
+  type IdentityChange, type IdentityChangeRejectReason, type IdentityChangeVerifyResult,
+} from './identity-change.js';
 export {
   createAckVerifier, ACK_REJECT_REASONS,
   type AckVerifier, type AckVerifierOptions, type AckVerifyResult, type VerifiedAck, type AckRejectReason,

@@ -1,12 +1,14 @@
 // Per-node, per-epoch keys: K = HKDF-SHA256(ss, salt, info = [epoch, nodeId], 32). The salt
-// separates the command channel from the telemetry channel, so a tag valid on one is never
-// valid on the other.
+// separates the command channel from the telemetry channel (and both from the proof a node gives
+// of holding a new identity key), so a tag valid on one is never valid on another.
 import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import { publicKeyObject, secretKeyObject, sharedSecret } from '../keys/index.js';
 
 export const COMMAND_SALT = 'ppn/cmd/v1';
 export const TELEMETRY_SALT = 'ppn/telemetry/v1';
-export type Channel = 'command' | 'telemetry';
+export const IDENTITY_SALT = 'ppn/identity/v1';
+export type Channel = 'command' | 'telemetry' | 'identity';
+const SALTS: Record<Channel, string> = { command: COMMAND_SALT, telemetry: TELEMETRY_SALT, identity: IDENTITY_SALT };
 
 export const MAX_EPOCH = 63;
 
@@ -30,8 +32,7 @@ export function pairSecret(ownSecret: Uint8Array, peerPublic: Uint8Array): Buffe
 export function deriveKey(ss: Uint8Array, channel: Channel, epoch: number, nodeId: number): Buffer {
   checkEpoch(epoch);
   checkNodeId(nodeId);
-  const salt = channel === 'command' ? COMMAND_SALT : TELEMETRY_SALT;
-  return Buffer.from(hkdfSync('sha256', ss, salt, Uint8Array.of(epoch, nodeId), 32));
+  return Buffer.from(hkdfSync('sha256', ss, SALTS[channel], Uint8Array.of(epoch, nodeId), 32));
 }
 
 /** The derived key as a KeyObject, ready for createHmac without re-importing it per packet. */
