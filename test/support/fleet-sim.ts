@@ -69,8 +69,12 @@ export interface FleetSim {
   ppn(...args: string[]): Promise<string>;
   /** Starts one more edge node (it joins, then runs) in the first worker; resolves with its node id. */
   addEdge(name: string): Promise<number>;
-  /** Kills the hub (SIGKILL) and starts it again on the same instance directory. */
-  restartHub(): Promise<void>;
+  /**
+   * Kills the hub (SIGKILL) and starts it again on the same instance directory; resolves once it
+   * has a session again with `sessions` peers (the spokes notice the silent hub and start fresh
+   * ones), or at once when it runs.
+   */
+  restartHub(sessions?: number): Promise<void>;
   /** One more edge node as its own `ppn run` process (joined first, as the hub is); `nodeOptions` go to NODE_OPTIONS. */
   edgeProcess(name: string, nodeOptions?: string): Promise<NodeProcess>;
   /** RSS and heap of each process, bytes. */
@@ -288,10 +292,12 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
       workers[0].send({ type: 'add', node } satisfies ToWorker);
       return started;
     },
-    async restartHub() {
+    async restartHub(sessions = 0) {
       await stopChild(sim.hub.child, 'SIGKILL');
       sim.hub = startHub();
       await sim.hub.waitFor((r) => r.msg === 'pipeline running', 30_000, 'the hub running again');
+      const peers = new Set<unknown>();
+      if (sessions) await sim.hub.waitFor((r) => r.msg === 'handshake completed' && peers.add(r.peer).size >= sessions, 60_000, `sessions with ${sessions} peers`);
     },
     async edgeProcess(name, nodeOptions) {
       await joinHere(name, 'os-infrastructure', await listen());
