@@ -67,5 +67,7 @@ export function membershipFor(node: RegistryNode, nodes: readonly RegistryNode[]
     epoch: node.keyEpoch ?? authority.epoch,
     authority: { nodeId: self.id, address: self.address, commandPublicKey: authority.commandPublicKey },
     peers: peersFor(node, nodes),
+    // The node's own key as recorded: after an identity change, the confirmation it waits for.
+    publicKey: node.publicKey,
   };
 }

@@ -23,6 +23,11 @@ export interface Membership {
   epoch: number;
   authority: { nodeId: number; address: string; commandPublicKey: string };
   peers: MeshPeer[];
+  /**
+   * The node's own identity public key as the authority records it. A node changing its identity
+   * key takes the authority's update naming the new one as the confirmation (docs/keys.md).
+   */
+  publicKey?: string;
 }
 
 export const MEMBERSHIP_FILE = 'membership.json';
@@ -44,6 +49,7 @@ export const membershipSchema = {
     listen: ENDPOINT,
     groups: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 255 }, uniqueItems: true },
     epoch: { type: 'integer', minimum: 0, maximum: 63 },
+    publicKey: KEY,
     authority: {
       type: 'object',
       required: ['nodeId', 'address', 'commandPublicKey'],

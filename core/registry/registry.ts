@@ -35,6 +35,15 @@ export interface NodeReport {
   facts: ReportFacts;
 }
 
+/**
+ * What the authority did with a node's verified identity-change request: recorded (the node
+ * moved to `epoch`, bound to the new key), or why not. `already`: the new key is the node's
+ * already (the request repeated until the confirmation reached it); nothing changes then.
+ */
+export type IdentityChangeOutcome =
+  | { changed: true; from: string; to: string; epoch: number }
+  | { changed: false; reason: 'already' | 'unknown-node' | 'not-active' | 'not-current-epoch' | 'key-in-use' };
+
 /** What the authority did with a node's key-retired report. */
 export type KeyRetiredOutcome = { moved: true; epoch: number } | { moved: false; reason: 'not-current-epoch' };
 
@@ -107,6 +116,20 @@ export interface Registry {
    */
   keyRetired(report: { nodeId: number; epoch: number; failedTags: number }, currentEpoch: number): KeyRetiredOutcome;
   /**
+   * Takes a node's verified identity-change request (core/protocol/identity-change.ts): when the
+   * node is active, at `epoch` (its own, else `currentEpoch`) and the key was never any node's,
+   * its public key becomes `publicKey` and it moves to the next epoch, in one transaction
+   * (audited: node.identity-key with the old and new key, node.key-epoch). The old key stays
+   * bound to `epoch` for `overlapMs` (publicKeyFor) and is never taken again by any node.
+   */
+  changeIdentity(change: { nodeId: number; epoch: number; publicKey: string }, currentEpoch: number, overlapMs: number): IdentityChangeOutcome;
+  /**
+   * The public key the node's messages of `epoch` are verified with: the key it left that epoch
+   * with while that epoch's overlap lasts, else its current key; undefined for a node that is
+   * not active.
+   */
+  publicKeyFor(nodeId: number, epoch: number): string | undefined;
+  /**
    * Keeps a node's verified report as its latest (one row per node) and touches the node, when it
    * is fresh: newer than the last one kept and not ahead of the clock by more than `maxSkewMs`.
    */
@@ -171,6 +194,15 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       node_id INTEGER PRIMARY KEY,
       epoch INTEGER NOT NULL CHECK (epoch BETWEEN 0 AND 63),
       updated_at TEXT NOT NULL
+    );
+    -- Identity keys nodes have replaced: never taken again; each bound to the epoch it was left
+    -- in, whose messages are verified with it until 'until' (epoch ms).
+    CREATE TABLE IF NOT EXISTS node_replaced_keys (
+      public_key TEXT PRIMARY KEY,
+      node_id INTEGER NOT NULL,
+      epoch INTEGER NOT NULL CHECK (epoch BETWEEN 0 AND 63),
+      replaced_at TEXT NOT NULL,
+      until INTEGER NOT NULL
     );
     CREATE TABLE IF NOT EXISTS audit (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -264,6 +296,12 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     epochUpsert.run(nodeId, to, now());
     audit(actor, 'node.key-epoch', { id: nodeId, from, to, why });
   };
+  const replacedKeyOf = db.prepare<[number, number, number], { public_key: string }>(
+    'SELECT public_key FROM node_replaced_keys WHERE node_id = ? AND epoch = ? AND until > ? ORDER BY until DESC LIMIT 1',
+  );
+  const keyTaken = db.prepare<[string, string], { one: number }>(
+    'SELECT 1 AS one FROM nodes WHERE public_key = ? UNION ALL SELECT 1 FROM node_replaced_keys WHERE public_key = ? LIMIT 1',
+  );
   const lastSeq = db.prepare<[number], { seq: number | null }>(
     "SELECT max(CAST(substr(id, instr(id, '-') + 1) AS INTEGER)) AS seq FROM commands WHERE epoch = ?",
   );
@@ -441,6 +479,34 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       })();
       if (outcome.moved) changed({ type: 'node', nodeId: report.nodeId });
       return outcome;
+    },
+    changeIdentity(change, currentEpoch, overlapMs) {
+      const outcome = writeTransaction(db, (): IdentityChangeOutcome => {
+        const row = db.prepare<[number], { public_key: string; status: NodeStatus }>('SELECT public_key, status FROM nodes WHERE id = ?').get(change.nodeId);
+        if (!row) return { changed: false, reason: 'unknown-node' };
+        if (row.status !== 'active') return { changed: false, reason: 'not-active' };
+        if (row.public_key === change.publicKey) return { changed: false, reason: 'already' };
+        const at = keyEpochOf(change.nodeId) ?? currentEpoch;
+        if (change.epoch !== at) return { changed: false, reason: 'not-current-epoch' };
+        if (keyTaken.get(change.publicKey, change.publicKey)) return { changed: false, reason: 'key-in-use' };
+        const epoch = nextEpoch(at);
+        db.prepare('UPDATE nodes SET public_key = ?, updated_at = ? WHERE id = ?').run(change.publicKey, now(), change.nodeId);
+        db.prepare('INSERT INTO node_replaced_keys (public_key, node_id, epoch, replaced_at, until) VALUES (?, ?, ?, ?, ?)').run(
+          row.public_key, change.nodeId, at, now(), clock() + overlapMs,
+        );
+        const actor = `node:${change.nodeId}`;
+        audit(actor, 'node.identity-key', { id: change.nodeId, from: row.public_key, to: change.publicKey, epoch: at, why: 'identity-change request from the node, proved with its old and its new key' });
+        moveKeyEpoch(change.nodeId, at, epoch, actor, 'identity key changed');
+        return { changed: true, from: row.public_key, to: change.publicKey, epoch };
+      })();
+      if (outcome.changed) changed({ type: 'node', nodeId: change.nodeId });
+      return outcome;
+    },
+    publicKeyFor(nodeId, epoch) {
+      const row = db.prepare<[number], { public_key: string; status: NodeStatus }>('SELECT public_key, status FROM nodes WHERE id = ?').get(nodeId);
+      if (!row || row.status !== 'active') return undefined;
+      if (epoch === keyEpochOf(nodeId)) return row.public_key;
+      return replacedKeyOf.get(nodeId, epoch, clock())?.public_key ?? row.public_key;
     },
     recordReport(report, maxSkewMs) {
       const freshness = writeTransaction(db, (): ReportFreshness => {

@@ -10,13 +10,13 @@ import type { MembershipChange, MembershipSource, MembershipStore } from '../mem
 import type { AckWindowStore } from '../protocol/ack-windows.js';
 import type { AuthorityCounter } from '../protocol/authority-counter.js';
 import type { NodeEpochKeys } from '../protocol/epoch-keys.js';
-import type { CommandRecord, KeyRetiredOutcome, RegistryEvent, RegistryNode, TargetStatus } from '../registry/registry.js';
+import type { CommandRecord, IdentityChangeOutcome, KeyRetiredOutcome, RegistryEvent, RegistryNode, TargetStatus } from '../registry/registry.js';
 import type { ReportFreshness } from '../protocol/report.js';
 import type { ReportFacts } from '../protocol/report-facts.js';
 import { HOST_SERVICE, serviceToken } from '../runtime/define-stage.js';
 import type { HostStatus, ReloadResult } from '../runtime/host.js';
 
-export type { CommandRecord, KeyRetiredOutcome, Membership, MembershipChange, MembershipSource, MembershipStore, MeshPeer, RegistryEvent, RegistryNode, TargetStatus };
+export type { CommandRecord, IdentityChangeOutcome, KeyRetiredOutcome, Membership, MembershipChange, MembershipSource, MembershipStore, MeshPeer, RegistryEvent, RegistryNode, TargetStatus };
 
 export interface Clock {
   now(): number;
@@ -104,6 +104,10 @@ export interface Registry {
   keyEpoch(): number | undefined;
   /** A node's verified key-retired report: recorded and the fleet moved on when it names `currentEpoch`. */
   keyRetired(report: { nodeId: number; epoch: number; failedTags: number }, currentEpoch: number): KeyRetiredOutcome;
+  /** A node's verified identity-change request: its new key recorded and the node moved to the next epoch (registry.ts says when). */
+  changeIdentity(change: { nodeId: number; epoch: number; publicKey: string }, currentEpoch: number, overlapMs: number): IdentityChangeOutcome;
+  /** The public key a node's messages of `epoch` are verified with (its old key in that epoch's overlap); undefined when not active. */
+  publicKeyFor(nodeId: number, epoch: number): string | undefined;
   /** A node's verified telemetry report: kept as its latest (and the node touched) when fresh. */
   recordReport(report: { nodeId: number; seq: number; facts: ReportFacts }, maxSkewMs: number): ReportFreshness;
 }

@@ -1,9 +1,13 @@
 // The authority's telemetry port: verifies each node's ack and records the target's outcome,
-// and keeps each node's latest telemetry report (its heartbeat and facts) in the registry.
+// keeps each node's latest telemetry report (its heartbeat and facts) in the registry, and takes
+// a node's key-retired report and identity-change request (a new identity key, docs/keys.md).
+// Every message is verified with the node's key for the epoch it names: after an identity
+// change, the replaced key for the epoch the node left, while its overlap lasts.
 // It carries reports only; nothing received here is ever executed. Refused messages are counted
 // by reason and logged at a sampled rate: anyone on the mesh can send junk here.
 import {
-  authorityCommandKeys, COMMAND_PORT, createAckVerifier, createKeyRetiredVerifier, createReportVerifier, REPORT_TYPE, createPushSource, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
+  authorityCommandKeys, COMMAND_PORT, createAckVerifier, createIdentityChangeVerifier, createKeyRetiredVerifier, createReportVerifier, REPORT_TYPE, createPushSource, formatKey,
+  IDENTITY_CHANGE_TYPE, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
   type AckReport, type MeshEndpoint, type MeshSocket,
 } from '../../core/sdk/index.js';
 
@@ -13,6 +17,8 @@ interface Config {
   logPerMinute: number;
   /** How far ahead of this node's clock a report's sequence (the sender's clock) may be. */
   maxClockSkewMs: number;
+  /** How long a node's replaced identity key still verifies its messages of the epoch it left. */
+  identityOverlapMs: number;
 }
 
 export default defineStage<Config>({
@@ -27,6 +33,7 @@ export default defineStage<Config>({
       port: { type: 'integer', minimum: 1, maximum: 65535, not: { const: COMMAND_PORT }, default: TELEMETRY_PORT },
       logPerMinute: { type: 'integer', minimum: 0, default: 20 },
       maxClockSkewMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 300_000 },
+      identityOverlapMs: { type: 'integer', minimum: 0, default: 120_000, description: "how long a node's replaced identity key still verifies its messages of the epoch it left" },
     },
   },
   ports: (c) => [`mesh:${c.port}`],
@@ -35,22 +42,25 @@ export default defineStage<Config>({
     const node = ctx.services.get(NODE);
     const registry = ctx.services.get(REGISTRY);
     if (!node.commandSecret) throw new Error("telemetry-ingress needs the authority's command key: set services.node.authority = true");
-    const nodePublicKey = (id: number) => {
-      const n = registry.node(id);
-      return n && n.status === 'active' ? parseKey(n.publicKey) : undefined;
+    // The node's key for the epoch a message names: after an identity change, the epoch it left is
+    // on its replaced key until that overlap ends (registry.publicKeyFor).
+    const nodePublicKey = (id: number, epoch: number) => {
+      const key = registry.publicKeyFor(id, epoch);
+      return key === undefined ? undefined : parseKey(key);
     };
     // The replay windows live in the registry: an ack taken before an admin restart stays taken.
     // Each (node, epoch) on its command secret: after an authority command-key hand-over the epoch a
     // node left is on the old key until its overlap ends, every other on the new one.
     const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret);
     const pairs = (id: number, epoch: number) => {
-      const nodeKey = nodePublicKey(id);
+      const nodeKey = nodePublicKey(id, epoch);
       const authoritySecret = nodeKey && commandKeys.secretFor(id, epoch);
       return authoritySecret ? { authoritySecret, nodePublicKey: nodeKey } : undefined;
     };
     const verifier = createAckVerifier({ pairs, windows: registry.ackWindows() });
     const reports = createKeyRetiredVerifier({ pairs });
     const heartbeats = createReportVerifier({ pairs });
+    const identities = createIdentityChangeVerifier({ pairs });
     const source = createPushSource();
     const sampler = logSampler(config.logPerMinute);
     const refuse = (reason: string, fields: Record<string, unknown>) => {
@@ -102,7 +112,38 @@ export default defineStage<Config>({
       }
       ctx.metrics.count('reports');
     };
+    // A node's identity-change request: its new key recorded (audited) and the node moved to the
+    // next epoch, bound to it; the sync pusher then gives every peer and the hub the new key and
+    // the node its new epoch, which is its confirmation. A repeat of one taken is counted only.
+    const refuseIdentity = (reason: string, fields: Record<string, unknown>) => {
+      ctx.metrics.count(`identity-change-rejected.${reason}`);
+      if (sampler.allow(`identity-${reason}`)) ctx.logger.warn({ ...fields, reason }, 'identity-change request refused');
+    };
+    const identityChange = (payload: Buffer, from: MeshEndpoint) => {
+      const request = identities.verify(payload);
+      if (!request.ok) {
+        // A node the registry has but not as active: say which (revoked, pending).
+        const known = request.reason === 'unknown-node' ? registry.node(payload[2]) : undefined;
+        return refuseIdentity(known ? `node-${known.status}` : request.reason, { from, ...(known && { nodeId: known.id }) });
+      }
+      const { nodeId, epoch } = request;
+      if (registry.node(nodeId)?.address !== from.address) return refuseIdentity('wrong-source', { from, nodeId });
+      try {
+        const outcome = registry.changeIdentity({ nodeId, epoch, publicKey: formatKey(request.publicKey) }, registry.keyEpoch() ?? node.membership.epoch, config.identityOverlapMs);
+        if (!outcome.changed) {
+          if (outcome.reason === 'already') return ctx.metrics.count('identity-change-repeated');
+          return refuseIdentity(outcome.reason, { from, nodeId, epoch });
+        }
+        ctx.metrics.count('identity-changed');
+        ctx.logger.warn({ nodeId, from: outcome.from, to: outcome.to, epoch: outcome.epoch }, 'a node changed its identity key; moved to a new key epoch bound to it');
+      } catch (err) {
+        const why = isStorageFull(err) ? 'storage-full' : 'storage-error';
+        ctx.metrics.count(`identity-change-unrecorded.${why}`);
+        if (sampler.allow(why)) ctx.logger.error({ err: (err as Error).message, nodeId }, 'identity-change request not recorded');
+      }
+    };
     const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
+      if (payload[0] === IDENTITY_CHANGE_TYPE) return identityChange(payload, from);
       if (payload[0] === KEY_RETIRED_TYPE) return keyRetired(payload, from);
       if (payload[0] === REPORT_TYPE) return heartbeat(payload, from);
       const result = verifier.verify(payload);

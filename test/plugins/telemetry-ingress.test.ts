@@ -42,7 +42,7 @@ describe('telemetry-ingress', () => {
     const forged = ack(5n);
     forged[forged.length - 1] ^= 1;
     const mistyped = ack(6n);
-    mistyped[0] = 0xc4;
+    mistyped[0] = 0xc5; // no telemetry type (0xC4 is the identity-change request)
     mesh.deliver(TELEMETRY_PORT, Buffer.alloc(5), from);
     mesh.deliver(TELEMETRY_PORT, mistyped, from);
     mesh.deliver(TELEMETRY_PORT, forged, from);
