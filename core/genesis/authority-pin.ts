@@ -10,7 +10,7 @@ import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { NODE_ADDRESS_PATTERN, NODE_ID_SCHEMA } from '../fleet/addresses.js';
 import { formatKey, KEY_PATTERN, parseKey } from '../keys/index.js';
-import { ensureInstanceDir, readJson, writeJsonAtomic } from '../membership/instance-files.js';
+import { ensureInstanceDir, GENESIS_STATE_FILE, readJson, writeJsonAtomic } from '../membership/instance-files.js';
 import { ENDPOINT_PATTERN } from '../underlay/endpoint.js';
 import { checkSchema, formatProblems } from '../runtime/schema-check.js';
 import type { Handover } from './handover.js';
@@ -18,7 +18,6 @@ import type { NodeEpochKeys } from '../protocol/epoch-keys.js';
 import { signatureVerifier, type GenesisSignatureCheck } from './signing-key.js';
 
 export const AUTHORITY_FILE = 'authority.json';
-export const GENESIS_STATE_FILE = 'genesis-state.json';
 export const TOKEN_FILE = 'enrolment.token';
 
 export interface PinnedAuthority {

@@ -174,10 +174,16 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
       refresh();
     }
   }, o.pollMs);
-  // The re-push goes out a few nodes at a time, so a full fleet's 10,000 parts never hold the
-  // event loop (commands and acks go through it) or flood the sockets in one burst.
+  /** Nodes whose last telemetry report does not yet say they applied the version they were sent. */
+  const unconfirmed = (): number[] => {
+    const applied = new Map(o.registry.nodes().map((n) => [n.id, n.report?.facts.syncSeq ?? 0]));
+    return [...sent].filter(([id, s]) => (applied.get(id) ?? 0) < s.seq).map(([id]) => id);
+  };
+  // The re-push goes only to nodes that have not confirmed their version (a steady fleet of 254
+  // costs nothing; before, 12 MB every everyMs), a few nodes at a time, so a full fleet's 10,000
+  // parts never hold the event loop (commands and acks go through it) or flood the sockets.
   const repeat = setInterval(() => {
-    const queue = [...sent.keys()];
+    const queue = unconfirmed();
     const next = () => {
       if (closed) return;
       for (const id of queue.splice(0, REPUSH_NODES_PER_TURN)) {
@@ -193,7 +199,7 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
   return {
     refresh,
     seq: () => seq,
-    status: () => ({ seq, nodes: sent.size, peers: (JSON.parse(ownPeers) as { name: string }[]).map((p) => p.name) }),
+    status: () => ({ seq, nodes: sent.size, unconfirmed: unconfirmed().length, peers: (JSON.parse(ownPeers) as { name: string }[]).map((p) => p.name) }),
     close: async () => {
       closed = true;
       stopListening();

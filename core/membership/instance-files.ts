@@ -4,6 +4,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, w
 import { dirname, join } from 'node:path';
 import { formatKey, generateSecret, parseKey } from '../keys/index.js';
 
+/** The newest beacon and membership update a node accepted (core/genesis/authority-pin.ts reads and writes it). */
+export const GENESIS_STATE_FILE = 'genesis-state.json';
+
 export function ensureInstanceDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 }

@@ -11,6 +11,8 @@ export interface FactSources {
   instanceDir: string;
   host: { stages: Record<string, { state: string }>; drops: Record<string, number> };
   mesh: Record<string, unknown>;
+  /** The newest membership update applied (genesis-state.json), if any. */
+  syncSeq?: number;
   now?: number;
 }
 
@@ -94,6 +96,7 @@ export function collectFacts(sources: FactSources): ReportFacts {
     load: [l1, l5, l15],
     rssBytes: process.memoryUsage.rss(),
     ...(disk !== undefined && { diskFreeBytes: disk }),
+    ...(sources.syncSeq !== undefined && { syncSeq: sources.syncSeq }),
     stages: Object.fromEntries(Object.entries(sources.host.stages).map(([id, s]) => [id, s.state])),
     drops: { total: drops.reduce((a, [, n]) => a + n, 0), top: Object.fromEntries(drops) },
     peers,

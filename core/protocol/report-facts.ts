@@ -32,6 +32,8 @@ export interface ReportFacts {
   peers: ReportPeer[];
   /** Every peer counted by its path (or session state without paths), also when `peers` was cut. */
   peerPaths: Record<string, number>;
+  /** The newest membership update (its seq) this node applied: the authority re-pushes only to nodes behind. */
+  syncSeq?: number;
   /** Set when lists were cut to fit one datagram. */
   truncated?: true;
 }
@@ -72,7 +74,7 @@ function readMap(v: unknown, max: number, value: (x: unknown) => boolean, what: 
 export function readFacts(value: unknown): { ok: true; facts: ReportFacts } | { ok: false; field: string } {
   try {
     if (!isRecord(value)) throw new FactsError('body');
-    const { everySeconds, uptimeS, load, rssBytes, diskFreeBytes } = value;
+    const { everySeconds, uptimeS, load, rssBytes, diskFreeBytes, syncSeq } = value;
     if (!Number.isInteger(everySeconds) || (everySeconds as number) < 1 || (everySeconds as number) > 86_400) throw new FactsError('everySeconds');
     if (!Array.isArray(load) || load.length !== 3 || !load.every(isCount)) throw new FactsError('load');
     if (!isRecord(value.drops) || !isCount(value.drops.total)) throw new FactsError('drops');
@@ -89,6 +91,7 @@ export function readFacts(value: unknown): { ok: true; facts: ReportFacts } | { 
       peerPaths: readMap(value.peerPaths, FACT_LIMITS.peerPaths, isCount, 'peerPaths'),
     };
     if (diskFreeBytes !== undefined) facts.diskFreeBytes = need(isCount(diskFreeBytes) ? diskFreeBytes : undefined, 'diskFreeBytes');
+    if (syncSeq !== undefined) facts.syncSeq = need(Number.isInteger(syncSeq) && isCount(syncSeq) ? syncSeq : undefined, 'syncSeq');
     if (value.truncated === true) facts.truncated = true;
     return { ok: true, facts };
   } catch (err) {
@@ -122,6 +125,7 @@ export function fitFacts(facts: ReportFacts, maxBytes: number): { facts: ReportF
       load: facts.load.map((l) => Math.round(Math.max(0, l) * 100) / 100) as [number, number, number],
       rssBytes: Math.round(facts.rssBytes),
       ...(facts.diskFreeBytes !== undefined && { diskFreeBytes: Math.round(facts.diskFreeBytes) }),
+      ...(facts.syncSeq !== undefined && { syncSeq: facts.syncSeq }),
       stages: Object.fromEntries(stages.slice(0, limits.stages)),
       drops: { total: facts.drops.total, top: Object.fromEntries(drops.slice(0, limits.drops)) },
       peers: peers.slice(0, limits.peers),

@@ -5,7 +5,7 @@
 // port; what the stage sent is also emitted (kind 'report'), for a local log.
 import { map, timer } from 'rxjs';
 import {
-  collectFacts, COMMAND_PORT, createReportSigner, defineStage, HOST, logSampler, MESH, NODE, TELEMETRY_PORT,
+  collectFacts, COMMAND_PORT, GENESIS_STATE_FILE, createReportSigner, defineStage, HOST, logSampler, MESH, NODE, TELEMETRY_PORT,
   type MeshSocket,
 } from '../../core/sdk/index.js';
 
@@ -40,7 +40,12 @@ export default defineStage<Config>({
     let lastSeq = 0;
 
     const report = () => {
-      const facts = collectFacts({ everySeconds: config.everySeconds, instanceDir: node.instanceDir, host: host.status(), mesh: mesh.status() });
+      // The membership version applied: the authority stops re-pushing it once it reads it here.
+      const syncSeq = (node.readJson(GENESIS_STATE_FILE) as { syncSeq?: unknown } | undefined)?.syncSeq;
+      const facts = collectFacts({
+        everySeconds: config.everySeconds, instanceDir: node.instanceDir, host: host.status(), mesh: mesh.status(),
+        ...(typeof syncSeq === 'number' && { syncSeq }),
+      });
       // The membership is kept current: a moved key epoch is followed from the next report on.
       const encoded = signer.encode(node.membership.epoch, facts);
       const delivered = socket.send(authority.address, config.port, encoded.datagram);

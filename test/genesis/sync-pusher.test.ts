@@ -1,6 +1,7 @@
 // The authority's sender of membership updates at fleet size: a fleet joining at once must cost
 // one round of updates to the nodes, not one per join (at 254 nodes each round is ~11,000 signed
-// parts); the hub, which relays for everyone, still learns of every node at once.
+// parts); the hub, which relays for everyone, still learns of every node at once; the periodic
+// re-push goes only to nodes whose telemetry report does not yet confirm their version.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
@@ -9,6 +10,7 @@ import { startSyncPusher, PUSH_SETTLE_MS } from '../../core/genesis/sync-pusher.
 import { parsePart } from '../../core/genesis/sync.js';
 import type { Mesh, MeshHandler } from '../../core/mesh/mesh.js';
 import type { Membership } from '../../core/membership/membership.js';
+import type { ReportFacts } from '../../core/protocol/report-facts.js';
 import { createMembershipStore } from '../../core/membership/membership-store.js';
 import { adminRegistry, randomPublicKey } from './support.js';
 
@@ -68,6 +70,48 @@ describe('membership update sender', () => {
       expect(new Set(toNodes.map((s) => s.address)).size).to.equal(100);
       const n50 = toNodes.filter((s) => s.address === '10.8.0.50');
       expect(n50.map((s) => s.index)).to.deep.equal([...Array(n50[0].count).keys()]);
+    } finally {
+      await pusher.close();
+      registry.close();
+    }
+  });
+
+  it('re-pushes only to nodes whose report does not confirm the version they were sent', async () => {
+    const { dir, pairing } = adminRegistry();
+    const registry = pairing.registry;
+    const self: Membership = {
+      nodeId: 10, name: 'admin', role: 'os-network-admin', address: '10.8.0.10', listen: '192.0.2.1:51820', groups: [], epoch: 0,
+      authority: { nodeId: 10, address: '10.8.0.10', commandPublicKey: randomPublicKey() }, peers: [],
+    };
+    for (const id of [1, 11, 12]) {
+      registry.upsertNode({
+        id, name: `n${id}`, aliases: [], address: `10.8.0.${id}`, role: id === 1 ? 'cloud-relay' : 'os-infrastructure', groups: [1],
+        takesCommands: id !== 1, publicKey: randomPublicKey(), endpoint: `192.0.2.${id}:51820`, status: 'active',
+      }, 'test');
+    }
+    const { mesh, sent } = recordingMesh();
+    const pusher = await startSyncPusher({
+      registry, pairing, mesh, key: genesisKeyFromSeed(randomBytes(32)), authority: { nodeId: 10, commandPublicKey: self.authority.commandPublicKey, epoch: 0 },
+      self: createMembershipStore(dir, self), everyMs: 100, pollMs: 600_000, count: () => {}, logger: pino({ level: 'silent' }),
+    });
+    const copiesTo = (address: string) => sent.filter((s) => s.address === address && s.index === 0).length;
+    const until = async (done: () => boolean, what: string) => {
+      for (const end = Date.now() + 5_000; !done(); ) {
+        expect(Date.now(), what).to.be.below(end);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await until(() => copiesTo('10.8.0.11') >= 1 && copiesTo('10.8.0.12') >= 1, 'the first round');
+      const version = sent.find((s) => s.address === '10.8.0.11')!.seq;
+      const facts: ReportFacts = { everySeconds: 15, uptimeS: 1, version: '0', load: [0, 0, 0], rssBytes: 1, stages: {}, drops: { total: 0, top: {} }, peers: [], peerPaths: {} };
+      // n11 confirms its version (its report says so); n12 reports, but an older one.
+      registry.recordReport({ nodeId: 11, seq: Date.now(), facts: { ...facts, syncSeq: version } }, 60_000);
+      registry.recordReport({ nodeId: 12, seq: Date.now(), facts: { ...facts, syncSeq: version - 1 } }, 60_000);
+      const [n11, n12] = [copiesTo('10.8.0.11'), copiesTo('10.8.0.12')];
+      await until(() => copiesTo('10.8.0.12') >= n12 + 3, 'three re-pushes to the node behind');
+      expect(copiesTo('10.8.0.11'), 'no re-push to the node that confirmed').to.equal(n11);
+      expect(pusher.status()).to.include({ unconfirmed: 2 }); // n12 and the hub (which sends no report here)
     } finally {
       await pusher.close();
       registry.close();

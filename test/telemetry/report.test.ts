@@ -114,6 +114,8 @@ describe('telemetry report: encode and verify', () => {
     expect(bad({ load: [1, 2] })).to.deep.include({ reason: 'facts', field: 'load' });
     expect(bad({ peers: Array.from({ length: 33 }, (_, i) => ({ name: `p${i}` })) })).to.deep.include({ reason: 'facts', field: 'peers' });
     expect(bad({ stages: { a: 7 } })).to.deep.include({ reason: 'facts', field: 'stages' });
+    expect(bad({ syncSeq: 1.5 })).to.deep.include({ reason: 'facts', field: 'syncSeq' });
+    expect(bad({ syncSeq: -1 })).to.deep.include({ reason: 'facts', field: 'syncSeq' });
     // Unknown fields are not kept: nothing but facts reaches the registry.
     const extra = bad({ command: 'reboot' });
     expect(extra.ok).to.equal(true);

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import telemetryIngress from '../../plugins/telemetry-ingress/index.js';
 import telemetryReport from '../../plugins/telemetry-report/index.js';
-import { HOST, MESH, NODE, REGISTRY, REPORT_TYPE, TELEMETRY_PORT, type HostControl } from '../../core/sdk/index.js';
+import { GENESIS_STATE_FILE, HOST, MESH, NODE, REGISTRY, REPORT_TYPE, TELEMETRY_PORT, type HostControl } from '../../core/sdk/index.js';
 import { fakeMesh, startStage, type FakeMesh, type StageKit } from '../../core/sdk/testing.js';
 import { AUTHORITY_ADDRESS, NODE_ADDRESS, NODE_ID, world, type World } from '../plugins/support.js';
 
@@ -52,6 +52,16 @@ describe('telemetry-report and telemetry-ingress', () => {
     adminMesh.deliver(TELEMETRY_PORT, nodeMesh.sent[1].payload, from);
     expect(w.registry.node(NODE_ID)!.report!.seq).to.be.above(body.seq);
     expect(node.counts()).to.include({ reports: 2 });
+  });
+
+  it('carries the membership version the node applied (genesis-state.json), and the authority keeps it', async () => {
+    const [first] = await node.emitted(1);
+    expect((first.body as { facts: object }).facts).to.not.have.property('syncSeq');
+    w.nodeIdentity.writeJson(GENESIS_STATE_FILE, { lastBeaconAt: 0, syncSeq: 7 });
+    const [, second] = await node.emitted(2);
+    expect((second.body as { facts: object }).facts).to.include({ syncSeq: 7 });
+    adminMesh.deliver(TELEMETRY_PORT, nodeMesh.sent[1].payload, from);
+    expect(w.registry.node(NODE_ID)!.report!.facts.syncSeq).to.equal(7);
   });
 
   it('refuses a replayed, an older, a forged and a wrongly sourced report, each counted, sampled in the log, changing nothing', async () => {
