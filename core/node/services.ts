@@ -307,7 +307,7 @@ export const membershipUpdatesService = defineService<Record<string, never>, Mem
           clearTimeout(unbindTimer);
           const replaced = pinned?.previous?.command;
           if (replaced?.epoch === undefined || Date.now() >= replaced.until) return;
-          unbindTimer = setTimeout(() => node.keys.unbind(replaced.epoch!), Math.min(replaced.until - Date.now(), 2 ** 31 - 1));
+          unbindTimer = setTimeout(() => node.keys.unbind(replaced.epoch!, 'authorityPublic'), Math.min(replaced.until - Date.now(), 2 ** 31 - 1));
           unbindTimer.unref();
         };
         unbindWhenOver();

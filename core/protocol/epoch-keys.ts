@@ -24,10 +24,13 @@ export interface NodeEpochKeys {
   hmacKey(channel: Channel, epoch: number, nodeId: number): KeyObject;
   /** The pair `epoch` derives from: its own binding, else the default. */
   pairOf(epoch: number): NodePair;
-  /** Binds `epoch` to a pair that differs from the default in one half or both. */
+  /**
+   * Binds `epoch` to the halves given; the halves not given (and not bound before) follow the
+   * default. A node-key change and an authority-key change may bind the same epoch, each its half.
+   */
   bind(epoch: number, pair: Partial<NodePair>): void;
-  /** Drops `epoch`'s binding: it derives from the default again. */
-  unbind(epoch: number): void;
+  /** Drops `epoch`'s binding of the halves named (both when none are): they follow the default again. */
+  unbind(epoch: number, ...halves: (keyof NodePair)[]): void;
   /** Replaces one half or both of the default pair, the one every unbound epoch uses; bindings stay. */
   setDefault(pair: Partial<NodePair>): void;
   /** Epochs with a binding of their own, ascending. */
@@ -44,12 +47,12 @@ const copyPair = (pair: NodePair): NodePair => ({ nodeSecret: Buffer.from(pair.n
 /**
  * The node's epoch keys, every epoch on `pair` until told otherwise. A node's identity change
  * (new secret S', moving from e to e + 1) is `setDefault({ nodeSecret: S' })` and
- * `bind(e, { nodeSecret: S })` in one turn, then `unbind(e)` when e's overlap ends; an authority
- * command-key change is the same with `authorityPublic`.
+ * `bind(e, { nodeSecret: S })` in one turn, then `unbind(e, 'nodeSecret')` when e's overlap
+ * ends; an authority command-key change is the same with `authorityPublic`.
  */
 export function createNodeEpochKeys(pair: NodePair): NodeEpochKeys {
   let defaults = copyPair(pair);
-  const bindings = new Map<number, NodePair>();
+  const bindings = new Map<number, Partial<NodePair>>();
   // Derived keys per "channel/epoch/node" and pair secrets per epoch; both emptied on any change
   // (changes are rare: a derivation costs one X25519 and one HKDF).
   const derived = new Map<string, KeyObject>();
@@ -70,14 +73,21 @@ export function createNodeEpochKeys(pair: NodePair): NodeEpochKeys {
       }
       return key;
     },
-    pairOf: (epoch) => bindings.get(epoch) ?? defaults,
+    pairOf: (epoch) => ({ ...defaults, ...bindings.get(epoch) }),
     bind(epoch, half) {
       checkEpoch(epoch);
-      bindings.set(epoch, copyPair({ ...defaults, ...half }));
+      const bound = { ...bindings.get(epoch) };
+      if (half.nodeSecret) bound.nodeSecret = Buffer.from(half.nodeSecret);
+      if (half.authorityPublic) bound.authorityPublic = Buffer.from(half.authorityPublic);
+      bindings.set(epoch, bound);
       changed();
     },
-    unbind(epoch) {
-      if (bindings.delete(epoch)) changed();
+    unbind(epoch, ...halves) {
+      const bound = bindings.get(epoch);
+      if (!bound) return;
+      for (const half of halves.length ? halves : (['nodeSecret', 'authorityPublic'] as const)) delete bound[half];
+      if (!bound.nodeSecret && !bound.authorityPublic) bindings.delete(epoch);
+      changed();
     },
     setDefault(half) {
       defaults = copyPair({ ...defaults, ...half });

@@ -92,6 +92,27 @@ describe('protocol epoch keys: each epoch on its own pair', () => {
     expect(() => keys.bind(64, { nodeSecret: b })).to.throw(RangeError);
   });
 
+  it('a node-key and an authority-key change binding the same epoch each keep their half', () => {
+    const [oldNode, newNode, oldAuthority, newAuthority] = [generateSecret(), generateSecret(), generateSecret(), generateSecret()];
+    const keys = createNodeEpochKeys({ nodeSecret: oldNode, authorityPublic: publicKeyOf(oldAuthority) });
+    keys.setDefault({ authorityPublic: publicKeyOf(newAuthority) });
+    keys.bind(3, { authorityPublic: publicKeyOf(oldAuthority) });
+    keys.setDefault({ nodeSecret: newNode });
+    keys.bind(3, { nodeSecret: oldNode });
+    const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(b);
+    expect(same(keys.pairOf(3).nodeSecret, oldNode) && same(keys.pairOf(3).authorityPublic, publicKeyOf(oldAuthority))).to.equal(true);
+    // The authority's overlap ends first: epoch 3 keeps the old node key, takes the new authority key.
+    keys.unbind(3, 'authorityPublic');
+    expect(same(keys.pairOf(3).nodeSecret, oldNode) && same(keys.pairOf(3).authorityPublic, publicKeyOf(newAuthority))).to.equal(true);
+    keys.unbind(3, 'nodeSecret');
+    expect(keys.bound()).to.deep.equal([]);
+    expect(same(keys.pairOf(3).nodeSecret, newNode)).to.equal(true);
+    // A half bound follows no later default; an unbound one does.
+    keys.bind(4, { nodeSecret: oldNode });
+    keys.setDefault({ authorityPublic: publicKeyOf(oldAuthority) });
+    expect(same(keys.pairOf(4).authorityPublic, publicKeyOf(oldAuthority)) && same(keys.pairOf(4).nodeSecret, oldNode)).to.equal(true);
+  });
+
   it('the authority caches per (node, epoch): a pair that changes for one epoch is derived again for it alone', () => {
     const node = generateSecret();
     const renewed = generateSecret();
