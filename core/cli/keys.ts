@@ -6,6 +6,7 @@
 //   ppn keys pub [FILE]      reads a secret from FILE or stdin and prints its public key
 //   ppn keys rotate --node N | --all   moves nodes to a new command-key epoch (through F8; keys-rotate.ts)
 //   ppn keys rotate-authority --genesis|--command   the authority's own keys, by a signed hand-over (keys-authority.ts)
+//   ppn keys rotate-identity --instance DIR   the running node's own identity key (keys-identity.ts)
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidKeyError, formatKey, generateSecret, parseKey, publicKeyOf } from '../keys/index.js';
@@ -78,6 +79,29 @@ export function register(program: Command): void {
     .action(async (opts) => {
       const { rotate } = await import('./keys-rotate.js');
       process.exitCode = await rotate(opts);
+    });
+
+  keys
+    .command('rotate-identity')
+    .description("On a node: a new identity key (its WireGuard key, its half of every derived key), proved to the authority with the old one, taken without downtime")
+    .option('--instance <dir>', "the running node's instance directory")
+    .option('--wait-ms <ms>', 'how long to wait for the authority to confirm', '30000')
+    .option('--json', 'print one JSON object at the end and nothing else')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The node makes the new key pair (a 0600 file in its instance directory until confirmed), moves',
+        'itself to the next key epoch bound to it and asks the authority, again every few seconds until',
+        'the authority records it (audited) and every peer and the hub are given the new key. The old key',
+        "is still answered and bound to the epoch left for the node's identity.overlapMs (60 s), then deleted.",
+        'Exit status: 0 confirmed, 2 bad usage, 5 not confirmed within --wait-ms (the node keeps asking),',
+        '6 the node refused to begin (the reason is printed), 1 anything else.',
+      ].join('\n'),
+    )
+    .action(async (opts) => {
+      const { rotateIdentity } = await import('./keys-identity.js');
+      process.exitCode = await rotateIdentity(opts);
     });
 
   keys

@@ -29,7 +29,8 @@ import { formatEndpoint, parseEndpoint } from '../underlay/endpoint.js';
 import { ensureInstanceDir, loadSecret, readJson, writeJsonAtomic } from '../membership/instance-files.js';
 import { loadMembership } from '../membership/membership.js';
 import { createMembershipStore } from '../membership/membership-store.js';
-import { createNodeEpochKeys } from '../protocol/epoch-keys.js';
+import { openIdentityKeys, type IdentityKeys } from './identity-keys.js';
+import { startIdentityRotation, type IdentityRotation } from './identity-rotation.js';
 import { nextEpoch } from '../protocol/key-epochs.js';
 
 export type { NodeIdentity };
@@ -52,25 +53,61 @@ export const clockService = defineService<Record<string, never>, Clock>({
   create: () => ({ now: () => Date.now() }),
 });
 
-export const nodeService = defineService<{ authority: boolean }, NodeIdentity>({
+/** Changing the node's identity key (identity-rotation.ts): how often the request is repeated, how long the replaced key lasts. */
+export interface IdentityConfig {
+  resendMs: number;
+  overlapMs: number;
+}
+
+/** The node service as core sees it: also the identity key's change under way (identity-keys.ts). */
+export interface CoreNodeIdentity extends NodeIdentity {
+  readonly identity: IdentityKeys;
+  readonly identityConfig: IdentityConfig;
+}
+const CORE_NODE = implementation<CoreNodeIdentity, NodeIdentity>(NODE);
+
+export const nodeService = defineService<{ authority: boolean; identity: IdentityConfig }, CoreNodeIdentity>({
   name: NODE,
   configSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: { authority: { type: 'boolean', default: false, description: 'this node signs commands (keeps command.key)' } },
+    properties: {
+      authority: { type: 'boolean', default: false, description: 'this node signs commands (keeps command.key)' },
+      identity: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        description: 'changing the identity key (ppn keys rotate-identity)',
+        properties: {
+          resendMs: { type: 'integer', minimum: 100, default: 2000, description: 'how often the request goes to the authority again until it confirms' },
+          overlapMs: { type: 'integer', minimum: 0, default: 60_000, description: 'how long the replaced key is still answered and bound to the epoch left' },
+        },
+      },
+    },
   },
   create(ctx, config) {
     ensureInstanceDir(ctx.instanceDir);
-    const secret = loadSecret(ctx.instanceDir, 'identity.key', true);
     const commandSecret = config.authority ? loadSecret(ctx.instanceDir, 'command.key', true) : undefined;
     const membershipStore = createMembershipStore(ctx.instanceDir, loadMembership(ctx.instanceDir));
-    const keys = createNodeEpochKeys({ nodeSecret: secret, authorityPublic: parseKey(membershipStore.current.authority.commandPublicKey) });
+    const identity = openIdentityKeys(ctx.instanceDir, {
+      authorityPublic: parseKey(membershipStore.current.authority.commandPublicKey),
+      confirmedKey: membershipStore.current.publicKey,
+      overlapMs: config.identity.overlapMs,
+    });
+    const { keys } = identity;
     // Within an authority command-key hand-over's overlap, the epoch left is on the replaced key.
     bindReplacedCommandKey(keys, loadPinnedAuthority(ctx.instanceDir), Date.now());
     return {
       instanceDir: ctx.instanceDir,
-      secret,
-      publicKey: formatKey(publicKeyOf(secret)),
+      // The identity key in force: a confirmed change replaces it live.
+      get secret() {
+        return identity.secret;
+      },
+      get publicKey() {
+        return identity.publicKey;
+      },
+      identity,
+      identityConfig: config.identity,
       keys,
       commandSecret,
       membership: membershipStore.current,
@@ -93,6 +130,9 @@ export interface MeshConfig {
   forwarding: boolean;
   relay: boolean;
 }
+
+/** Each mesh's identity-key change, stopped when the mesh closes. */
+const identityRotationOf = new WeakMap<Mesh, IdentityRotation>();
 
 export const meshService = defineService<MeshConfig, Mesh>({
   name: MESH,
@@ -117,7 +157,7 @@ export const meshService = defineService<MeshConfig, Mesh>({
     },
   },
   async create(ctx, config, deps) {
-    const node = deps.get(NODE);
+    const node = deps.get(CORE_NODE);
     const [listenHost, listenPort] = node.membership.listen.split(':');
     const mesh = await createMesh({
       mode: config.mode,
@@ -135,6 +175,12 @@ export const meshService = defineService<MeshConfig, Mesh>({
     // The diode below the stages: down, up and sideways only as the Diode Standard says (direction-guard.ts).
     const guarded = guardDirection(mesh, { isAuthority: () => node.commandSecret !== undefined, authorityAddress: () => node.membership.authority.address }, ctx.logger);
     registerMeshSeries(ctx.metrics, guarded);
+    // The identity key's change (ppn keys rotate-identity): the request goes through the diode.
+    const identityEvents = ctx.metrics.counter('ppn_identity_events_total', "The node's identity key changes: begun, requests sent, confirmed, overlap ended", ['event']);
+    identityRotationOf.set(guarded, await startIdentityRotation({
+      identity: node.identity, membershipStore: node.membershipStore, mesh: guarded, device: mesh.device,
+      isAuthority: node.commandSecret !== undefined, ...node.identityConfig, logger: ctx.logger, count: (event) => identityEvents.inc({ event }),
+    }));
     const direction = () => guarded.status().direction as { refusedSends: Record<string, number>; refusedReceives: Record<string, number> };
     ctx.metrics.collect('counter', 'ppn_diode_refused_sends_total', 'Sends the mesh refused: to a command port (not the authority, or to the authority), or to another node off the sync port', ['reason'], () =>
       Object.entries(direction().refusedSends).map(([reason, n]) => [{ reason }, n]),
@@ -144,8 +190,12 @@ export const meshService = defineService<MeshConfig, Mesh>({
     );
     return guarded;
   },
-  close: (mesh) => mesh.close(),
-  status: (mesh) => mesh.status(),
+  close: (mesh) => {
+    identityRotationOf.get(mesh)?.close();
+    return mesh.close();
+  },
+  status: (mesh) => ({ ...mesh.status(), identity: identityRotationOf.get(mesh)?.status() }),
+  actions: (mesh) => ({ 'rotate-identity': () => identityRotationOf.get(mesh)!.rotate(), identity: () => identityRotationOf.get(mesh)!.status() }),
 });
 
 /** Stops a registry's command series (their listener and timers) when it closes. */

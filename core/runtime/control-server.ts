@@ -93,6 +93,15 @@ export async function startControlServer(host: Host, options: ControlOptions): P
         const result = await host.reload();
         return send(result.ok ? 200 : 422, result);
       }
+      const action = req.method === 'POST' ? /^\/services\/([\w-]+)\/([\w-]+)$/.exec(req.url ?? '') : null;
+      const running = action ? host.serviceAction(action[1], action[2]) : undefined;
+      if (running) {
+        try {
+          return send(200, await running);
+        } catch (err) {
+          return send(409, { error: (err as Error).message });
+        }
+      }
       refuse('no-such-endpoint', 404, `no such endpoint: ${req.method} ${req.url}`);
     },
   );

@@ -92,6 +92,12 @@ export interface ServiceDefinition<C = any, T = unknown> {
   close?(instance: T): Promise<void> | void;
   /** Figures for `ppn status` (the mesh's peers, the registry's nodes…). */
   status?(instance: T): Record<string, unknown>;
+  /**
+   * Operations the control endpoint offers on the running service (POST
+   * /services/<name>/<action>, e.g. the mesh's rotate-identity). What one returns is the answer;
+   * an error it throws is answered 409 with its message.
+   */
+  actions?(instance: T): Readonly<Record<string, () => Record<string, unknown> | Promise<Record<string, unknown>>>>;
 }
 
 export function defineService<C, T>(definition: ServiceDefinition<C, T>): ServiceDefinition<C, T> {

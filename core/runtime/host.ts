@@ -80,6 +80,8 @@ export interface Host {
   setLogLevel(level: string): void;
   stop(deadline: number): Promise<void>;
   status(): HostStatus;
+  /** A running service's action (the control endpoint's POST /services/<name>/<action>); undefined when there is none. */
+  serviceAction(service: string, action: string): Promise<Record<string, unknown>> | undefined;
   /** What a stage emits, as it emits it (for tests, debugging and ingress answers). */
   tap(stageId: string): Observable<Envelope>;
   /** The stage instance currently in a slot: a reload that leaves a stage alone keeps it. */
@@ -243,6 +245,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
         config: active.pipeline,
       };
     },
+    serviceAction: (service, action) => services.action(service, action),
     tap(stageId) {
       return new Observable<Envelope>((sub) =>
         graph.taps.pipe(filter((t) => t.id === stageId)).subscribe((t) => sub.next(t.env)),

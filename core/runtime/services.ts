@@ -57,6 +57,8 @@ export interface ServiceSet {
   names(): string[];
   /** What each running service that reports a status says, by name. */
   statuses(): Record<string, Record<string, unknown>>;
+  /** Runs a running service's action (ServiceDefinition.actions); undefined when there is no such service or action. */
+  action(service: string, action: string): Promise<Record<string, unknown>> | undefined;
 }
 
 export function createServiceSet(
@@ -120,6 +122,12 @@ export function createServiceSet(
     },
     names() {
       return [...running.keys()];
+    },
+    action(service, action) {
+      const s = running.get(service);
+      const actions = s?.definition.actions?.(s.instance) ?? {};
+      const run = Object.hasOwn(actions, action) ? actions[action] : undefined;
+      return run && Promise.resolve().then(run);
     },
     statuses() {
       const out: Record<string, Record<string, unknown>> = {};
