@@ -124,6 +124,8 @@ export async function startIdentityRotation(o: IdentityRotationOptions): Promise
     },
     status: () => ({
       publicKey: identity.publicKey,
+      // The keys the device answers handshakes for besides its own (the pending or the replaced one).
+      ...(device && { answering: device.answering() }),
       ...(identity.pending && { pending: { publicKey: identity.pending.publicKey, from: identity.pending.from, to: identity.pending.to, since: new Date(identity.pending.since).toISOString(), requests: sent } }),
       ...(identity.previous && { replaced: { publicKey: identity.previous.publicKey, epoch: identity.previous.epoch, until: new Date(identity.previous.until).toISOString() } }),
     }),

@@ -27,18 +27,20 @@ export interface PinnedLocalMesh {
   root: string;
 }
 
-export async function startPinnedLocalMesh(name: string, edit: PipelineEdit = () => {}): Promise<PinnedLocalMesh> {
+/** `pinned`: the nodes that take the authority's membership updates (leased; the identity tests also the hub). */
+export async function startPinnedLocalMesh(name: string, edit: PipelineEdit = () => {}, pinned: readonly string[] = ['leased']): Promise<PinnedLocalMesh> {
   const root = scratchDir(name);
   const nodes = localFleet(root, 40000 + Math.floor(Math.random() * 20000));
   prepareLocalMesh(nodes);
   const admin = nodes.find((n) => n.role === 'os-network-admin')!;
-  const leased = nodes.find((n) => n.name === 'leased')!;
-  pinAuthority(leased.instanceDir, {
-    genesisKey: loadGenesisKey(admin.instanceDir, true).publicText,
-    commandPublicKey: formatKey(publicKeyOf(loadSecret(admin.instanceDir, 'command.key', false))),
-    nodeId: admin.id,
-    address: `10.8.0.${admin.id}`,
-  });
+  for (const n of nodes.filter((x) => pinned.includes(x.name))) {
+    pinAuthority(n.instanceDir, {
+      genesisKey: loadGenesisKey(admin.instanceDir, true).publicText,
+      commandPublicKey: formatKey(publicKeyOf(loadSecret(admin.instanceDir, 'command.key', false))),
+      nodeId: admin.id,
+      address: `10.8.0.${admin.id}`,
+    });
+  }
   const copy = (n: LocalNode) => join(root, `${n.name}.pipeline.json`);
   for (const n of nodes) {
     const pipeline = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', `${n.role}.json`), 'utf8')) as RoleFile;
