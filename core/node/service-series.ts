@@ -47,8 +47,10 @@ export function registerCommandSeries(metrics: NodeMetrics, registry: Registry):
   const outcomes = metrics.counter('ppn_command_targets_total', "Commands' targets by intent and outcome (executed, failed, rejected-by-policy, unknown-intent, no-answer)", ['intent', 'outcome']);
   const latency = metrics.histogram('ppn_command_ack_seconds', 'From an intent being recorded to its target acknowledging it, by intent', ['intent'], LATENCY_BUCKETS);
   const recorded = metrics.counter('ppn_commands_total', 'Commands signed and recorded, by intent', ['intent']);
-  // What each live command's targets said last, so that a change is counted once.
-  const seen = new Map<string, Map<number, TargetStatus>>();
+  // What each live command's targets said last, so that a change is counted once; with the
+  // command's intent and time, so that an ack's event is counted without reading the command
+  // (252 targets read again for each of 252 acks made `ping everyone` cost O(targets²)).
+  const seen = new Map<string, { intent: string; at: number; last: Map<number, TargetStatus> }>();
   const deadlines = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
   const later = (ms: number, fn: () => void) => {
@@ -56,23 +58,22 @@ export function registerCommandSeries(metrics: NodeMetrics, registry: Registry):
     timer.unref();
     timers.add(timer);
   };
+  const countTarget = (id: string, nodeId: number, status: TargetStatus) => {
+    const entry = seen.get(id);
+    if (!entry || status === 'sent' || entry.last.get(nodeId) === status) return;
+    entry.last.set(nodeId, status);
+    outcomes.inc({ intent: entry.intent, outcome: status });
+    if (status !== 'no-answer') latency.observe({ intent: entry.intent }, (Date.now() - entry.at) / 1000);
+  };
   const count = (id: string) => {
-    const command = registry.command(id);
-    const last = seen.get(id);
-    if (!command || !last) return;
-    for (const t of command.targets) {
-      if (t.status === 'sent' || last.get(t.nodeId) === t.status) continue;
-      last.set(t.nodeId, t.status);
-      outcomes.inc({ intent: command.intent, outcome: t.status });
-      if (t.status !== 'no-answer') latency.observe({ intent: command.intent }, (Date.now() - Date.parse(command.at)) / 1000);
-    }
+    for (const t of registry.command(id)?.targets ?? []) countTarget(id, t.nodeId, t.status);
   };
   const off = registry.onChange((event) => {
     if (event.type !== 'command') return;
     if (!seen.has(event.id)) {
       const command = registry.command(event.id);
       if (!command) return;
-      seen.set(event.id, new Map());
+      seen.set(event.id, { intent: command.intent, at: Date.parse(command.at), last: new Map() });
       deadlines.set(event.id, command.deadline);
       recorded.inc({ intent: command.intent });
       // 'no-answer' is what a target still waiting reads as after the deadline (no event says
@@ -81,7 +82,8 @@ export function registerCommandSeries(metrics: NodeMetrics, registry: Registry):
       later(untilDeadline, () => count(event.id));
       later(untilDeadline + 60_000, () => (seen.delete(event.id), deadlines.delete(event.id)));
     }
-    count(event.id);
+    if (event.target) countTarget(event.id, event.target.nodeId, event.target.status);
+    else count(event.id);
   });
   // A scrape just after a deadline sees its no-answers (F8 may already have reported them).
   const offScrape = metrics.beforeScrape(() => {

@@ -48,7 +48,11 @@ export type IdentityChangeOutcome =
 export type KeyRetiredOutcome = { moved: true; epoch: number } | { moved: false; reason: 'not-current-epoch' };
 
 /** What changed, for live views (F8's event stream) and the mesh's peer list. */
-export type RegistryEvent = { type: 'node'; nodeId: number } | { type: 'command'; id: string } | { type: 'report'; nodeId: number };
+/** A command's event names the target whose answer changed it (none: the command was recorded). */
+export type RegistryEvent =
+  | { type: 'node'; nodeId: number }
+  | { type: 'command'; id: string; target?: { nodeId: number; status: TargetStatus } }
+  | { type: 'report'; nodeId: number };
 
 export type TargetStatus = 'sent' | 'executed' | 'failed' | 'rejected-by-policy' | 'unknown-intent' | 'no-answer';
 
@@ -429,7 +433,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
         return { id: target.id, rotated };
       })();
       if (!outcome) return false;
-      changed({ type: 'command', id: outcome.id });
+      changed({ type: 'command', id: outcome.id, target: { nodeId, status } });
       if (outcome.rotated) changed({ type: 'node', nodeId });
       return true;
     },

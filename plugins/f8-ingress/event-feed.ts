@@ -1,6 +1,9 @@
 // Live changes for the operator's page: every node and command the registry changes, as the full
 // record, and what the registry does not announce itself — a command's unanswered targets turning
 // into 'no-answer' at its deadline, and a node's "last heard" moving when its ack arrives.
+// A command's acks arrive in a burst (252 for `ping everyone` on a full /24): its first change
+// is published at once, and those that follow within COMMAND_COALESCE_MS as one record after
+// them, so the page gets a few records of 252 targets rather than 252 of them.
 import type { ServerResponse } from 'node:http';
 import type { CommandRecord, Registry, RegistryNode } from '../../core/sdk/index.js';
 import { securityHeaders } from './http.js';
@@ -13,6 +16,8 @@ export interface EventFeed {
 }
 
 /** `present` adds what the page shows beside the record (F8 adds each node's health). */
+export const COMMAND_COALESCE_MS = 100;
+
 export function createEventFeed(registry: Registry, clock: () => number = Date.now, present: (node: RegistryNode) => RegistryNode = (n) => n): EventFeed {
   const listeners = new Set<(event: FeedEvent) => void>();
   const deadlineTimers = new Map<string, NodeJS.Timeout>();
@@ -28,15 +33,43 @@ export function createEventFeed(registry: Registry, clock: () => number = Date.n
     publish({ type: 'node', node: present(node) });
   };
 
-  const publishCommand = (id: string) => {
+  /**
+   * Publishes the command, then the nodes whose acks changed it (`answered`; all its targets when
+   * not known): an ack touches its node just before it marks the target, and the touch has no
+   * event of its own.
+   */
+  const publishCommand = (id: string, answered?: Iterable<number>) => {
     const command = registry.command(id);
     if (!command) return;
     publish({ type: 'command', command });
-    // An ack touches its node just before it marks the target; the touch has no event of its own.
-    for (const t of command.targets) {
-      if (registry.node(t.nodeId)?.lastSeen !== lastSeenPublished.get(t.nodeId)) publishNode(t.nodeId);
+    for (const nodeId of answered ?? command.targets.map((t) => t.nodeId)) {
+      if (registry.node(nodeId)?.lastSeen !== lastSeenPublished.get(nodeId)) publishNode(nodeId);
     }
     watchDeadline(command);
+  };
+
+  /** Commands published within the last COMMAND_COALESCE_MS: whether they changed since, and whose acks. */
+  const holding = new Map<string, { changed: boolean; answered: Set<number>; timer: NodeJS.Timeout }>();
+  const hold = (id: string) => {
+    const timer = setTimeout(() => {
+      holding.delete(id);
+      if (!held.changed || !listeners.size) return;
+      publishCommand(id, held.answered);
+      hold(id);
+    }, COMMAND_COALESCE_MS);
+    timer.unref();
+    const held = { changed: false, answered: new Set<number>(), timer };
+    holding.set(id, held);
+  };
+  const commandChanged = (id: string, nodeId: number | undefined) => {
+    const held = holding.get(id);
+    if (held) {
+      held.changed = true;
+      if (nodeId !== undefined) held.answered.add(nodeId);
+      return;
+    }
+    publishCommand(id, nodeId === undefined ? undefined : [nodeId]);
+    hold(id);
   };
 
   // Status 'no-answer' is computed when a record is read after its deadline, so nothing would
@@ -55,7 +88,7 @@ export function createEventFeed(registry: Registry, clock: () => number = Date.n
 
   const stopWatchingRegistry = registry.onChange((event) => {
     if (!listeners.size) return;
-    if (event.type === 'command') publishCommand(event.id);
+    if (event.type === 'command') commandChanged(event.id, event.target?.nodeId);
     else publishNode(event.nodeId);
   });
 
@@ -68,6 +101,8 @@ export function createEventFeed(registry: Registry, clock: () => number = Date.n
       stopWatchingRegistry();
       for (const timer of deadlineTimers.values()) clearTimeout(timer);
       deadlineTimers.clear();
+      for (const held of holding.values()) clearTimeout(held.timer);
+      holding.clear();
       listeners.clear();
     },
   };

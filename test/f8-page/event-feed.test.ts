@@ -98,6 +98,27 @@ describe('f8-ingress event feed', () => {
     expect(events.filter((e) => e.type === 'node')).to.have.length(1);
   });
 
+  it('publishes a burst of acks to one command as a few records, the last with every answer', async () => {
+    const targets = Array.from({ length: 200 }, (_, i) => i + 20);
+    for (const id of targets) registry.upsertNode(node(id), 'test');
+    registry.recordCommand({
+      id: 'c0-9', at: new Date().toISOString(), actor: 'operator', text: 'ping everyone', intent: 'ping', opcode: 1, arg: 0, target: 'everyone',
+      selector: 0xff, epoch: 0, counter: '9', deadline: Date.now() + 60_000,
+      targets: targets.map((id) => ({ nodeId: id, name: `node-${id}`, address: `10.8.0.${id}`, packet: '00'.repeat(16) })),
+    });
+    for (const id of targets) {
+      registry.touch(id);
+      registry.markTarget(0, '9', id, 'executed', 'pong');
+    }
+    const all = await next((e) => e.type === 'command' && e.command.targets.every((t) => t.status === 'executed'));
+    expect((all as Extract<FeedEvent, { type: 'command' }>).command.targets).to.have.length(200);
+    // The record, the first ack at once, the rest gathered: not one record per ack.
+    expect(events.filter((e) => e.type === 'command' && e.command.id === 'c0-9').length).to.be.at.most(3);
+    // Every answering node's new 'last heard' is published, once each.
+    const heard = events.filter((e) => e.type === 'node' && targets.includes(e.node.id) && e.node.lastSeen);
+    expect(new Set(heard.map((e) => (e as Extract<FeedEvent, { type: 'node' }>).node.id)).size).to.equal(200);
+  });
+
   it('stops publishing to a listener that unsubscribed, and entirely once closed', () => {
     const other: FeedEvent[] = [];
     const stop = feed.subscribe((e) => other.push(e));

@@ -168,7 +168,9 @@ export async function startFleetSim(options: FleetSimOptions): Promise<FleetSim>
   writeFileSync(adminPipeline, JSON.stringify(p, null, 2));
   const startProcess = (name: string, args: string[], nodeOptions?: string) => {
     const env = nodeOptions ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env;
-    const child = spawn(process.execPath, [cli, 'run', ...args, '--instance', dir(name), '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
+    // FLEET_PROCESS_ARGS: node flags for the admin, the hub and edge processes (e.g. --cpu-prof).
+    const flags = (process.env.FLEET_PROCESS_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...flags, cli, 'run', ...args, '--instance', dir(name), '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
     children.push(child);
     return followLog(child, name, join(root, `${name}.log`));
   };
