@@ -86,6 +86,11 @@ export interface Registry {
   removeNode(id: number, actor: string): boolean;
   /** Records that an authenticated message came from the node. */
   touch(id: number): void;
+  /**
+   * Runs `fn` as one write transaction: the writes it makes (each of them a transaction of its
+   * own otherwise) commit together, one fsync for all. Change events follow the commit.
+   */
+  batch<T>(fn: () => T): T;
   /** Calls `listener` after each committed change; returns the way to stop. */
   onChange(listener: (event: RegistryEvent) => void): () => void;
   upsertGroup(group: FleetGroup, actor: string): void;
@@ -109,7 +114,7 @@ export interface Registry {
   keyEpoch(): number | undefined;
   /**
    * Moves node `nodeId` from its key epoch (else `currentEpoch`) to the next one, audited as
-   * node.key-epoch: an authority command-key hand-over moves every node (core/genesis/authority-keys.ts).
+   * node.key-epoch: an authority command-key hand-over moves every node (core/registry/authority-command-keys.ts).
    * Returns the epochs left and entered.
    */
   advanceKeyEpoch(nodeId: number, currentEpoch: number, actor: string, why: string): { from: number; to: number };
@@ -121,10 +126,11 @@ export interface Registry {
   keyRetired(report: { nodeId: number; epoch: number; failedTags: number }, currentEpoch: number): KeyRetiredOutcome;
   /**
    * Takes a node's verified identity-change request (core/protocol/identity-change.ts): when the
-   * node is active, at `epoch` (its own, else `currentEpoch`) and the key was never any node's,
-   * its public key becomes `publicKey` and it moves to the next epoch, in one transaction
-   * (audited: node.identity-key with the old and new key, node.key-epoch). The old key stays
-   * bound to `epoch` for `overlapMs` (publicKeyFor) and is never taken again by any node.
+   * node is active, at `epoch` (its own, else `currentEpoch`) or already at the next one (a
+   * rotate-keys moved it meanwhile), and the key was never any node's, its public key becomes
+   * `publicKey` and it is at the next epoch, in one transaction (audited: node.identity-key with
+   * the old and new key, node.key-epoch). The old key stays bound to `epoch` for `overlapMs`
+   * (publicKeyFor) and is never taken again by any node.
    */
   changeIdentity(change: { nodeId: number; epoch: number; publicKey: string }, currentEpoch: number, overlapMs: number): IdentityChangeOutcome;
   /**
@@ -260,8 +266,11 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     ...latestReport(r.id),
   });
   const listeners = new Set<(event: RegistryEvent) => void>();
+  /** Events of a batch wait for its commit (and go with a rollback). */
+  let held: RegistryEvent[] | undefined;
   const changed = (event: RegistryEvent) => {
-    for (const l of listeners) l(event);
+    if (held) held.push(event);
+    else for (const l of listeners) l(event);
   };
   const auditInsert = db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)');
   const audit = (actor: string, action: string, detail: Record<string, unknown>) => {
@@ -406,6 +415,21 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     touch(id) {
       db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?').run(now(), id);
     },
+    batch(fn) {
+      if (held) return fn();
+      held = [];
+      let committed = false;
+      try {
+        const result = writeTransaction(db, fn)();
+        committed = true;
+        return result;
+      } finally {
+        const events = held;
+        held = undefined;
+        // A transaction that threw was rolled back: nothing it announced happened.
+        if (committed) for (const e of events) changed(e);
+      }
+    },
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -490,17 +514,20 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
         if (!row) return { changed: false, reason: 'unknown-node' };
         if (row.status !== 'active') return { changed: false, reason: 'not-active' };
         if (row.public_key === change.publicKey) return { changed: false, reason: 'already' };
+        // The node moves to the epoch after the one it asks from. It may be there already: a
+        // rotate-keys it executed while its request was on the way moved it (node first) and its
+        // ack got here first. The epoch it moved to is then bound to the new key without a move.
         const at = keyEpochOf(change.nodeId) ?? currentEpoch;
-        if (change.epoch !== at) return { changed: false, reason: 'not-current-epoch' };
+        const epoch = nextEpoch(change.epoch);
+        if (change.epoch !== at && epoch !== at) return { changed: false, reason: 'not-current-epoch' };
         if (keyTaken.get(change.publicKey, change.publicKey)) return { changed: false, reason: 'key-in-use' };
-        const epoch = nextEpoch(at);
         db.prepare('UPDATE nodes SET public_key = ?, updated_at = ? WHERE id = ?').run(change.publicKey, now(), change.nodeId);
         db.prepare('INSERT INTO node_replaced_keys (public_key, node_id, epoch, replaced_at, until) VALUES (?, ?, ?, ?, ?)').run(
-          row.public_key, change.nodeId, at, now(), clock() + overlapMs,
+          row.public_key, change.nodeId, change.epoch, now(), clock() + overlapMs,
         );
         const actor = `node:${change.nodeId}`;
-        audit(actor, 'node.identity-key', { id: change.nodeId, from: row.public_key, to: change.publicKey, epoch: at, why: 'identity-change request from the node, proved with its old and its new key' });
-        moveKeyEpoch(change.nodeId, at, epoch, actor, 'identity key changed');
+        audit(actor, 'node.identity-key', { id: change.nodeId, from: row.public_key, to: change.publicKey, epoch: change.epoch, why: 'identity-change request from the node, proved with its old and its new key' });
+        if (at !== epoch) moveKeyEpoch(change.nodeId, at, epoch, actor, 'identity key changed');
         return { changed: true, from: row.public_key, to: change.publicKey, epoch };
       })();
       if (outcome.changed) changed({ type: 'node', nodeId: change.nodeId });

@@ -73,6 +73,27 @@ describe('identity key: the authority records a change', () => {
     expect(kit.counts()['ack-rejected.tag']).to.equal(1);
   });
 
+  it('takes a request from the epoch before the node\'s: a rotate-keys it executed meanwhile moved it there first', async () => {
+    await start(60_000);
+    // The node executed rotate-keys (signed under 0) after sending its request; the ack came first.
+    w.registry.recordCommand({
+      id: 'c0-1', at: new Date().toISOString(), actor: 'operator', text: 'rotate keys on leased', intent: 'rotate-keys', opcode: 6, arg: 0, target: 'leased', selector: 3,
+      epoch: 0, counter: '1', deadline: Date.now() + 60_000, targets: [{ nodeId: 3, name: 'leased', address: NODE_ADDRESS, packet: '40' }],
+    });
+    mesh.deliver(TELEMETRY_PORT, ack(0, 1n, w.node.secret), from);
+    expect(w.registry.node(NODE_ID)!.keyEpoch).to.equal(1);
+    const oldKey = formatKey(publicKeyOf(w.node.secret));
+    const newSecret = generateSecret();
+    mesh.deliver(TELEMETRY_PORT, request(0, newSecret), from);
+    const newKey = formatKey(publicKeyOf(newSecret));
+    expect(w.registry.node(NODE_ID)).to.deep.include({ publicKey: newKey, keyEpoch: 1 });
+    expect([w.registry.publicKeyFor(NODE_ID, 0), w.registry.publicKeyFor(NODE_ID, 1)]).to.deep.equal([oldKey, newKey]);
+    expect(w.registry.auditLog(1)[0]).to.deep.include({ action: 'node.identity-key' });
+    // Epoch 0 stays on the old key for the overlap: a request tagged under the new key for it is refused.
+    mesh.deliver(TELEMETRY_PORT, request(0, generateSecret(), newSecret), from);
+    expect(kit.counts()).to.deep.include({ 'identity-changed': 1, 'identity-change-rejected.tag': 1 });
+  });
+
   it('refuses each bad request with its reason, counted, changing nothing', async () => {
     await start(60_000);
     const other = generateSecret();
