@@ -97,21 +97,23 @@ describe('identity key: the node changes it', () => {
       await device.close();
     });
 
+    let nodeMesh: ReturnType<typeof fakeMesh>;
+    const startRotation = () =>
+      startIdentityRotation({
+        identity, membershipStore: w.nodeIdentity.membershipStore, mesh: nodeMesh, device, isAuthority: false,
+        resendMs: 50, overlapMs: OVERLAP_MS, logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(line) }), count: () => {},
+      });
     const start = async () => {
       identity = open();
       const node: NodeIdentity = { ...w.nodeIdentity, keys: identity.keys };
       const adminMesh = fakeMesh(AUTHORITY_ADDRESS);
-      const nodeMesh = tapped(fakeMesh(NODE_ADDRESS), (port, payload) => {
+      nodeMesh = tapped(fakeMesh(NODE_ADDRESS), (port, payload) => {
         if (port === TELEMETRY_PORT) setImmediate(() => adminMesh.deliver(TELEMETRY_PORT, payload, { address: NODE_ADDRESS, port: 40001 }));
       });
       ingress = await startStage(telemetryIngress, { config: { identityOverlapMs: 60_000 }, services: { [MESH]: adminMesh, [NODE]: w.adminIdentity, [REGISTRY]: w.registry } });
       verifier = await startStage(verifierStage, { config: { epochOverlapMs: OVERLAP_MS }, services: { [NODE]: node, [MESH]: nodeMesh } });
       device = await createDevice({ privateKey: identity.secret, address: NODE_ADDRESS, bindAddress: '127.0.0.1' });
-      const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(line) });
-      rotation = await startIdentityRotation({
-        identity, membershipStore: w.nodeIdentity.membershipStore, mesh: nodeMesh, device, isAuthority: false,
-        resendMs: 50, overlapMs: OVERLAP_MS, logger, count: () => {},
-      });
+      rotation = await startRotation();
       // The authority's membership update, on the next turn after the registry moved the node.
       stopSync = w.registry.onChange((e) => {
         if (e.type !== 'node') return;
@@ -165,6 +167,24 @@ describe('identity key: the node changes it', () => {
       for (const secret of [w.node.secret, open().secret]) expect(text).to.not.include(formatKey(secret));
       // A restart after all of it: the new key.
       expect(open().publicKey).to.equal(begun.publicKey);
+    });
+
+    it('a node restarted before the authority answered answers the pending key again, asks again, and takes the confirmation', async () => {
+      await start();
+      w.registry.setStatus(NODE_ID, 'revoked', 'test');
+      const begun = rotation.rotate() as { publicKey: string };
+      await until(() => (ingress.counts()['identity-change-rejected.node-revoked'] ?? 0) >= 1, 'a refused request');
+      // The restart: the rotation and the device gone, opened again from the instance directory.
+      rotation.close();
+      await device.close();
+      identity = open();
+      expect(identity.pending?.publicKey).to.equal(begun.publicKey);
+      device = await createDevice({ privateKey: identity.secret, address: NODE_ADDRESS, bindAddress: '127.0.0.1' });
+      rotation = await startRotation();
+      expect(device.answering()).to.deep.equal([begun.publicKey]);
+      w.registry.setStatus(NODE_ID, 'active', 'test');
+      await until(() => identity.pending === undefined, 'the confirmation');
+      expect([w.registry.node(NODE_ID)!.publicKey, device.publicKey]).to.deep.equal([begun.publicKey, begun.publicKey]);
     });
 
     it('refuses to begin on the authority, without a userspace device, and keeps asking until answered', async () => {
