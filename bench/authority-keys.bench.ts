@@ -7,7 +7,7 @@
 // admin signs under the new command key only after the delivery window (HANDOVER_DELIVERY_MS,
 // at most half the overlap); what is measured is how soon the node can take it.
 import { performance } from 'node:perf_hooks';
-import { switchIfDue } from '../core/genesis/authority-command-keys.js';
+import { switchIfDue } from '../core/registry/authority-command-keys.js';
 import { HANDOVER_DELIVERY_MS, rotateAuthorityKeys } from '../core/genesis/authority-keys.js';
 import { loadSecret } from '../core/membership/instance-files.js';
 import { authorityRig, EDGE_ID, type AuthorityRig } from '../test/keys/authority-rig.js';

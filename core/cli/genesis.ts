@@ -15,7 +15,7 @@ import { ensureInstanceDir, loadSecret } from '../membership/instance-files.js';
 import { loadMembership, MEMBERSHIP_FILE, saveMembership } from '../membership/membership.js';
 import { formatKey, publicKeyOf } from '../keys/index.js';
 import { openRegistry } from '../registry/registry.js';
-import { openHandoverLog } from '../genesis/authority-keys.js';
+import { openHandoverLog } from '../registry/authority-handovers.js';
 import { pinAuthority, saveEnrolmentToken, saveGenesisState, type PinnedAuthority } from '../genesis/authority-pin.js';
 import { BUNDLE_FORMAT, readBundle, type ProvisioningBundle } from '../genesis/bundle.js';
 import { claimNode } from '../genesis/claim.js';

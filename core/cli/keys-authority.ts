@@ -7,7 +7,8 @@
 // until the overlap ends (docs/keys.md, "Authority keys"). Nothing secret is printed.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { openHandoverLog, rotateAuthorityKeys } from '../genesis/authority-keys.js';
+import { rotateAuthorityKeys } from '../genesis/authority-keys.js';
+import { openHandoverLog } from '../registry/authority-handovers.js';
 import { MAX_OVERLAP_SECONDS } from '../genesis/handover.js';
 import { GENESIS_KEY_FILE, loadGenesisKey } from '../genesis/signing-key.js';
 import { openRegistry } from '../registry/registry.js';

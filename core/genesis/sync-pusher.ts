@@ -14,7 +14,7 @@ import type { Pairing } from './pairing.js';
 import { membershipFor, type AuthorityView } from './peers.js';
 import type { GenesisKey } from './signing-key.js';
 import { encodeUpdate } from './sync.js';
-import type { HandoverLog } from './authority-keys.js';
+import type { HandoverLog } from '../registry/authority-handovers.js';
 
 export interface SyncPusherOptions {
   registry: Registry;

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bindReplacedCommandKey, loadGenesisState, loadPinnedAuthority, pinAfterHandover, pinnedGenesisCheck, saveGenesisState, savePinnedAuthority } from '../genesis/authority-pin.js';
 import { checkHandover, HANDOVER_KIND } from '../genesis/handover.js';
-import { liveGenesisKey, openHandoverLog, retireEndedKeys } from '../genesis/authority-keys.js';
-import { authorityCommandKeys, switchIfDue } from '../genesis/authority-command-keys.js';
+import { liveGenesisKey, retireEndedKeys } from '../genesis/authority-keys.js';
+import { authorityCommandKeys, switchIfDue } from '../registry/authority-command-keys.js';
 import { directedBroadcast, startBeaconSender } from '../genesis/beacon-sender.js';
 import { startJoinServer } from '../genesis/join-server.js';
 import { nodeRoute } from '../genesis/node-routes.js';
@@ -245,12 +245,12 @@ export const genesisService = defineService<Record<string, never>, Genesis>({
         const { membership } = node;
         const { logger, count } = hooks;
         loadGenesisKey(node.instanceDir, true);
-        const handovers = openHandoverLog(registry);
+        // The command key the admin signs with: the old one until a hand-over's switch (core/registry/authority-command-keys.ts).
+        const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret);
+        const handovers = commandKeys.log;
         const key = liveGenesisKey(node.instanceDir, handovers);
         const pairing = openPairing(registry);
         pairing.setMeta(AUTHORITY_ID_META, String(membership.nodeId));
-        // The command key the admin signs with: the old one until a hand-over's switch (authority-command-keys.ts).
-        const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret);
         const authority = { nodeId: membership.nodeId, commandPublicKey: commandKeys.signingPublic(), epoch: membership.epoch };
         const listen = parseEndpoint(membership.listen, 'membership listen');
         const host = config.host ?? listen.host;

@@ -1,20 +1,28 @@
 // The authority's command secret per (node, epoch) across a command-key hand-over. A new command
 // key changes every node's derived keys, so it is an epoch move (core/protocol/epoch-keys.ts):
 //   1. hand-over recorded (the CLI): the admin still signs under the old key; every node takes
-//      the hand-over and moves itself from e to e + 1 under the new key, e kept on the old one;
+//      the hand-over and moves itself from e to e + 1 under the new key, e kept on the old one
+//      (core/genesis/handover.ts; core/node/services.ts takes it);
 //   2. the switch, HANDOVER_DELIVERY_MS later (at most half the overlap; the running admin):
 //      the registry moves every active node to its next epoch (audited) and records the epoch
 //      each one left; from then on the admin signs under the new key and the membership updates
 //      name it, which starts each node's overlap of e (its verifier's epochOverlapMs);
-//   3. the overlap ends: the old key's file is deleted (authority-keys.ts), and acks of the
+//   3. the overlap ends: the old key's file is deleted (core/genesis/authority-keys.ts), and acks of the
 //      epochs left have no key any more.
 // So: before the switch every epoch is on the old key; after it the epoch a node left is on the
 // old key and every other on the new one (also for nodes that joined after the hand-over).
-import { formatKey, publicKeyOf } from '../keys/index.js';
-import { loadSecret } from '../membership/instance-files.js';
-import type { Registry } from '../registry/registry.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 import { writeTransaction } from '../storage/durable-db.js';
-import { COMMAND_KEY_FILE, loadRetiredCommandSecret, openHandoverLog, type HandoverLog } from './authority-keys.js';
+import { COMMAND_KEY_FILE, openHandoverLog, retiredKeyFile, type HandoverLog } from './authority-handovers.js';
+import type { Registry } from './registry.js';
+
+/** A command secret file of the admin's instance directory (written 0600 by `ppn authority init` or a rotation); undefined when absent. */
+function readSecretFile(instanceDir: string, file: string): Buffer | undefined {
+  const path = join(instanceDir, file);
+  return existsSync(path) ? parseKey(readFileSync(path, 'utf8'), path) : undefined;
+}
 
 export interface AuthorityCommandKeys {
   /** The secret (node, epoch) is signed and its acks checked with; undefined once that key is retired. */
@@ -32,7 +40,9 @@ export function authorityCommandKeys(instanceDir: string, registry: Registry, st
   let cached: { number: number; current: Buffer; old?: Buffer } | undefined;
   const keysOf = (number: number) => {
     if (cached?.number !== number) {
-      cached = number ? { number, current: loadSecret(instanceDir, COMMAND_KEY_FILE, false), old: loadRetiredCommandSecret(instanceDir, number) } : { number, current: startSecret };
+      const current = number ? readSecretFile(instanceDir, COMMAND_KEY_FILE) : startSecret;
+      if (!current) throw new Error(`${join(instanceDir, COMMAND_KEY_FILE)} is missing: the admin cannot sign`);
+      cached = { number, current, ...(number && { old: readSecretFile(instanceDir, retiredKeyFile(COMMAND_KEY_FILE, number)) }) };
     }
     return cached;
   };

@@ -39,7 +39,7 @@ export { nextEpoch, ROTATE_KEYS_OPCODE } from '../protocol/key-epochs.js';
 export { createIdentityChangeSigner, createIdentityChangeVerifier, IDENTITY_CHANGE_TYPE, type IdentityChangeRejectReason } from '../protocol/identity-change.js';
 export { createNodeEpochKeys, type AuthorityPair, type AuthorityPairs, type NodeEpochKeys, type NodePair } from '../protocol/epoch-keys.js';
 // The authority's command secret per (node, epoch) across a command-key hand-over (signer, telemetry-ingress).
-export { stageCommandKeys as authorityCommandKeys, type AuthorityCommandKeys } from '../genesis/authority-command-keys.js';
+export { stageCommandKeys as authorityCommandKeys, type AuthorityCommandKeys } from '../registry/authority-command-keys.js';
 
 export { createReportSigner, createReportVerifier, MAX_REPORT_LENGTH, REPORT_TYPE, type ReportRejectReason, type ReportVerifyResult } from '../protocol/report.js';
 export { FACT_LIMITS, factsSummary, type ReportFacts, type ReportPeer } from '../protocol/report-facts.js';

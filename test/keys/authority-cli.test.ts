@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { openHandoverLog } from '../../core/genesis/authority-keys.js';
+import { openHandoverLog } from '../../core/registry/authority-handovers.js';
 import { projectRoot } from '../../core/project-root.js';
 import { openRegistry } from '../../core/registry/registry.js';
 import { scratchDir } from '../support/pipeline.js';

@@ -7,8 +7,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { authorityCommandKeys, type AuthorityCommandKeys } from '../../core/genesis/authority-command-keys.js';
-import { liveGenesisKey, openHandoverLog, type HandoverLog } from '../../core/genesis/authority-keys.js';
+import { liveGenesisKey } from '../../core/genesis/authority-keys.js';
+import { authorityCommandKeys, type AuthorityCommandKeys } from '../../core/registry/authority-command-keys.js';
+import { openHandoverLog, type HandoverLog } from '../../core/registry/authority-handovers.js';
 import { loadPinnedAuthority, pinAuthority, saveGenesisState, type PinnedAuthority } from '../../core/genesis/authority-pin.js';
 import { loadGenesisKey, type GenesisKey } from '../../core/genesis/signing-key.js';
 import { startSyncPusher, type SyncPusher } from '../../core/genesis/sync-pusher.js';

@@ -9,8 +9,9 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { switchIfDue } from '../../core/genesis/authority-command-keys.js';
-import { loadRetiredCommandSecret, retiredKeyFile, rotateAuthorityKeys } from '../../core/genesis/authority-keys.js';
+import { rotateAuthorityKeys } from '../../core/genesis/authority-keys.js';
+import { switchIfDue } from '../../core/registry/authority-command-keys.js';
+import { retiredKeyFile } from '../../core/registry/authority-handovers.js';
 import { pinAfterHandover, pinnedGenesisCheck, type PinnedAuthority } from '../../core/genesis/authority-pin.js';
 import { checkHandover, encodeHandover, HANDOVER_BYTES, HANDOVER_WITH_GENESIS_BYTES, parseHandover } from '../../core/genesis/handover.js';
 import { genesisKeyFromSeed, loadGenesisKey } from '../../core/genesis/signing-key.js';
@@ -174,7 +175,7 @@ describe('authority key hand-over over the real path (userspace WireGuard, real 
     await handled(before);
     const oldSecret = loadSecret(rig.adminDir, 'command.key', false);
     const h = rotateAuthorityKeys(rig.adminDir, rig.registry, { genesis: false, command: true, overlapSeconds: 6, actor: 'test' });
-    expect(loadRetiredCommandSecret(rig.adminDir, 1)).to.deep.equal(oldSecret);
+    expect(loadSecret(rig.adminDir, retiredKeyFile('command.key', 1), false)).to.deep.equal(oldSecret);
     rig.pusher.refresh();
     await logged('hand-over taken', (r) => r.msg === 'authority keys handed over');
     // Node first: epoch 1 on the new key; epoch 0 kept on the old one, without a deadline yet.
