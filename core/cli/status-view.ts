@@ -51,6 +51,10 @@ export function statusLines(status: HostStatus, now = Date.now()): string[] {
     lines.push(`  mesh      ${mesh.mode} ${mesh.address}${mesh.port ? ` port ${mesh.port}` : ''}, ${mesh.peers?.length ?? 0} peer(s)${changes}${meshDrops.length ? `; drops ${meshDrops.map(([r, n]) => `${r}=${n}`).join(' ')}` : ''}`);
     const paths = new Map((mesh.paths?.peers ?? []).map((p) => [p.name, p]));
     for (const p of mesh.peers ?? []) lines.push(`    ${peerLine(p, node?.peerNames?.[p.publicKey], paths, now)}`);
+    // An identity key change under way, or its overlap (core/node/identity-rotation.ts).
+    const { pending, replaced } = (mesh as { identity?: { pending?: { publicKey: string; from: number; to: number; requests: number }; replaced?: { publicKey: string; until: string } } }).identity ?? {};
+    if (pending) lines.push(`    identity key change under way to ${pending.publicKey} (key epoch ${pending.from} → ${pending.to}), ${pending.requests} request(s) sent, not yet confirmed`);
+    if (replaced) lines.push(`    identity key replaced: the old one (${replaced.publicKey}) still answered until ${replaced.until}`);
   }
   const registry = services.registry as { nodes?: Record<string, number>; lastCommand?: { id: string; at: string; intent: string; target: string } } | undefined;
   if (registry) {
