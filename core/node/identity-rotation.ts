@@ -87,9 +87,19 @@ export async function startIdentityRotation(o: IdentityRotationOptions): Promise
     forgetWhenOver();
   }
 
+  /** The last key the authority named that is not this node's: said once, not at every update. */
+  let mismatch: string | undefined;
   const following = membershipStore.changes$.subscribe(({ current, source }) => {
     const pending = identity.pending;
-    if (!pending || source !== 'authority' || current.publicKey !== pending.publicKey) return;
+    if (source !== 'authority') return;
+    if (!pending || current.publicKey !== pending.publicKey) {
+      if (current.publicKey && current.publicKey !== identity.publicKey && current.publicKey !== mismatch && !pending) {
+        mismatch = current.publicKey;
+        o.count('identity-mismatch');
+        logger.error({ recorded: current.publicKey, own: identity.publicKey }, 'the authority records another identity key for this node: its commands will not verify here');
+      }
+      return;
+    }
     clearInterval(resend);
     const replaced = identity.confirm(Date.now() + o.overlapMs);
     device?.setPrivateKey(identity.secret);

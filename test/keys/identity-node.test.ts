@@ -197,6 +197,14 @@ describe('identity key: the node changes it', () => {
       onAuthority.close();
       osMode.close();
       expect(identity.pending).to.equal(undefined);
+      // The authority records another key for this node (a misprovisioned registry): said once, loudly.
+      const other = formatKey(publicKeyOf(open().secret).map((b) => b ^ 1));
+      const said = () => logged.filter((l) => l.includes('the authority records another identity key')).length;
+      const before = said();
+      w.nodeIdentity.membershipStore.apply({ publicKey: other }, 'authority');
+      w.nodeIdentity.membershipStore.apply({ groups: [1, 2] }, 'authority');
+      expect(said() - before).to.equal(1);
+      w.nodeIdentity.membershipStore.apply({ publicKey: identity.publicKey, groups: [1] }, 'authority');
       // The authority does not hear the first requests (the node is revoked, then approved again): it keeps asking.
       w.registry.setStatus(NODE_ID, 'revoked', 'test');
       rotation.rotate();
