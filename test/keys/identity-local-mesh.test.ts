@@ -144,6 +144,10 @@ describe('identity key over the local mesh (multi-process)', function () {
       const verifier = (await readControlStatus(dirOf('leased'))).stages.verifier.details as { epoch: number; previousEpoch: number | null };
       return verifier.epoch === 1 && verifier.previousEpoch === null;
     });
+    // Neither node that takes the authority's updates ever saw it name a key that was not its own.
+    for (const name of ['leased', 'cloud-relay']) {
+      expect(mesh.nodes.get(name)!.logs.filter((r) => String(r.msg).startsWith('the authority records another identity key')), name).to.deep.equal([]);
+    }
     // Commands go on under the new key.
     const after = await settled((await f8('POST', '/v1/intents', { text: 'ping leased' })).body.id);
     expect(after.targets.map((t: { status: string }) => t.status)).to.deep.equal(['executed']);
