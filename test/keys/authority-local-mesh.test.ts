@@ -3,8 +3,9 @@
 // F8 at 50/s, the real `ppn keys rotate-authority` hands the fleet a new genesis key and then a
 // new command key: every ping executes exactly once, leased pins both new keys, takes membership
 // updates signed with the new genesis key, and after the switch pings are signed under epoch 1
-// on the new command key. Only leased pins the authority here (the others never took updates),
-// so only leased is asked. Multi-process: run under the shared lock (flock /tmp/ppn-root-tests.lock).
+// on the new command key. Only leased is asked: onprem stands for a node behind NAT here,
+// registered without an endpoint, for which the registry makes no membership (peers.ts), so it
+// takes no updates and cannot follow a hand-over (nor pins the authority). Multi-process: run under the shared lock (flock /tmp/ppn-root-tests.lock).
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
