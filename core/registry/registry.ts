@@ -86,6 +86,11 @@ export interface Registry {
   removeNode(id: number, actor: string): boolean;
   /** Records that an authenticated message came from the node. */
   touch(id: number): void;
+  /**
+   * Runs `fn` as one write transaction: the writes it makes (each of them a transaction of its
+   * own otherwise) commit together, one fsync for all. Change events follow the commit.
+   */
+  batch<T>(fn: () => T): T;
   /** Calls `listener` after each committed change; returns the way to stop. */
   onChange(listener: (event: RegistryEvent) => void): () => void;
   upsertGroup(group: FleetGroup, actor: string): void;
@@ -261,8 +266,11 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     ...latestReport(r.id),
   });
   const listeners = new Set<(event: RegistryEvent) => void>();
+  /** Events of a batch wait for its commit (and go with a rollback). */
+  let held: RegistryEvent[] | undefined;
   const changed = (event: RegistryEvent) => {
-    for (const l of listeners) l(event);
+    if (held) held.push(event);
+    else for (const l of listeners) l(event);
   };
   const auditInsert = db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)');
   const audit = (actor: string, action: string, detail: Record<string, unknown>) => {
@@ -406,6 +414,21 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     },
     touch(id) {
       db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?').run(now(), id);
+    },
+    batch(fn) {
+      if (held) return fn();
+      held = [];
+      let committed = false;
+      try {
+        const result = writeTransaction(db, fn)();
+        committed = true;
+        return result;
+      } finally {
+        const events = held;
+        held = undefined;
+        // A transaction that threw was rolled back: nothing it announced happened.
+        if (committed) for (const e of events) changed(e);
+      }
     },
     onChange(listener) {
       listeners.add(listener);

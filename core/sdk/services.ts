@@ -83,6 +83,8 @@ export interface Registry {
   nodes(): RegistryNode[];
   /** Records that an authenticated message came from the node. */
   touch(id: number): void;
+  /** Runs `fn` as one write transaction (one commit for all its writes); change events follow the commit. */
+  batch<T>(fn: () => T): T;
   onChange(listener: (event: RegistryEvent) => void): () => void;
   upsertGroup(group: FleetGroup, actor: string): void;
   recordCommand(command: Omit<CommandRecord, 'targets'> & { targets: Omit<CommandRecord['targets'][number], 'status' | 'detail'>[] }): void;

@@ -8,7 +8,7 @@
 import {
   authorityCommandKeys, COMMAND_PORT, createAckVerifier, createIdentityChangeVerifier, createKeyRetiredVerifier, createReportVerifier, REPORT_TYPE, createPushSource, formatKey,
   IDENTITY_CHANGE_TYPE, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
-  type AckReport, type MeshEndpoint, type MeshSocket,
+  type AckReport, type Envelope, type MeshEndpoint, type MeshSocket,
 } from '../../core/sdk/index.js';
 
 interface Config {
@@ -142,14 +142,12 @@ export default defineStage<Config>({
         if (sampler.allow(why)) ctx.logger.error({ err: (err as Error).message, nodeId }, 'identity-change request not recorded');
       }
     };
-    const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
-      if (payload[0] === IDENTITY_CHANGE_TYPE) return identityChange(payload, from);
-      if (payload[0] === KEY_RETIRED_TYPE) return keyRetired(payload, from);
-      if (payload[0] === REPORT_TYPE) return heartbeat(payload, from);
+    /** One ack: verified and recorded (inside the batch's transaction); whether its command was known. */
+    const takeAck = (payload: Buffer, from: MeshEndpoint): { known: boolean; envelope: Envelope<AckReport> } | undefined => {
       const result = verifier.verify(payload);
-      if (!result.ok) return refuse(result.reason, { from });
+      if (!result.ok) return void refuse(result.reason, { from });
       // Not sent from the node it names.
-      if (registry.node(result.nodeId)?.address !== from.address) return refuse('wrong-source', { from, nodeId: result.nodeId });
+      if (registry.node(result.nodeId)?.address !== from.address) return void refuse('wrong-source', { from, nodeId: result.nodeId });
       let known: boolean;
       try {
         registry.touch(result.nodeId);
@@ -157,18 +155,52 @@ export default defineStage<Config>({
       } catch (err) {
         // Never thrown out of the socket's handler: a full disk would end the admin. The ack is
         // lost (its target reads no-answer at the deadline); the next ones are taken once space returns.
-        const why = isStorageFull(err) ? 'storage-full' : 'storage-error';
-        ctx.metrics.count(`ack-unrecorded.${why}`);
-        if (sampler.allow(why)) ctx.logger.error({ err: (err as Error).message, nodeId: result.nodeId }, 'ack not recorded');
+        return void unrecorded(err, result.nodeId);
+      }
+      const { ok: _ok, ...ack } = result;
+      return { known, envelope: ctx.envelope<AckReport>('ack', { ...ack, counter: result.counter.toString() }, { from }) };
+    };
+    const unrecorded = (err: unknown, nodeId?: number) => {
+      const why = isStorageFull(err) ? 'storage-full' : 'storage-error';
+      ctx.metrics.count(`ack-unrecorded.${why}`);
+      if (sampler.allow(why)) ctx.logger.error({ err: (err as Error).message, nodeId }, 'ack not recorded');
+    };
+    // The acks that arrive together (a fleet answering one command: the datagrams of one poll of
+    // the socket) are taken in one write transaction, so a burst costs one commit (one fsync)
+    // instead of three per ack — the window, the node's last heard, the target. They are counted
+    // and handed on once it has committed.
+    let arrived: { payload: Buffer; from: MeshEndpoint }[] = [];
+    const takeArrived = () => {
+      const burst = arrived;
+      arrived = [];
+      let taken: { known: boolean; envelope: Envelope<AckReport> }[];
+      try {
+        taken = registry.batch(() => burst.flatMap((a) => takeAck(a.payload, a.from) ?? []));
+      } catch (err) {
+        // The commit itself failed: none of the burst's writes happened.
+        for (const _ of burst) unrecorded(err);
         return;
       }
-      ctx.metrics.count(known ? 'acks' : 'acks-for-unknown-commands');
-      const { ok: _ok, ...ack } = result;
-      if (source.connected) source.push(ctx.envelope<AckReport>('ack', { ...ack, counter: result.counter.toString() }, { from }));
+      for (const { known, envelope } of taken) {
+        ctx.metrics.count(known ? 'acks' : 'acks-for-unknown-commands');
+        if (source.connected) source.push(envelope);
+      }
+    };
+    const socket: MeshSocket = await mesh.bind(config.port, (payload, from) => {
+      if (payload[0] === IDENTITY_CHANGE_TYPE) return identityChange(payload, from);
+      if (payload[0] === KEY_RETIRED_TYPE) return keyRetired(payload, from);
+      if (payload[0] === REPORT_TYPE) return heartbeat(payload, from);
+      if (!arrived.length) setImmediate(takeArrived);
+      // Copied: the mesh may reuse the buffer once this handler returns.
+      arrived.push({ payload: Buffer.from(payload), from });
     });
     return {
       connect: () => source.stream,
-      close: async () => socket.close(),
+      close: async () => {
+        socket.close();
+        // Acks still waiting for their batch are taken now, while the registry is open.
+        if (arrived.length) takeArrived();
+      },
       status: () => verifier.stats(),
     };
   },

@@ -10,7 +10,7 @@ import { fakeMesh, startStage, type FakeMesh, type StageKit } from '../../core/s
 import { createHmac } from 'node:crypto';
 import { generateSecret } from '../../core/keys/index.js';
 import { createNodeEpochKeys } from '../../core/protocol/epoch-keys.js';
-import { NODE_ADDRESS, NODE_ID, world, type World } from '../plugins/support.js';
+import { acksTaken, NODE_ADDRESS, NODE_ID, world, type World } from '../plugins/support.js';
 
 describe('identity key: the authority records a change', () => {
   let w: World;
@@ -63,6 +63,7 @@ describe('identity key: the authority records a change', () => {
         epoch, counter: String(counter), deadline: Date.now() + 60_000, targets: [{ nodeId: 3, name: 'leased', address: NODE_ADDRESS, packet: (0x40 | epoch).toString(16) }],
       });
       mesh.deliver(TELEMETRY_PORT, ack(epoch, counter, secret), from);
+      await acksTaken();
       expect(w.registry.command(`c${epoch}-${counter}`)!.targets[0].status).to.equal('executed');
     }
     expect(kit.counts()).to.deep.equal({ 'identity-changed': 1, 'identity-change-repeated': 1, acks: 2 });
@@ -70,6 +71,7 @@ describe('identity key: the authority records a change', () => {
     // No event says a deadline passed: looked at every 10 ms.
     while (w.registry.publicKeyFor(NODE_ID, 0) !== newKey) await new Promise((r) => setTimeout(r, 10));
     mesh.deliver(TELEMETRY_PORT, ack(0, 9n, w.node.secret), from);
+    await acksTaken();
     expect(kit.counts()['ack-rejected.tag']).to.equal(1);
   });
 
@@ -81,6 +83,7 @@ describe('identity key: the authority records a change', () => {
       epoch: 0, counter: '1', deadline: Date.now() + 60_000, targets: [{ nodeId: 3, name: 'leased', address: NODE_ADDRESS, packet: '40' }],
     });
     mesh.deliver(TELEMETRY_PORT, ack(0, 1n, w.node.secret), from);
+    await acksTaken();
     expect(w.registry.node(NODE_ID)!.keyEpoch).to.equal(1);
     const oldKey = formatKey(publicKeyOf(w.node.secret));
     const newSecret = generateSecret();

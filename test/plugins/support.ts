@@ -18,6 +18,12 @@ export const AUTHORITY_ADDRESS = '10.8.0.10';
 export const NODE_ID = 3;
 export const NODE_ADDRESS = '10.8.0.3';
 
+/**
+ * telemetry-ingress takes the acks that arrived together in one batch, once the poll of the
+ * socket is over (setImmediate): resolves after the batch of what was delivered so far.
+ */
+export const acksTaken = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export interface World {
   dir: string;
   authority: { secret: Buffer; commandSecret: Buffer };

@@ -7,7 +7,7 @@ import { fakeMesh, startStage, type FakeMesh, type StageKit } from '../../core/s
 import { generateSecret } from '../../core/keys/index.js';
 import { openRegistry } from '../../core/registry/registry.js';
 import { join } from 'node:path';
-import { NODE_ADDRESS, NODE_ID, world, type World } from './support.js';
+import { acksTaken as taken, NODE_ADDRESS, NODE_ID, world, type World } from './support.js';
 
 describe('telemetry-ingress', () => {
   let w: World;
@@ -31,14 +31,15 @@ describe('telemetry-ingress', () => {
     w.cleanup();
   });
 
-  it('records an authentic ack from its node and passes it on', () => {
+  it('records an authentic ack from its node and passes it on', async () => {
     mesh.deliver(TELEMETRY_PORT, ack(5n), from);
+    await taken();
     expect(w.registry.command('c0-5')?.targets.map((t) => [t.status, t.detail])).to.deep.equal([['executed', 'pong']]);
     expect(kit.outputs.map((e) => e.body)).to.deep.equal([{ nodeId: 3, epoch: 0, counter: '5', status: 'executed', detail: 'pong' } satisfies AckReport]);
     expect(kit.counts()).to.deep.equal({ acks: 1 });
   });
 
-  it('refuses short, mistyped, forged, unknown-node, duplicate and wrongly sourced acks, each counted by reason', () => {
+  it('refuses short, mistyped, forged, unknown-node, duplicate and wrongly sourced acks, each counted by reason', async () => {
     const forged = ack(5n);
     forged[forged.length - 1] ^= 1;
     const mistyped = ack(6n);
@@ -50,6 +51,7 @@ describe('telemetry-ingress', () => {
     mesh.deliver(TELEMETRY_PORT, ack(5n), { address: '10.8.0.2', port: 40001 });
     mesh.deliver(TELEMETRY_PORT, ack(7n), from);
     mesh.deliver(TELEMETRY_PORT, ack(7n), from);
+    await taken();
     expect(kit.counts()).to.deep.equal({
       'ack-rejected.length': 1,
       'ack-rejected.type': 1,
@@ -64,6 +66,7 @@ describe('telemetry-ingress', () => {
 
   it('refuses an ack that arrives again after the admin restarted (its replay windows are in the registry)', async () => {
     mesh.deliver(TELEMETRY_PORT, ack(5n), from);
+    await taken();
     expect(kit.counts()).to.deep.equal({ acks: 1 });
     // The admin restarts: the stage and the registry are closed and opened again on the same file.
     await kit.close();
@@ -71,15 +74,35 @@ describe('telemetry-ingress', () => {
     w.registry = openRegistry(join(w.dir, 'admin.db'));
     kit = await startStage(telemetryIngress, { config: { logPerMinute: 3 }, services: { [MESH]: mesh, [NODE]: w.adminIdentity, [REGISTRY]: w.registry } });
     mesh.deliver(TELEMETRY_PORT, ack(5n), from);
+    await taken();
     expect(kit.counts()).to.deep.equal({ 'ack-rejected.duplicate': 1 });
     // A duplicate is what every re-send a node answered twice brings: counted, not warned of (above debug, 20).
     expect(kit.logs.filter((l) => l.msg === 'ack refused' && l.level > 20)).to.deep.equal([]);
   });
 
-  it('logs refused acks at a sampled rate, however many arrive', () => {
+  it('logs refused acks at a sampled rate, however many arrive', async () => {
     for (let i = 0; i < 100; i++) mesh.deliver(TELEMETRY_PORT, Buffer.alloc(5 + (i % 7)), from);
+    await taken();
     expect(kit.counts()).to.deep.equal({ 'ack-rejected.length': 100 });
     expect(kit.logs.filter((l) => l.msg === 'ack refused').length).to.equal(3);
+  });
+
+  it('takes acks that arrive together in one transaction: the first change announced finds all of them recorded', async () => {
+    for (const counter of ['6', '7']) {
+      w.registry.recordCommand({
+        id: `c0-${counter}`, at: new Date().toISOString(), actor: 'operator', text: 'ping leased', intent: 'ping', opcode: 1, arg: 0, target: 'leased', selector: 3,
+        epoch: 0, counter, deadline: Date.now() + 60_000, targets: [{ nodeId: 3, name: 'leased', address: NODE_ADDRESS, packet: '00' }],
+      });
+    }
+    const seenAtFirstChange: string[][] = [];
+    const stop = w.registry.onChange(() => {
+      if (!seenAtFirstChange.length) seenAtFirstChange.push(['c0-5', 'c0-6', 'c0-7'].map((id) => w.registry.command(id)!.targets[0].status));
+    });
+    for (const counter of [5n, 6n, 7n]) mesh.deliver(TELEMETRY_PORT, ack(counter), from);
+    await taken();
+    stop();
+    expect(seenAtFirstChange).to.deep.equal([['executed', 'executed', 'executed']]);
+    expect(kit.counts()).to.deep.equal({ acks: 3 });
   });
 
   it("takes a node's key-retired report once: recorded, audited, that node's epoch moved; repeats and forgeries change nothing", () => {
