@@ -55,7 +55,10 @@ export function rotateAuthorityKeys(instanceDir: string, registry: Registry, o: 
   const message = encodeHandover({ number, issuedAt: now, overlapSeconds: o.overlapSeconds, newGenesisKey: next?.publicKey, newCommandKey: newCommandPublic }, current, next);
   const replaced: [string, Buffer][] = [...(newGenesisSeed ? [[GENESIS_KEY_FILE, newGenesisSeed] as [string, Buffer]] : []), ...(newCommandSecret ? [[COMMAND_KEY_FILE, newCommandSecret] as [string, Buffer]] : [])];
   const staged = (name: string) => join(instanceDir, `${name}.next`);
-  for (const [name, secret] of replaced) writeFileSync(staged(name), `${formatKey(secret)}\n`, { mode: 0o600, flag: 'wx' });
+  for (const [name, secret] of replaced) {
+    rmSync(staged(name), { force: true }); // left by a rotation that died before it was recorded: never used
+    writeFileSync(staged(name), `${formatKey(secret)}\n`, { mode: 0o600, flag: 'wx' });
+  }
   const record: Omit<HandoverRecord, 'retired' | 'switchedAt'> = {
     number, message, issuedAt: now, overlapUntil: now + o.overlapSeconds * 1000, switchAt: now + Math.min((o.overlapSeconds * 1000) / 2, HANDOVER_DELIVERY_MS),
     ...(next && { genesisKey: next.publicText }), ...(newCommandPublic && { commandPublicKey: formatKey(newCommandPublic) }),
