@@ -32,6 +32,9 @@ interface Figures {
   adminCpuMs: number;
   adminRssKiB: number;
   hubCpuMs: number;
+  /** All the hub's CPU from its start to the last ping, over the frames it relayed meanwhile: an upper bound per frame. */
+  hubCpuPerRelayedUs: number;
+  framesRelayed: number;
   membershipMs: number;
   /** F8's command view of the last `ping everyone` (all its targets). */
   f8CommandMs: number;
@@ -53,6 +56,12 @@ async function ping(fleet: FleetSim, takers: number) {
   return { id: String(answer.body.id), first: acks[0], last: acks.at(-1)!, cpu: cpuMs(adminPid) - cpu0, rss: rss(adminPid) - rss0, hub: cpuMs(hubPid) - hub0 };
 }
 
+/** Frames the hub's relay passed on since it started (`ppn status --json`). */
+async function framesRelayed(fleet: FleetSim): Promise<number> {
+  const status = JSON.parse(await fleet.ppn('status', '--instance', `${fleet.root}/hub`, '--json'));
+  return Number(status.serviceStatus.mesh.relay.framesRelayed);
+}
+
 async function measure(edges: number): Promise<Figures> {
   // Two of the edge nodes run as their own processes (their RSS is an edge device's), the rest in
   // the workers: ids are never reused, so a full /24 has no room for them afterwards.
@@ -70,6 +79,8 @@ async function measure(edges: number): Promise<Figures> {
     const f8CommandMs = performance.now() - viewAt;
     if (view.body.targets?.length !== edges) throw new Error(`F8's command view lists ${view.body.targets?.length} targets`);
     const median = (f: (r: (typeof runs)[number]) => number) => runs.map(f).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
+    const relayed = await framesRelayed(fleet);
+    const hubCpuTotal = cpuMs(fleet.hub.child.pid!);
 
     // The worker nodes report what they apply (the two processes are left out of the wait).
     const [revokedId, revokedName] = [...fleet.edges].at(-1)!;
@@ -88,6 +99,8 @@ async function measure(edges: number): Promise<Figures> {
       adminCpuMs: median((r) => r.cpu),
       adminRssKiB: median((r) => r.rss) / 1024,
       hubCpuMs: median((r) => r.hub),
+      hubCpuPerRelayedUs: (hubCpuTotal * 1000) / Math.max(relayed, 1),
+      framesRelayed: relayed,
       membershipMs: applied - at,
       f8CommandMs,
       idle: { admin: memory.admin, hub: memory.hub, worker: memory.workers[0].rss, edge: rss(edge.child.pid!), edgeSmallYoung: rss(small.child.pid!) },
@@ -136,7 +149,9 @@ export default async function run(): Promise<void> {
     row('ping everyone: last ack', (x) => x.lastAckMs, 'ms'),
     row('admin CPU per command', (x) => x.adminCpuMs, 'ms'),
     row('admin RSS growth per command', (x) => x.adminRssKiB, 'KiB'),
-    row('hub CPU per command', (x) => x.hubCpuMs, 'ms'),
+    row('hub CPU per command (paths direct by then)', (x) => x.hubCpuMs, 'ms'),
+    row('frames the hub relayed (start to last ping)', (x) => x.framesRelayed, ''),
+    row('hub CPU per relayed frame (upper bound: all its CPU over them)', (x) => x.hubCpuPerRelayedUs, 'µs'),
     row('membership change to every node', (x) => x.membershipMs, 'ms'),
     row("F8's command view (GET, every target)", (x) => x.f8CommandMs, 'ms'),
     row('idle RSS: admin', (x) => x.idle.admin / MiB, 'MiB'),

@@ -3,6 +3,7 @@
 // it signs and sends to each node's sync port, at once for those that changed and all of them
 // again every `everyMs`. It follows the registry in this process (change events) and in others
 // (the CLI writing the same database: SQLite's data_version, checked every `pollMs`).
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Mesh, MeshSocket } from '../mesh/mesh.js';
 import { SYNC_PORT } from '../mesh/ports.js';
@@ -60,7 +61,10 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
   const socket: MeshSocket = await o.mesh.bind(0, () => o.count('sync-unexpected-inbound'));
   let seq = Number(o.pairing.getMeta(SEQ_KEY) ?? 0);
   /** What each node was last sent (membership JSON), under which seq, and its signed parts (re-sent as they are). */
-  const sent = new Map<number, { json: string; seq: number; address: string; parts: Buffer[] }>();
+  // At 254 nodes each membership is 45 KB of JSON and 48 KB of parts: a digest of the JSON is kept,
+  // and the parts only until the node confirms its version (23 MB of the admin's heap otherwise).
+  const sent = new Map<number, { digest: string; seq: number; address: string; parts: Buffer[] }>();
+  const digestOf = (membership: Membership) => createHash('sha256').update(JSON.stringify(membership)).digest('base64');
   let ownPeers = JSON.stringify(o.self.current.peers);
   let handover = o.handovers?.latest()?.number ?? 0;
 
@@ -121,14 +125,14 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
     for (const node of nodes) {
       if (node.status !== 'active' || node.id === o.authority.nodeId || !which(node)) continue;
       const membership = membershipFor(node, nodes, o.authority);
-      if (membership && sent.get(node.id)?.json !== JSON.stringify(membership)) due.push([node.id, membership]);
+      if (membership && sent.get(node.id)?.digest !== digestOf(membership)) due.push([node.id, membership]);
     }
     if (!due.length) return 0;
     seq++;
     o.pairing.setMeta(SEQ_KEY, String(seq));
     for (const [id, membership] of due) {
       const parts = encode(id, membership, seq) ?? [];
-      sent.set(id, { json: JSON.stringify(membership), seq, address: membership.address, parts });
+      sent.set(id, { digest: digestOf(membership), seq, address: membership.address, parts });
       send(membership.address, parts);
       partsSent += parts.length;
     }
@@ -184,6 +188,14 @@ export async function startSyncPusher(o: SyncPusherOptions): Promise<SyncPusher>
   // parts never hold the event loop (commands and acks go through it) or flood the sockets.
   const repeat = setInterval(() => {
     const queue = unconfirmed();
+    const behind = new Set(queue);
+    for (const [id, s] of sent) if (!behind.has(id)) s.parts = [];
+    // Confirmed once and behind again (its state restored from a backup?): signed again, under a new seq.
+    const lost = queue.filter((id) => !sent.get(id)!.parts.length);
+    if (lost.length) {
+      for (const id of lost) sent.delete(id);
+      pushAll();
+    }
     const next = () => {
       if (closed) return;
       for (const id of queue.splice(0, REPUSH_NODES_PER_TURN)) {

@@ -112,6 +112,10 @@ describe('membership update sender', () => {
       await until(() => copiesTo('10.8.0.12') >= n12 + 3, 'three re-pushes to the node behind');
       expect(copiesTo('10.8.0.11'), 'no re-push to the node that confirmed').to.equal(n11);
       expect(pusher.status()).to.include({ unconfirmed: 2 }); // n12 and the hub (which sends no report here)
+      // n11 behind again (its state restored from a backup): its parts were let go once it confirmed,
+      // so it is sent its membership again, signed under a new seq.
+      registry.recordReport({ nodeId: 11, seq: Date.now() + 1, facts: { ...facts, syncSeq: version - 1 } }, 60_000);
+      await until(() => sent.some((s) => s.address === '10.8.0.11' && s.seq > version), 'a new version to the node behind again');
     } finally {
       await pusher.close();
       registry.close();
