@@ -246,7 +246,7 @@ export const genesisService = defineService<Record<string, never>, Genesis>({
         const { logger, count } = hooks;
         loadGenesisKey(node.instanceDir, true);
         // The command key the admin signs with: the old one until a hand-over's switch (core/registry/authority-command-keys.ts).
-        const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret);
+        const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret, () => node.membership.epoch);
         const handovers = commandKeys.log;
         const key = liveGenesisKey(node.instanceDir, handovers);
         const pairing = openPairing(registry);

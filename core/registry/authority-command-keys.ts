@@ -9,11 +9,13 @@
 //      name it, which starts each node's overlap of e (its verifier's epochOverlapMs);
 //   3. the overlap ends: the old key's file is deleted (core/genesis/authority-keys.ts), and acks of the
 //      epochs left have no key any more.
-// So: before the switch every epoch is on the old key; after it the epoch a node left is on the
+// So: before the switch every epoch is on the old key but the one after a node's (where it moved
+// itself: its heartbeats come signed there); after it the epoch a node left is on the
 // old key and every other on the new one (also for nodes that joined after the hand-over).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
+import { nextEpoch } from '../protocol/key-epochs.js';
 import { writeTransaction } from '../storage/durable-db.js';
 import { COMMAND_KEY_FILE, openHandoverLog, retiredKeyFile, type HandoverLog } from './authority-handovers.js';
 import type { Registry } from './registry.js';
@@ -33,8 +35,12 @@ export interface AuthorityCommandKeys {
   readonly log: HandoverLog;
 }
 
-/** `startSecret`: the command secret the admin started with (command.key), the one until any command hand-over. */
-export function authorityCommandKeys(instanceDir: string, registry: Registry, startSecret: Buffer): AuthorityCommandKeys {
+/**
+ * `startSecret`: the command secret the admin started with (command.key), the one until any
+ * command hand-over; `authorityEpoch`: the epoch of a node the registry records none for (the
+ * admin's own, from its membership).
+ */
+export function authorityCommandKeys(instanceDir: string, registry: Registry, startSecret: Buffer, authorityEpoch: () => number): AuthorityCommandKeys {
   const log = openHandoverLog(registry);
   // Read again only when a newer command hand-over is recorded (by the CLI, in another process).
   let cached: { number: number; current: Buffer; old?: Buffer } | undefined;
@@ -53,7 +59,12 @@ export function authorityCommandKeys(instanceDir: string, registry: Registry, st
       const { current, old } = keysOf(h?.number ?? 0);
       if (!h) return current;
       const kept = h.retired ? undefined : old;
-      if (h.switchedAt === undefined) return kept ?? current;
+      // Before the switch a node that took the hand-over already signs its heartbeats and reports
+      // under its next epoch, on the new key.
+      if (h.switchedAt === undefined) {
+        const at = registry.node(nodeId)?.keyEpoch ?? authorityEpoch();
+        return epoch === nextEpoch(at) ? current : kept ?? current;
+      }
       return log.leftEpoch(h.number, nodeId) === epoch ? kept : current;
     },
     signing() {
@@ -67,8 +78,8 @@ export function authorityCommandKeys(instanceDir: string, registry: Registry, st
 }
 
 /** For stages, which see the registry service through the SDK's narrower type: the object is this module's Registry. */
-export const stageCommandKeys = (instanceDir: string, registryService: object, startSecret: Buffer): AuthorityCommandKeys =>
-  authorityCommandKeys(instanceDir, registryService as Registry, startSecret);
+export const stageCommandKeys = (instanceDir: string, registryService: object, startSecret: Buffer, authorityEpoch: () => number): AuthorityCommandKeys =>
+  authorityCommandKeys(instanceDir, registryService as Registry, startSecret, authorityEpoch);
 
 /**
  * The switch (step 2 above), once it is due: every active node but the authority moves to its

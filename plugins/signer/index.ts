@@ -45,7 +45,7 @@ export default defineStage<Config>({
     // Every target names its epoch (resolveTargets), read from the registry for each draft.
     const signer = createSigner({ authoritySecret: node.commandSecret, epoch: node.membership.epoch, counters });
     // Which command secret each (node, epoch) is on, across an authority command-key hand-over.
-    const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret);
+    const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret, () => node.membership.epoch);
 
     const catalog = loadCatalog(config.catalog ? resolve(ctx.baseDir, config.catalog) : defaultCatalogPath());
     // Building a guard tokenises the fleet's names: one is kept per distinct fleet.

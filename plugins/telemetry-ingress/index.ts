@@ -51,7 +51,7 @@ export default defineStage<Config>({
     // The replay windows live in the registry: an ack taken before an admin restart stays taken.
     // Each (node, epoch) on its command secret: after an authority command-key hand-over the epoch a
     // node left is on the old key until its overlap ends, every other on the new one.
-    const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret);
+    const commandKeys = authorityCommandKeys(node.instanceDir, registry, node.commandSecret, () => node.membership.epoch);
     const pairs = (id: number, epoch: number) => {
       const nodeKey = nodePublicKey(id, epoch);
       const authoritySecret = nodeKey && commandKeys.secretFor(id, epoch);

@@ -69,7 +69,7 @@ export async function authorityRig(o: { epochOverlapMs: number }): Promise<Autho
   loadGenesisKey(adminDir, true);
   const log = openHandoverLog(registry);
   const key = liveGenesisKey(adminDir, log);
-  const commandKeys = authorityCommandKeys(adminDir, registry, commandSecret);
+  const commandKeys = authorityCommandKeys(adminDir, registry, commandSecret, () => 0);
   const admin = await startNode('admin', '10.8.0.10');
   const edgeDir = join(root, 'edge');
   const edgeSecret = loadSecret(edgeDir, 'identity.key', true);

@@ -185,6 +185,8 @@ describe('authority key hand-over over the real path (userspace WireGuard, real 
     // The admin still signs under epoch 0 on the old key (no switch yet), and its membership still
     // names the old key: the node keeps epoch 1 and takes both.
     expect(rig.commandKeys.secretFor(EDGE_ID, 0)).to.deep.equal(oldSecret);
+    // ...but takes what the node signs under epoch 1 (its heartbeats) on the new key.
+    expect(rig.commandKeys.secretFor(EDGE_ID, 1)).to.deep.equal(loadSecret(rig.adminDir, 'command.key', false));
     await applied(2);
     expect(rig.membership()).to.deep.include({ epoch: 1 });
     await handled(rig.command(0));
