@@ -10,7 +10,7 @@
 //                                     key no node accepts any more can only do harm if it leaks
 //                                     (its public half stays in the hand-over and the audit log).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatKey, generateSecret, publicKeyOf } from '../keys/index.js';
 import { loadSecret } from '../membership/instance-files.js';
@@ -46,6 +46,14 @@ export function rotateAuthorityKeys(instanceDir: string, registry: Registry, o: 
   const log = openHandoverLog(registry);
   const now = (o.now ?? Date.now)();
   const number = (log.latest()?.number ?? 0) + 1;
+  // A rotation that died between putting its keys in place and recording the hand-over left the
+  // replaced keys in retired/ under this number: the nodes still pin those.
+  for (const name of [GENESIS_KEY_FILE, COMMAND_KEY_FILE]) {
+    const left = retiredKeyFile(name, number);
+    if (existsSync(join(instanceDir, left))) {
+      throw new Error(`${left} exists but hand-over ${number} was never recorded (a rotation died after putting its new keys in place): move it back over ${name}, the key the nodes pin, then rotate again`);
+    }
+  }
   const current = loadGenesisKey(instanceDir, false);
   loadSecret(instanceDir, COMMAND_KEY_FILE, false); // it must exist: the admin signs with it
   const newGenesisSeed = o.genesis ? randomBytes(32) : undefined;

@@ -4,7 +4,7 @@
 // the hand-over (audited) and prints no secret; the same key again within its overlap is refused.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openHandoverLog } from '../../core/registry/authority-handovers.js';
 import { projectRoot } from '../../core/project-root.js';
@@ -103,6 +103,18 @@ describe('ppn keys rotate-authority', function () {
     expect(r.code).to.equal(2);
     expect(r.stderr).to.match(/hand-over 1 of that key is still in its overlap/);
     expect(handovers()).to.have.length(1);
+  });
+
+  it('finds the keys a rotation that died before recording its hand-over left, and says what to do', async () => {
+    const other = join(scratchDir('rotate-authority-died'), 'admin');
+    expect((await ppn(['authority', 'init', '--instance', other, '--listen', '127.0.0.1:51821'])).code).to.equal(0);
+    mkdirSync(join(other, 'retired'), { mode: 0o700 });
+    copyFileSync(join(other, 'genesis.key'), join(other, 'retired', 'genesis.1.key'));
+    const genesis = readFileSync(join(other, 'genesis.key'), 'utf8');
+    const r = await ppn(['keys', 'rotate-authority', '--genesis', '--yes', '--instance', other]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.include('retired/genesis.1.key exists but hand-over 1 was never recorded').and.include('move it back over genesis.key');
+    expect(readFileSync(join(other, 'genesis.key'), 'utf8')).to.equal(genesis);
   });
 
   it('explains itself in --help', async () => {
