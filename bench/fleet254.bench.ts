@@ -142,7 +142,8 @@ export default async function run(): Promise<void> {
   // The whole /24 against 16 nodes; FLEET_BENCH_EDGES sets the larger fleet's edge nodes.
   const small = await measure(14);
   const full = await measure(Number(process.env.FLEET_BENCH_EDGES ?? 252));
-  const ratio = (f: (x: Figures) => number) => f(full) / Math.max(f(small), 1e-9);
+  /** Against the small fleet; none when it measured 0 (no ratio to speak of). */
+  const ratio = (f: (x: Figures) => number): number | string => (f(small) > 0 ? f(full) / f(small) : '—');
   const row = (what: string, f: (x: Figures) => number, unit: string) => ({ figure: what, unit, [`${small.nodes} nodes`]: f(small), [`${full.nodes} nodes`]: f(full), ratio: ratio(f) });
   printTable([
     row('ping everyone: first ack', (x) => x.firstAckMs, 'ms'),
