@@ -7,7 +7,9 @@ import { pino } from 'pino';
 import { bindAddressFor } from '../../core/mesh/bind-address.js';
 import { createMesh, type Mesh } from '../../core/mesh/mesh.js';
 import { meshService } from '../../core/node/services.js';
-import { generateSecret } from '../../core/keys/index.js';
+import { Subject } from 'rxjs';
+import { formatKey, generateSecret, publicKeyOf } from '../../core/keys/index.js';
+import { createNodeEpochKeys } from '../../core/protocol/epoch-keys.js';
 import type { ServiceContext, Services } from '../../core/runtime/define-stage.js';
 import { createNodeMetrics } from '../../core/runtime/node-metrics.js';
 
@@ -35,7 +37,12 @@ describe('mesh bind address vs announced endpoint', () => {
     const failed = await Promise.resolve(createMesh({ ...options, bindAddress: PUBLIC })).then((m) => m.close(), (err: NodeJS.ErrnoException) => err.code);
     expect(failed).to.equal('EADDRNOTAVAIL');
 
-    const node = { membership: { address: '10.8.0.7', listen: `${PUBLIC}:${port}`, peers: [] }, secret: generateSecret() };
+    // What of the node the mesh service reads: its membership, its key, its identity keys (the
+    // identity rotation it starts, here with nothing under way) and the membership store.
+    const membership = { nodeId: 7, address: '10.8.0.7', listen: `${PUBLIC}:${port}`, peers: [], epoch: 0, authority: { address: '10.8.0.10' } };
+    const secret = generateSecret();
+    const identity = { keys: createNodeEpochKeys({ nodeSecret: secret, authorityPublic: publicKeyOf(generateSecret()) }), publicKey: formatKey(publicKeyOf(secret)) };
+    const node = { membership, secret, identity, membershipStore: { current: membership, changes$: new Subject() } };
     const deps = { get: () => node } as unknown as Services;
     const mesh = (await meshService.create({ logger, metrics: createNodeMetrics() } as unknown as ServiceContext, { mode: 'userspace', forwarding: false, relay: false }, deps)) as Mesh;
     try {
