@@ -1,6 +1,6 @@
 // Who gets in, and at which address. A join request from an unknown key gets a node id at once
-// (the lowest never used: ids of revoked nodes stay used, so an address is never handed to a
-// second key), inside one IMMEDIATE transaction, so concurrent joins, the CLI in another process
+// (the lowest never used; once every id was used, that of the node revoked longest ago, whose key
+// stays refused and whose state is forgotten first), inside one IMMEDIATE transaction, so concurrent joins, the CLI in another process
 // and a restart half-way never hand out an id twice. The node is then pending until an operator
 // approves it, unless it was claimed (pre-approved key), brings a valid one-time enrolment token,
 // or the admin admits everyone (auto). Asking again is idempotent: the same key gets the same id.
@@ -61,7 +61,8 @@ export function admit(pairing: Pairing, request: AdmissionRequest, policy: Admis
   const maxPerSource = policy.maxPendingPerSource ?? PENDING_DEFAULTS.maxPendingPerSource;
   const decide = writeTransaction(registry.db, (): Admission => {
     pairing.expirePending(policy.pendingTtlMs ?? PENDING_DEFAULTS.pendingTtlMs);
-    if (pairing.isRejected(request.publicKey)) return { status: 'refused', refusal: 'revoked', reason: "this key's join request was rejected by an operator" };
+    const rejection = pairing.rejection(request.publicKey);
+    if (rejection) return { status: 'refused', refusal: 'revoked', reason: rejection };
     const known = pairing.byPublicKey(request.publicKey);
     const tokenOk = request.token !== undefined && pairing.tokenValid(request.token);
     if (request.token !== undefined && !tokenOk && known?.status !== 'active') {
@@ -96,9 +97,10 @@ export function admit(pairing: Pairing, request: AdmissionRequest, policy: Admis
     if (!via && request.source !== undefined && pairing.pendingCountFrom(request.source) >= maxPerSource) {
       return { status: 'refused', refusal: 'too-many-pending-from-source', reason: `${maxPerSource} join requests from ${request.source} are already waiting for approval` };
     }
+    // Every id was used once: the one of the node revoked longest ago is given again.
+    const id = allocateId(registry.nodes().map((n) => n.id), request.role) ?? pairing.reclaimRevokedId(request.role);
+    if (id === undefined) return { status: 'refused', refusal: 'pool-exhausted', reason: `the address pool is exhausted: every node id 1..${MAX_NODE_ID} is held by an active or pending node` };
     const nodes = registry.nodes();
-    const id = allocateId(nodes.map((n) => n.id), request.role);
-    if (id === undefined) return { status: 'refused', refusal: 'pool-exhausted', reason: `the address pool is exhausted: every node id 1..${MAX_NODE_ID} is in use or was used` };
     const node: RegistryNode = {
       id,
       name: uniqueName(request.name, new Set(nodes.map((n) => n.name))),

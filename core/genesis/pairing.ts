@@ -7,7 +7,9 @@
 // behave alike; every change goes through the registry, which writes the audit log.
 import { createHash, randomBytes } from 'node:crypto';
 import type { NodeStatus, Registry, RegistryNode } from '../registry/registry.js';
+import { HUB_ID } from '../fleet/addresses.js';
 import { nameProblem } from '../fleet/names.js';
+import { HUB_ROLE } from '../fleet/roles.js';
 import { newCode } from './code.js';
 import { writeTransaction } from '../storage/durable-db.js';
 
@@ -38,7 +40,7 @@ export interface Pairing {
   byPublicKey(publicKey: string): RegistryNode | undefined;
   approve(id: number, actor: string): PairedNode;
   /**
-   * An admitted node: revoked, its id stays used. A pending request (never admitted): rejected —
+   * An admitted node: revoked, its id kept until every id was used (reclaimRevokedId). A pending request (never admitted): rejected —
    * forgotten, so its id is free again, and its key refused from now on.
    */
   revoke(id: number, actor: string): PairedNode;
@@ -51,8 +53,17 @@ export interface Pairing {
   expirePending(ttlMs: number): number[];
   pendingCount(): number;
   pendingCountFrom(source: string): number;
-  /** Whether an operator rejected this key's join request. */
-  isRejected(publicKey: string): boolean;
+  /**
+   * Why this key is refused for good, when it is: an operator rejected its join request, or it
+   * belonged to a revoked node whose id was given again.
+   */
+  rejection(publicKey: string): string | undefined;
+  /**
+   * Frees the id of the node revoked longest ago (any but the hub's, unless `role` is the hub's),
+   * for a new node when no id was ever left unused: its key stays refused (rejected), the rest of
+   * what was kept for it is forgotten. The id, or undefined when no node is revoked.
+   */
+  reclaimRevokedId(role: string): number | undefined;
   /** A new one-time enrolment token; only its hash is kept. */
   createToken(actor: string, ttlMs: number | null): string;
   /** Uses the token up if it is valid; false if unknown, used or expired. */
@@ -176,7 +187,28 @@ export function openPairing(registry: Registry, clock: () => number = Date.now):
     pendingCount: () => db.prepare<[], { n: number }>("SELECT count(*) AS n FROM nodes WHERE status = 'pending'").get()!.n,
     pendingCountFrom: (source) =>
       db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM genesis_joins j JOIN nodes n ON n.id = j.node_id WHERE n.status = 'pending' AND j.source = ?").get(source)!.n,
-    isRejected: (publicKey) => !!db.prepare('SELECT 1 FROM genesis_rejected WHERE public_key = ?').get(publicKey),
+    reclaimRevokedId(role) {
+      return writeTransaction(db, () => {
+        // Revoked longest ago: by the audit log's order (timestamps of one millisecond tie).
+        const row = db.prepare<[number], { id: number; name: string; public_key: string }>(
+          `SELECT n.id, n.name, n.public_key FROM nodes n
+             JOIN (SELECT json_extract(detail, '$.id') AS id, MAX(seq) AS seq FROM audit
+                   WHERE action IN ('node.status', 'node.upsert') AND coalesce(json_extract(detail, '$.to'), json_extract(detail, '$.status')) = 'revoked'
+                   GROUP BY 1) r ON r.id = n.id
+           WHERE n.status = 'revoked' AND n.id != ? ORDER BY r.seq LIMIT 1`,
+        ).get(role === HUB_ROLE ? 0 : HUB_ID);
+        if (!row) return undefined;
+        db.prepare('INSERT OR REPLACE INTO genesis_rejected (public_key, rejected_at, rejected_by) VALUES (?, ?, ?)').run(row.public_key, now(), `revoked node ${row.id} (${row.name}), whose id was given again`);
+        registry.audit('genesis', 'node.id-reclaimed', { id: row.id, name: row.name, publicKey: row.public_key });
+        forget(row.id, 'genesis');
+        return row.id;
+      })();
+    },
+    rejection(publicKey) {
+      const row = db.prepare<[string], { rejected_by: string }>('SELECT rejected_by FROM genesis_rejected WHERE public_key = ?').get(publicKey);
+      if (!row) return undefined;
+      return row.rejected_by.startsWith('revoked node') ? `this key belonged to ${row.rejected_by}` : `this key's join request was rejected by ${row.rejected_by}`;
+    },
     createToken(actor, ttlMs) {
       const token = randomBytes(32).toString('base64url');
       db.prepare('INSERT INTO genesis_tokens (hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?)').run(hash(token), now(), actor, ttlMs === null ? null : clock() + ttlMs);

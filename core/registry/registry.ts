@@ -82,7 +82,11 @@ export interface Registry {
   /** Changes a node's status (approve: 'active', revoke: 'revoked'); false if there is no such node. */
   setStatus(id: number, status: NodeStatus, actor: string): boolean;
   rename(id: number, name: string, actor: string): boolean;
-  /** Forgets a node that was never admitted (a rejected or expired join request), so its id is free again; false if there is no such node. */
+  /**
+   * Forgets a node — one never admitted (a rejected or expired join request), or a revoked one
+   * whose id is given to a new node — and what is kept per id, so its id is free again; false if
+   * there is no such node.
+   */
   removeNode(id: number, actor: string): boolean;
   /** Records that an authenticated message came from the node. */
   touch(id: number): void;
@@ -378,6 +382,20 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
     return done;
   };
 
+  /**
+   * What the authority keeps per node id, gone with the node, so that a node given the id later
+   * starts clean: its key epoch, latest report, key retirements, ack replay windows, the epochs it
+   * left at a command-key hand-over. Keys it replaced stay refused for good, but verify nothing.
+   */
+  const forgetNodeState = (id: number) => {
+    for (const table of ['node_key_epochs', 'node_reports', 'key_retirements']) db.prepare(`DELETE FROM ${table} WHERE node_id = ?`).run(id);
+    db.prepare('UPDATE node_replaced_keys SET until = 0 WHERE node_id = ?').run(id);
+    // Tables made on first use by the stores that keep them (ack-windows.ts, authority-handovers.ts).
+    for (const table of ['protocol_ack_windows', 'authority_epoch_switches']) {
+      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table)) db.prepare(`DELETE FROM ${table} WHERE node_id = ?`).run(id);
+    }
+  };
+
   const registry: Registry = {
     db,
     fleet() {
@@ -406,6 +424,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
         const row = db.prepare<[number], { name: string; status: string }>('SELECT name, status FROM nodes WHERE id = ?').get(id);
         if (!row) return false;
         db.prepare('DELETE FROM nodes WHERE id = ?').run(id);
+        forgetNodeState(id);
         audit(actor, 'node.remove', { id, name: row.name, status: row.status });
         return true;
       })();

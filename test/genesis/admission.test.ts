@@ -90,6 +90,36 @@ describe('admission and address allocation', () => {
     expect(admit(pairing, request({ role: 'cloud-relay', token }), approve)).to.deep.include({ status: 'granted', via: 'token' });
   });
 
+  it('once every id was used, gives the id of the node revoked longest ago: its key stays refused, what was kept for it is forgotten', () => {
+    const { pairing } = adminRegistry();
+    const { registry } = pairing;
+    const keys = new Map<number, string>();
+    for (let id = 2; id <= 254; id++) {
+      if (id === 10) continue;
+      keys.set(id, randomPublicKey());
+      registry.upsertNode({ id, name: `n${id}`, aliases: [], address: `10.8.0.${id}`, role: 'os-infrastructure', groups: [], takesCommands: true, publicKey: keys.get(id)!, status: 'active' }, 'test');
+    }
+    // Node 7 is revoked first, then 5; node 7 had moved to key epoch 1 and reported.
+    registry.advanceKeyEpoch(7, 0, 'test', 'test');
+    const facts = { everySeconds: 15, uptimeS: 1, version: '0', load: [0, 0, 0] as [number, number, number], rssBytes: 1, stages: {}, drops: { total: 0, top: {} }, peers: [], peerPaths: {} };
+    registry.recordReport({ nodeId: 7, seq: Date.now(), facts }, 60_000);
+    pairing.revoke(7, 'operator');
+    pairing.revoke(5, 'operator');
+
+    const first = admit(pairing, request({ name: 'newcomer' }), { ...approve, auto: true });
+    expect(first.status === 'granted' && first.node).to.deep.include({ id: 7, name: 'newcomer', status: 'active' });
+    const reused = registry.node(7)!;
+    expect(reused.keyEpoch).to.equal(undefined);
+    expect(reused.report).to.equal(undefined);
+    expect(registry.auditLog(5).map((a) => a.action)).to.include('node.id-reclaimed');
+    // The revoked node's key cannot come back, under any id.
+    const again = admit(pairing, request({ publicKey: keys.get(7)! }), { ...approve, auto: true });
+    expect(again).to.deep.equal({ status: 'refused', refusal: 'revoked', reason: 'this key belonged to revoked node 7 (n7), whose id was given again' });
+
+    expect(admit(pairing, request(), { ...approve, auto: true })).to.deep.nested.include({ status: 'granted', 'node.id': 5 });
+    expect(admit(pairing, request(), { ...approve, auto: true })).to.deep.include({ status: 'refused', refusal: 'pool-exhausted' });
+  });
+
   it('caps pending requests (a flood of keys cannot eat the pool) but not admitted ones', () => {
     const { pairing } = adminRegistry();
     const policy = { ...approve, maxPending: 2 };
