@@ -7,15 +7,11 @@
 // registered without an endpoint, for which the registry makes no membership (peers.ts), so it
 // takes no updates and cannot follow a hand-over (nor pins the authority). Multi-process: run under the shared lock (flock /tmp/ppn-root-tests.lock).
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { loadPinnedAuthority } from '../../core/genesis/authority-pin.js';
-import { projectRoot } from '../../core/project-root.js';
 import type { RunningMesh } from '../../examples/local-mesh/launch.js';
 import type { LocalNode } from '../../examples/local-mesh/fleet.js';
 import { startPinnedLocalMesh } from '../support/pinned-local-mesh.js';
-
-const CLI = join(projectRoot(), 'dist', 'core', 'cli', 'main.js');
+import { f8Of, pingsAt50, ppn, settled as settledOf, type F8 } from './local-mesh-kit.js';
 
 describe('authority keys over the local mesh (multi-process)', function () {
   this.timeout(120_000);
@@ -27,31 +23,12 @@ describe('authority keys over the local mesh (multi-process)', function () {
   });
   after(async () => mesh?.stop());
 
-  const f8 = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${mesh.f8Url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${mesh.f8Token}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
+  const f8: F8 = (method, path, body) => f8Of(mesh)(method, path, body);
+  const settled = (id: string) => settledOf(f8, id);
+  const rotateAuthority = (...args: string[]) => {
+    const admin = nodes.find((n) => n.role === 'os-network-admin')!;
+    return ppn('keys', 'rotate-authority', ...args, '--overlap', '6s', '--yes', '--instance', admin.instanceDir);
   };
-  const settled = async (id: string) => {
-    for (;;) {
-      const { body } = await f8('GET', `/v1/commands/${id}`);
-      if (body.targets.every((t: { status: string }) => t.status !== 'sent')) return body;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  const rotateAuthority = (...args: string[]) =>
-    new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-      const admin = nodes.find((n) => n.role === 'os-network-admin')!;
-      const child = spawn(process.execPath, [CLI, 'keys', 'rotate-authority', ...args, '--overlap', '6s', '--yes', '--instance', admin.instanceDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, out }));
-    });
 
   it('hands over the genesis key, then the command key, while pings flow at 50/s: each runs once, the later ones under epoch 1', async () => {
     const first = await f8('POST', '/v1/intents', { text: 'ping leased' });
@@ -60,27 +37,8 @@ describe('authority keys over the local mesh (multi-process)', function () {
     const leased = mesh.nodes.get('leased')!;
     const leasedDir = nodes.find((n) => n.name === 'leased')!.instanceDir;
     const pinnedBefore = loadPinnedAuthority(leasedDir)!;
-    const ids: string[] = [];
-    const posts: Promise<void>[] = [];
-    const rotations: Promise<{ code: number | null; out: string }>[] = [];
-    await new Promise<void>((resolve) => {
-      let n = 0;
-      const timer = setInterval(() => {
-        n++;
-        posts.push(f8('POST', '/v1/intents', { text: 'ping leased' }).then((r) => {
-          expect(r.status, JSON.stringify(r.body)).to.equal(200);
-          ids.push(r.body.id);
-        }));
-        if (n === 50) rotations.push(rotateAuthority('--genesis'));
-        if (n === 150) rotations.push(rotateAuthority('--command'));
-        if (n === 450) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 20);
-    });
-    await Promise.all(posts);
-    for (const result of await Promise.all(rotations)) expect(result.code, result.out).to.equal(0);
+    const { ids, results } = await pingsAt50(f8, 'ping leased', 450, { 50: () => rotateAuthority('--genesis'), 150: () => rotateAuthority('--command') });
+    for (const result of results) expect(result.code, result.out).to.equal(0);
     // One at a time: 450 pollers at once are more than F8's HTTP server takes.
     const records = [];
     for (const id of ids) records.push(await settled(id));

@@ -7,19 +7,16 @@
 // with it, and once the overlap ends the old key is gone from leased (files, device, epoch 0).
 // Multi-process: run under the shared lock (flock /tmp/ppn-root-tests.lock).
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readControlStatus } from '../../core/cli/control-client.js';
 import { formatKey, publicKeyOf } from '../../core/keys/index.js';
 import { loadSecret } from '../../core/membership/instance-files.js';
 import { PENDING_IDENTITY_FILE, PREVIOUS_IDENTITY_FILE } from '../../core/node/identity-keys.js';
-import { projectRoot } from '../../core/project-root.js';
 import type { RunningMesh } from '../../examples/local-mesh/launch.js';
 import type { LocalNode } from '../../examples/local-mesh/fleet.js';
 import { startPinnedLocalMesh } from '../support/pinned-local-mesh.js';
-
-const CLI = join(projectRoot(), 'dist', 'core', 'cli', 'main.js');
+import { f8Of, pingsAt50, ppn, settled as settledOf, type F8 } from './local-mesh-kit.js';
 const OVERLAP_MS = 4000;
 
 type PeerView = { publicKey: string; handshakes: number; lastHandshake?: number };
@@ -45,30 +42,9 @@ describe('identity key over the local mesh (multi-process)', function () {
   });
   after(async () => mesh?.stop());
 
-  const f8 = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${mesh.f8Url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${mesh.f8Token}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
-  const settled = async (id: string) => {
-    for (;;) {
-      const { body } = await f8('GET', `/v1/commands/${id}`);
-      if (body.targets.every((t: { status: string }) => t.status !== 'sent')) return body;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  const rotateIdentity = () =>
-    new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, 'keys', 'rotate-identity', '--instance', dirOf('leased'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, out }));
-    });
+  const f8: F8 = (method, path, body) => f8Of(mesh)(method, path, body);
+  const settled = (id: string) => settledOf(f8, id);
+  const rotateIdentity = () => ppn('keys', 'rotate-identity', '--instance', dirOf('leased'), '--json');
   const peersOf = async (name: string): Promise<PeerView[]> =>
     ((await readControlStatus(dirOf(name))).serviceStatus as { mesh: { peers: PeerView[] } }).mesh.peers;
   /** No event says a session came up elsewhere or a deadline passed: looked at every 200 ms. */
@@ -87,26 +63,7 @@ describe('identity key over the local mesh (multi-process)', function () {
     await settled(first.body.id);
     expect((await peersOf('cloud-relay')).map((p) => p.publicKey)).to.include(oldKey);
 
-    const ids: string[] = [];
-    const posts: Promise<void>[] = [];
-    let rotation: Promise<{ code: number | null; out: string }> | undefined;
-    await new Promise<void>((resolve) => {
-      let n = 0;
-      const timer = setInterval(() => {
-        n++;
-        posts.push(f8('POST', '/v1/intents', { text: 'ping edge nodes' }).then((r) => {
-          expect(r.status, JSON.stringify(r.body)).to.equal(200);
-          ids.push(r.body.id);
-        }));
-        if (n === 50) rotation = rotateIdentity();
-        if (n === 250) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 20);
-    });
-    await Promise.all(posts);
-    const result = await rotation!;
+    const { ids, results: [result] } = await pingsAt50(f8, 'ping edge nodes', 250, { 50: rotateIdentity });
     expect(result.code, result.out).to.equal(0);
     const { publicKey: newKey, from, to } = JSON.parse(result.out) as { publicKey: string; from: number; to: number };
     expect([from, to]).to.deep.equal([0, 1]);

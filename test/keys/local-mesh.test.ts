@@ -4,13 +4,9 @@
 // executes exactly once, later ones are signed under epoch 1, and leased's verifier says so.
 // Multi-process: run under the shared lock (flock /tmp/ppn-root-tests.lock).
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { projectRoot } from '../../core/project-root.js';
 import type { RunningMesh } from '../../examples/local-mesh/launch.js';
 import { startPinnedLocalMesh } from '../support/pinned-local-mesh.js';
-
-const CLI = join(projectRoot(), 'dist', 'core', 'cli', 'main.js');
+import { f8Of, pingsAt50, ppn, settled as settledOf, type F8 } from './local-mesh-kit.js';
 
 describe('key lifecycle over the local mesh (multi-process)', function () {
   this.timeout(120_000);
@@ -21,55 +17,15 @@ describe('key lifecycle over the local mesh (multi-process)', function () {
   });
   after(async () => mesh?.stop());
 
-  const f8 = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${mesh.f8Url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${mesh.f8Token}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
-  const settled = async (id: string) => {
-    for (;;) {
-      const { body } = await f8('GET', `/v1/commands/${id}`);
-      if (body.targets.every((t: { status: string }) => t.status !== 'sent')) return body;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  const rotate = () =>
-    new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, 'keys', 'rotate', '--node', '3', '--yes', '--f8-url', mesh.f8Url, '--f8-token', mesh.f8Token], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, out }));
-    });
+  const f8: F8 = (method, path, body) => f8Of(mesh)(method, path, body);
+  const settled = (id: string) => settledOf(f8, id);
+  const rotate = () => ppn('keys', 'rotate', '--node', '3', '--yes', '--f8-url', mesh.f8Url, '--f8-token', mesh.f8Token);
 
   it('rotates leased while pings flow at 50/s: each runs once, the later ones under epoch 1', async () => {
     const first = await f8('POST', '/v1/intents', { text: 'ping leased' });
     expect(first.status).to.equal(200);
     await settled(first.body.id);
-    const ids: string[] = [];
-    const posts: Promise<void>[] = [];
-    let rotation: Promise<{ code: number | null; out: string }> | undefined;
-    await new Promise<void>((resolve) => {
-      let n = 0;
-      const timer = setInterval(() => {
-        n++;
-        posts.push(f8('POST', '/v1/intents', { text: 'ping leased' }).then((r) => {
-          expect(r.status, JSON.stringify(r.body)).to.equal(200);
-          ids.push(r.body.id);
-        }));
-        if (n === 50) rotation = rotate();
-        if (n === 150) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 20);
-    });
-    await Promise.all(posts);
-    const result = await rotation!;
+    const { ids, results: [result] } = await pingsAt50(f8, 'ping leased', 150, { 50: rotate });
     expect(result.code, result.out).to.equal(0);
     expect(result.out).to.include('key epoch 0 → 1');
     const records = await Promise.all(ids.map(settled));
