@@ -3,27 +3,12 @@
 // is rotated; a rotation writes the new keys 0600, moves the old ones to retired/ (0700), records
 // the hand-over (audited) and prints no secret; the same key again within its overlap is refused.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openHandoverLog } from '../../core/registry/authority-handovers.js';
-import { projectRoot } from '../../core/project-root.js';
 import { openRegistry } from '../../core/registry/registry.js';
 import { scratchDir } from '../support/pipeline.js';
-
-const CLI = join(projectRoot(), 'dist', 'core', 'cli', 'main.js');
-
-function ppn(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { ppn } from '../cli/support.js';
 
 describe('ppn keys rotate-authority', function () {
   this.timeout(30_000);

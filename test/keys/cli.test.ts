@@ -1,25 +1,9 @@
 // `ppn keys rotate`: which nodes, checked before anything is sent; F8 (a stand-in HTTP server
 // here, answering as the real one does: test/plugins/f8-ingress.test.ts) decides the rest.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { projectRoot } from '../../core/project-root.js';
-
-const CLI = join(projectRoot(), 'dist', 'core', 'cli', 'main.js');
-
-function ppn(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { ppn } from '../cli/support.js';
 
 interface Request {
   method: string;

@@ -2,28 +2,13 @@
 // stand-in control endpoint here, answering as the mesh service's actions do: the whole path runs
 // in identity-local-mesh) decide the exit status; and a host without the action says so (404).
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { projectRoot } from '../../core/project-root.js';
 import { CONTROL_FILE, startControlServer } from '../../core/runtime/control-server.js';
 import { scratchDir, startTestHost, writePipeline } from '../support/pipeline.js';
-
-const CLI = join(projectRoot(), 'dist', 'core', 'cli', 'main.js');
-
-function ppn(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { ppn } from '../cli/support.js';
 
 const NEW_KEY = 'B'.repeat(43) + '=';
 const OLD_KEY = 'A'.repeat(43) + '=';

@@ -2,12 +2,8 @@
 // to settle), the real `ppn` CLI as a child process, and pings sent through F8 at 50 a second
 // while the rotations under test start at given moments.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { projectRoot } from '../../core/project-root.js';
 import type { RunningMesh } from '../../examples/local-mesh/launch.js';
-
-const CLI = join(projectRoot(), 'dist', 'core', 'cli', 'main.js');
+import { ppn as runPpn } from '../cli/support.js';
 
 export interface F8 {
   (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
@@ -34,15 +30,9 @@ export async function settled(f8: F8, id: string): Promise<any> {
 }
 
 /** Runs `ppn ARGS`: its exit code and everything it printed. */
-export function ppn(...args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
+export async function ppn(...args: string[]): Promise<{ code: number; out: string }> {
+  const run = await runPpn(args);
+  return { code: run.code, out: run.stdout + run.stderr };
 }
 
 /**
