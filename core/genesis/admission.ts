@@ -63,6 +63,8 @@ export function admit(pairing: Pairing, request: AdmissionRequest, policy: Admis
     pairing.expirePending(policy.pendingTtlMs ?? PENDING_DEFAULTS.pendingTtlMs);
     const rejection = pairing.rejection(request.publicKey);
     if (rejection) return { status: 'refused', refusal: 'revoked', reason: rejection };
+    const replacedBy = registry.replacedBy(request.publicKey);
+    if (replacedBy !== undefined) return { status: 'refused', refusal: 'revoked', reason: `this key was node ${replacedBy}'s identity key until it changed it: a replaced key never joins again` };
     const known = pairing.byPublicKey(request.publicKey);
     const tokenOk = request.token !== undefined && pairing.tokenValid(request.token);
     if (request.token !== undefined && !tokenOk && known?.status !== 'active') {

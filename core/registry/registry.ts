@@ -143,6 +143,8 @@ export interface Registry {
    * not active.
    */
   publicKeyFor(nodeId: number, epoch: number): string | undefined;
+  /** The node that replaced this identity key (ppn keys rotate-identity), if one did: such a key never joins again. */
+  replacedBy(publicKey: string): number | undefined;
   /**
    * Keeps a node's verified report as its latest (one row per node) and touches the node, when it
    * is fresh: newer than the last one kept and not ahead of the clock by more than `maxSkewMs`.
@@ -551,6 +553,9 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       })();
       if (outcome.changed) changed({ type: 'node', nodeId: change.nodeId });
       return outcome;
+    },
+    replacedBy(publicKey) {
+      return db.prepare<[string], { node_id: number }>('SELECT node_id FROM node_replaced_keys WHERE public_key = ?').get(publicKey)?.node_id;
     },
     publicKeyFor(nodeId, epoch) {
       const row = db.prepare<[number], { public_key: string; status: NodeStatus }>('SELECT public_key, status FROM nodes WHERE id = ?').get(nodeId);

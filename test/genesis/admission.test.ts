@@ -120,6 +120,20 @@ describe('admission and address allocation', () => {
     expect(admit(pairing, request(), { ...approve, auto: true })).to.deep.include({ status: 'refused', refusal: 'pool-exhausted' });
   });
 
+  it("refuses a key a node replaced by an identity change, saying whose it was", () => {
+    const { pairing } = adminRegistry();
+    const old = request();
+    const joined = admit(pairing, old, { ...approve, auto: true });
+    expect(joined.status).to.equal('granted');
+    const id = joined.status === 'granted' ? joined.node.id : 0;
+    expect(pairing.registry.changeIdentity({ nodeId: id, epoch: 0, publicKey: randomPublicKey() }, 0, 60_000)).to.deep.include({ changed: true });
+    const before = pairing.registry.nodes();
+    expect(admit(pairing, request({ publicKey: old.publicKey }), { ...approve, auto: true })).to.deep.equal({
+      status: 'refused', refusal: 'revoked', reason: `this key was node ${id}'s identity key until it changed it: a replaced key never joins again`,
+    });
+    expect(pairing.registry.nodes()).to.deep.equal(before);
+  });
+
   it('caps pending requests (a flood of keys cannot eat the pool) but not admitted ones', () => {
     const { pairing } = adminRegistry();
     const policy = { ...approve, maxPending: 2 };
