@@ -318,6 +318,11 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
   const replacedKeyOf = db.prepare<[number, number, number], { public_key: string }>(
     'SELECT public_key FROM node_replaced_keys WHERE node_id = ? AND epoch = ? AND until > ? ORDER BY until DESC LIMIT 1',
   );
+  // Prepared once: each ack reads the node and its key, and touches it.
+  const nodeRow = db.prepare<[number], NodeRow>('SELECT * FROM nodes WHERE id = ?');
+  const nodeKeyRow = db.prepare<[number], { public_key: string; status: NodeStatus }>('SELECT public_key, status FROM nodes WHERE id = ?');
+  const touchNode = db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?');
+  const replacedKeyOwner = db.prepare<[string], { node_id: number }>('SELECT node_id FROM node_replaced_keys WHERE public_key = ?');
   const keyTaken = db.prepare<[string, string], { one: number }>(
     'SELECT 1 AS one FROM nodes WHERE public_key = ? UNION ALL SELECT 1 FROM node_replaced_keys WHERE public_key = ? LIMIT 1',
   );
@@ -409,7 +414,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       };
     },
     node(id) {
-      const row = db.prepare<[number], NodeRow>('SELECT * FROM nodes WHERE id = ?').get(id);
+      const row = nodeRow.get(id);
       return row && toNode(row);
     },
     nodes() {
@@ -434,7 +439,7 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       return done;
     },
     touch(id) {
-      db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?').run(now(), id);
+      touchNode.run(now(), id);
     },
     batch(fn) {
       if (held) return fn();
@@ -555,10 +560,10 @@ export function openRegistry(path: string, clock: () => number = Date.now): Regi
       return outcome;
     },
     replacedBy(publicKey) {
-      return db.prepare<[string], { node_id: number }>('SELECT node_id FROM node_replaced_keys WHERE public_key = ?').get(publicKey)?.node_id;
+      return replacedKeyOwner.get(publicKey)?.node_id;
     },
     publicKeyFor(nodeId, epoch) {
-      const row = db.prepare<[number], { public_key: string; status: NodeStatus }>('SELECT public_key, status FROM nodes WHERE id = ?').get(nodeId);
+      const row = nodeKeyRow.get(nodeId);
       if (!row || row.status !== 'active') return undefined;
       if (epoch === keyEpochOf(nodeId)) return row.public_key;
       return replacedKeyOf.get(nodeId, epoch, clock())?.public_key ?? row.public_key;

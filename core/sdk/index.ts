@@ -24,6 +24,7 @@ export * from './services.js';
 export { BEACON_PORT, COMMAND_PORT, F8_PORT, PEER_SYNC_PORT, SYNC_PORT, TELEMETRY_PORT } from '../mesh/ports.js';
 export { formatKey, parseKey, publicKeyOf } from '../keys/index.js';
 export { NAME_PATTERN } from '../fleet/names.js';
+export { nodeAddress } from '../fleet/addresses.js';
 export { GENESIS_STATE_FILE } from '../membership/instance-files.js';
 export { COMMAND_VERSION, PACKET_LENGTH } from '../protocol/packet.js';
 export { ALL_NODES, groupSelector, nodeSelector, targetMatches } from '../protocol/target.js';

@@ -7,7 +7,7 @@
 // by reason and logged at a sampled rate: anyone on the mesh can send junk here.
 import {
   authorityCommandKeys, COMMAND_PORT, createAckVerifier, createIdentityChangeVerifier, createKeyRetiredVerifier, createReportVerifier, REPORT_TYPE, createPushSource, formatKey,
-  IDENTITY_CHANGE_TYPE, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, parseKey, REGISTRY, TELEMETRY_PORT,
+  IDENTITY_CHANGE_TYPE, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, nodeAddress, parseKey, REGISTRY, TELEMETRY_PORT,
   type AckReport, type Envelope, type MeshEndpoint, type MeshSocket,
 } from '../../core/sdk/index.js';
 
@@ -63,6 +63,9 @@ export default defineStage<Config>({
     const identities = createIdentityChangeVerifier({ pairs });
     const source = createPushSource();
     const sampler = logSampler(config.logPerMinute);
+    // A message verified under a node's key must come from that node's mesh address (the plan's:
+    // 10.8.0.<id>); the key check has already found the node active.
+    const fromItsNode = (nodeId: number, from: MeshEndpoint) => from.address === nodeAddress(nodeId);
     const refuse = (reason: string, fields: Record<string, unknown>) => {
       ctx.metrics.count(`ack-rejected.${reason}`);
       // A duplicate is a node answering a re-send of a command it had already answered (udp-egress
@@ -79,7 +82,7 @@ export default defineStage<Config>({
     const keyRetired = (payload: Buffer, from: MeshEndpoint) => {
       const report = reports.verify(payload);
       if (!report.ok) return refuseReport(report.reason, { from });
-      if (registry.node(report.nodeId)?.address !== from.address) return refuseReport('wrong-source', { from, nodeId: report.nodeId });
+      if (!fromItsNode(report.nodeId, from)) return refuseReport('wrong-source', { from, nodeId: report.nodeId });
       try {
         const outcome = registry.keyRetired(report, registry.keyEpoch() ?? node.membership.epoch);
         if (!outcome.moved) return ctx.metrics.count('key-retired-repeated');
@@ -100,7 +103,7 @@ export default defineStage<Config>({
     const heartbeat = (payload: Buffer, from: MeshEndpoint) => {
       const report = heartbeats.verify(payload);
       if (!report.ok) return refuseHeartbeat(report.reason, { from, ...(report.field && { field: report.field }) });
-      if (registry.node(report.nodeId)?.address !== from.address) return refuseHeartbeat('wrong-source', { from, nodeId: report.nodeId });
+      if (!fromItsNode(report.nodeId, from)) return refuseHeartbeat('wrong-source', { from, nodeId: report.nodeId });
       try {
         const freshness = registry.recordReport(report, config.maxClockSkewMs);
         if (freshness !== 'fresh') return refuseHeartbeat(freshness, { from, nodeId: report.nodeId, seq: report.seq });
@@ -127,7 +130,7 @@ export default defineStage<Config>({
         return refuseIdentity(known ? `node-${known.status}` : request.reason, { from, ...(known && { nodeId: known.id }) });
       }
       const { nodeId, epoch } = request;
-      if (registry.node(nodeId)?.address !== from.address) return refuseIdentity('wrong-source', { from, nodeId });
+      if (!fromItsNode(nodeId, from)) return refuseIdentity('wrong-source', { from, nodeId });
       try {
         const outcome = registry.changeIdentity({ nodeId, epoch, publicKey: formatKey(request.publicKey) }, registry.keyEpoch() ?? node.membership.epoch, config.identityOverlapMs);
         if (!outcome.changed) {
@@ -147,7 +150,7 @@ export default defineStage<Config>({
       const result = verifier.verify(payload);
       if (!result.ok) return void refuse(result.reason, { from });
       // Not sent from the node it names.
-      if (registry.node(result.nodeId)?.address !== from.address) return void refuse('wrong-source', { from, nodeId: result.nodeId });
+      if (!fromItsNode(result.nodeId, from)) return void refuse('wrong-source', { from, nodeId: result.nodeId });
       let known: boolean;
       try {
         registry.touch(result.nodeId);
