@@ -56,7 +56,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function createAckVerifier(options: AckVerifierOptions): AckVerifier {
   const pairs = authorityPairsOf(options);
-  const cache = createAuthorityKeyCache();
+  const cache = options.cache ?? createAuthorityKeyCache();
   // Per (node, epoch) its replay window; keys come from the cache, per the epoch's pair.
   const windows = new Map<number, ReplayWindow>();
   let accepted = 0;

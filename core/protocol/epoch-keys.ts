@@ -128,9 +128,17 @@ export type AuthorityPairs = (nodeId: number, epoch: number) => AuthorityPair | 
  * Authority-side options of the telemetry verifiers: the pair per (node, epoch), or the
  * authority's one command secret with each node's one registry key for every epoch.
  */
-export type AuthorityKeysOption =
+export type AuthorityKeysOption = (
   | { pairs: AuthorityPairs }
-  | { authoritySecret: Uint8Array; nodePublicKey(nodeId: number): Uint8Array | undefined };
+  | { authoritySecret: Uint8Array; nodePublicKey(nodeId: number): Uint8Array | undefined }
+) & {
+  /**
+   * Derived keys shared by the authority's verifiers of one channel, so that a node's key is
+   * derived once for all its kinds of message (an X25519 each: ~1 ms, 254 times a fleet); by
+   * default the verifier keeps a cache of its own.
+   */
+  cache?: AuthorityKeyCache;
+};
 
 export function authorityPairsOf(option: AuthorityKeysOption): AuthorityPairs {
   if ('pairs' in option) return option.pairs;

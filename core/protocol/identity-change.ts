@@ -76,7 +76,7 @@ export type IdentityChangeVerifyResult = ({ ok: true } & IdentityChange) | { ok:
  */
 export function createIdentityChangeVerifier(options: AuthorityKeysOption) {
   const pairs = authorityPairsOf(options);
-  const cache = createAuthorityKeyCache();
+  const cache = options.cache ?? createAuthorityKeyCache();
   return {
     verify(datagram: Uint8Array): IdentityChangeVerifyResult {
       if (datagram.length !== IDENTITY_CHANGE_LENGTH) return { ok: false, reason: 'length' };

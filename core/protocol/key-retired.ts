@@ -59,7 +59,7 @@ export type KeyRetiredVerifyResult = ({ ok: true } & KeyRetiredReport) | { ok: f
  */
 export function createKeyRetiredVerifier(options: AuthorityKeysOption) {
   const pairs = authorityPairsOf(options);
-  const cache = createAuthorityKeyCache();
+  const cache = options.cache ?? createAuthorityKeyCache();
   return {
     verify(datagram: Uint8Array): KeyRetiredVerifyResult {
       if (datagram.length !== KEY_RETIRED_LENGTH) return { ok: false, reason: 'length' };

@@ -90,7 +90,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** Authority side: checks the tag before it reads a byte of the body. */
 export function createReportVerifier(options: AuthorityKeysOption) {
   const pairs = authorityPairsOf(options);
-  const cache = createAuthorityKeyCache();
+  const cache = options.cache ?? createAuthorityKeyCache();
   return {
     verify(datagram: Uint8Array): ReportVerifyResult {
       if (datagram.length < REPORT_HEADER_LENGTH + REPORT_TAG_LENGTH || datagram.length > MAX_REPORT_LENGTH) return { ok: false, reason: 'length' };

@@ -38,7 +38,7 @@ export { DEFAULT_FAILURE_BURST, DEFAULT_FAILURES_PER_SECOND } from '../protocol/
 export { createKeyRetiredSigner, createKeyRetiredVerifier, KEY_RETIRED_TYPE, type KeyRetiredRejectReason } from '../protocol/key-retired.js';
 export { nextEpoch, ROTATE_KEYS_OPCODE } from '../protocol/key-epochs.js';
 export { createIdentityChangeSigner, createIdentityChangeVerifier, IDENTITY_CHANGE_TYPE, type IdentityChangeRejectReason } from '../protocol/identity-change.js';
-export { createNodeEpochKeys, type AuthorityPair, type AuthorityPairs, type NodeEpochKeys, type NodePair } from '../protocol/epoch-keys.js';
+export { createAuthorityKeyCache, createNodeEpochKeys, type AuthorityPair, type AuthorityPairs, type NodeEpochKeys, type NodePair } from '../protocol/epoch-keys.js';
 // The authority's command secret per (node, epoch) across a command-key hand-over (signer, telemetry-ingress).
 export { stageCommandKeys as authorityCommandKeys, type AuthorityCommandKeys } from '../registry/authority-command-keys.js';
 

@@ -6,7 +6,7 @@
 // It carries reports only; nothing received here is ever executed. Refused messages are counted
 // by reason and logged at a sampled rate: anyone on the mesh can send junk here.
 import {
-  authorityCommandKeys, COMMAND_PORT, createAckVerifier, createIdentityChangeVerifier, createKeyRetiredVerifier, createReportVerifier, REPORT_TYPE, createPushSource, formatKey,
+  authorityCommandKeys, COMMAND_PORT, createAckVerifier, createAuthorityKeyCache, createIdentityChangeVerifier, createKeyRetiredVerifier, createReportVerifier, REPORT_TYPE, createPushSource, formatKey,
   IDENTITY_CHANGE_TYPE, KEY_RETIRED_TYPE, defineStage, isStorageFull, logSampler, MESH, NODE, nodeAddress, parseKey, REGISTRY, TELEMETRY_PORT,
   type AckReport, type Envelope, type MeshEndpoint, type MeshSocket,
 } from '../../core/sdk/index.js';
@@ -57,10 +57,13 @@ export default defineStage<Config>({
       const authoritySecret = nodeKey && commandKeys.secretFor(id, epoch);
       return authoritySecret ? { authoritySecret, nodePublicKey: nodeKey } : undefined;
     };
-    const verifier = createAckVerifier({ pairs, windows: registry.ackWindows() });
-    const reports = createKeyRetiredVerifier({ pairs });
-    const heartbeats = createReportVerifier({ pairs });
-    const identities = createIdentityChangeVerifier({ pairs });
+    // One cache of derived keys for all four: a node's telemetry key is derived once, by whichever
+    // of its messages comes first (its heartbeat, usually), not once per kind.
+    const cache = createAuthorityKeyCache();
+    const verifier = createAckVerifier({ pairs, cache, windows: registry.ackWindows() });
+    const reports = createKeyRetiredVerifier({ pairs, cache });
+    const heartbeats = createReportVerifier({ pairs, cache });
+    const identities = createIdentityChangeVerifier({ pairs, cache });
     const source = createPushSource();
     const sampler = logSampler(config.logPerMinute);
     // A message verified under a node's key must come from that node's mesh address (the plan's:

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { generateSecret, publicKeyOf } from '../../core/keys/index.js';
 import { createAckSigner } from '../../core/protocol/ack.js';
 import { createAckVerifier } from '../../core/protocol/ack-verifier.js';
-import { createNodeEpochKeys, type AuthorityPair } from '../../core/protocol/epoch-keys.js';
+import { createAuthorityKeyCache, createNodeEpochKeys, type AuthorityKeyCache, type AuthorityPair } from '../../core/protocol/epoch-keys.js';
 import { createKeyRetiredSigner, createKeyRetiredVerifier } from '../../core/protocol/key-retired.js';
 import { memoryNodeState } from '../../core/protocol/node-state.js';
 import { createReportSigner, createReportVerifier } from '../../core/protocol/report.js';
@@ -131,5 +131,22 @@ describe('protocol epoch keys: each epoch on its own pair', () => {
     // The replay window of (node, epoch) is the same whichever key signed: counter 1 stays taken.
     expect(verifier.verify(newAcks.encode({ epoch: 5, counter: 1n, status: 'executed' }))).to.deep.equal({ ok: false, reason: 'duplicate' });
     expect(verifier.verify(oldAcks.encode({ epoch: 5, counter: 9n, status: 'executed' }).fill(0, 2, 3))).to.deep.equal({ ok: false, reason: 'unknown-node' });
+  });
+
+  it("the authority's verifiers share one cache when given it: a node's telemetry key is asked of it by each", () => {
+    const node = generateSecret();
+    const authority = generateSecret();
+    const real = createAuthorityKeyCache();
+    const asked: string[] = [];
+    const cache: AuthorityKeyCache = { hmacKey: (channel, nodeId, epoch, pair) => (asked.push(`${channel} ${nodeId} ${epoch}`), real.hmacKey(channel, nodeId, epoch, pair)) };
+    const pairs = (nodeId: number) => (nodeId === NODE ? { authoritySecret: authority, nodePublicKey: publicKeyOf(node) } : undefined);
+    const reports = createReportVerifier({ pairs, cache });
+    const acks = createAckVerifier({ pairs, cache });
+    const retired = createKeyRetiredVerifier({ pairs, cache });
+    const own = { nodeSecret: node, authorityPublic: publicKeyOf(authority), nodeId: NODE };
+    expect(reports.verify(createReportSigner(own).encode(0, FACTS).datagram).ok).to.equal(true);
+    expect(acks.verify(createAckSigner(own).encode({ epoch: 0, counter: 1n, status: 'executed' })).ok).to.equal(true);
+    expect(retired.verify(createKeyRetiredSigner(own).encode(0, 5)).ok).to.equal(true);
+    expect(asked).to.deep.equal([`telemetry ${NODE} 0`, `telemetry ${NODE} 0`, `telemetry ${NODE} 0`]);
   });
 });
