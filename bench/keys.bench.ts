@@ -16,7 +16,7 @@ import { saveMembership, type Membership } from '../core/membership/membership.j
 import { createMembershipStore } from '../core/membership/membership-store.js';
 import { rotationRig } from '../test/keys/rotation-harness.js';
 import { callControl } from '../core/cli/control-client.js';
-import { startPinnedLocalMesh } from '../test/support/pinned-local-mesh.js';
+import { startPinnedLocalMesh } from '../test/support/local-mesh.js';
 import { printTable } from './table.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

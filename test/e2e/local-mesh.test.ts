@@ -4,13 +4,13 @@ import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { localFleet, prepareLocalMesh, type LocalNode } from '../../examples/local-mesh/fleet.js';
-import { launchLocalMesh, type RunningMesh, type RunningNode } from '../../examples/local-mesh/launch.js';
+import type { LocalNode } from '../../examples/local-mesh/fleet.js';
+import type { RunningMesh, RunningNode } from '../../examples/local-mesh/launch.js';
 import { loadSecret } from '../../core/membership/instance-files.js';
 import { loadMembership } from '../../core/membership/membership.js';
 import { projectRoot } from '../../core/project-root.js';
 import { createDevice, type Device } from '../../core/wireguard/device.js';
-import { scratchDir } from '../support/pipeline.js';
+import { startLocalMesh } from '../support/local-mesh.js';
 
 interface IntentAnswer {
   id: string;
@@ -24,29 +24,22 @@ describe('local mesh end to end (4 processes over userspace WireGuard; onprem re
   let mesh: RunningMesh;
   let nodes: LocalNode[];
   let root: string;
-  const pipelineCopy = (node: LocalNode) => join(root, `${node.name}.pipeline.json`);
+  let pipelineCopy: (node: LocalNode) => string;
 
   before(async () => {
-    root = scratchDir('mesh');
-    nodes = localFleet(root, 40000 + Math.floor(Math.random() * 20000));
-    prepareLocalMesh(nodes);
-    // Each node gets its own copy of its role file, so one node's can be edited live; the
-    // admin's F8 takes any free port.
-    for (const n of nodes) {
-      const pipeline = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', `${n.role}.json`), 'utf8'));
-      delete pipeline.$schema;
-      if (n.role === 'os-network-admin') pipeline.stages.f8.config.port = 0;
+    // Each node runs its own copy of its role file, so one node's can be edited live.
+    ({ mesh, nodes, root, pipelineOf: pipelineCopy } = await startLocalMesh('mesh', (n, pipeline) => {
       // onprem runs real commands for two intents: argv arrays, no shell, with a time limit.
-      if (n.name === 'onprem') {
-        pipeline.stages.executor.config.timeoutMs = 1000;
-        pipeline.stages.executor.config.commands = {
+      if (n.name !== 'onprem') return;
+      pipeline.stages.executor.config = {
+        ...pipeline.stages.executor.config,
+        timeoutMs: 1000,
+        commands: {
           reboot: [process.execPath, '-e', "console.log('reboot requested; exit 0 && echo not-a-shell')"],
           'restart-service:sync': [process.execPath, '-e', 'setTimeout(() => {}, 60000)'],
-        };
-      }
-      writeFileSync(pipelineCopy(n), JSON.stringify(pipeline, null, 2));
-    }
-    mesh = await launchLocalMesh(nodes, { pipelineFor: pipelineCopy });
+        },
+      };
+    }));
   });
   after(async () => mesh && (await mesh.stop()));
 

@@ -13,7 +13,7 @@ import { loadMembership } from '../../core/membership/membership.js';
 import { createDevice, type Device } from '../../core/wireguard/device.js';
 import type { LocalNode } from '../../examples/local-mesh/fleet.js';
 import type { RunningMesh } from '../../examples/local-mesh/launch.js';
-import { startPinnedLocalMesh } from '../support/pinned-local-mesh.js';
+import { startPinnedLocalMesh } from '../support/local-mesh.js';
 
 const CAP = 16;
 

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { loadPinnedAuthority } from '../../core/genesis/authority-pin.js';
 import type { RunningMesh } from '../../examples/local-mesh/launch.js';
 import type { LocalNode } from '../../examples/local-mesh/fleet.js';
-import { startPinnedLocalMesh } from '../support/pinned-local-mesh.js';
+import { startPinnedLocalMesh } from '../support/local-mesh.js';
 import { f8Of, pingsAt50, ppn, settled as settledOf, type F8 } from './local-mesh-kit.js';
 
 describe('authority keys over the local mesh (multi-process)', function () {

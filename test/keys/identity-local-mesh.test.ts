@@ -15,7 +15,7 @@ import { loadSecret } from '../../core/membership/instance-files.js';
 import { PENDING_IDENTITY_FILE, PREVIOUS_IDENTITY_FILE } from '../../core/node/identity-keys.js';
 import type { RunningMesh } from '../../examples/local-mesh/launch.js';
 import type { LocalNode } from '../../examples/local-mesh/fleet.js';
-import { startPinnedLocalMesh } from '../support/pinned-local-mesh.js';
+import { startPinnedLocalMesh } from '../support/local-mesh.js';
 import { f8Of, pingsAt50, ppn, settled as settledOf, type F8 } from './local-mesh-kit.js';
 const OVERLAP_MS = 4000;
 

@@ -5,7 +5,7 @@
 // Multi-process: run under the shared lock (flock /tmp/ppn-root-tests.lock).
 import { expect } from 'chai';
 import type { RunningMesh } from '../../examples/local-mesh/launch.js';
-import { startPinnedLocalMesh } from '../support/pinned-local-mesh.js';
+import { startPinnedLocalMesh } from '../support/local-mesh.js';
 import { f8Of, pingsAt50, ppn, settled as settledOf, type F8 } from './local-mesh-kit.js';
 
 describe('key lifecycle over the local mesh (multi-process)', function () {

@@ -5,13 +5,13 @@
 // API and the CLI, never by sleeping a fixed time. Spawns the multi-process mesh: run under the lock.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../../core/project-root.js';
-import { localFleet, prepareLocalMesh, type LocalNode } from '../../examples/local-mesh/fleet.js';
-import { launchLocalMesh, type RunningMesh } from '../../examples/local-mesh/launch.js';
-import { scratchDir } from '../support/pipeline.js';
+import type { LocalNode } from '../../examples/local-mesh/fleet.js';
+import type { RunningMesh } from '../../examples/local-mesh/launch.js';
+import { startLocalMesh } from '../support/local-mesh.js';
 
 const EVERY_SECONDS = 1;
 
@@ -19,21 +19,12 @@ describe('telemetry: heartbeats over the local mesh (4 processes)', function () 
   this.timeout(90_000);
   let mesh: RunningMesh;
   let nodes: LocalNode[];
-  let root: string;
   const admin = () => nodes.find((n) => n.role === 'os-network-admin')!;
 
   before(async () => {
-    root = scratchDir('telemetry-heartbeat');
-    nodes = localFleet(root, 40000 + Math.floor(Math.random() * 20000));
-    prepareLocalMesh(nodes);
-    for (const n of nodes) {
-      const pipeline = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', `${n.role}.json`), 'utf8'));
-      delete pipeline.$schema;
-      if (n.role === 'os-network-admin') pipeline.stages.f8.config.port = 0;
-      else pipeline.stages.report.config.everySeconds = EVERY_SECONDS;
-      writeFileSync(join(root, `${n.name}.pipeline.json`), JSON.stringify(pipeline, null, 2));
-    }
-    mesh = await launchLocalMesh(nodes, { pipelineFor: (n) => join(root, `${n.name}.pipeline.json`) });
+    ({ mesh, nodes } = await startLocalMesh('telemetry-heartbeat', (n, pipeline) => {
+      if (n.role !== 'os-network-admin') pipeline.stages.report.config = { ...pipeline.stages.report.config, everySeconds: EVERY_SECONDS };
+    }));
   });
   afterEach(function () {
     if (this.currentTest?.state !== 'failed') return;
